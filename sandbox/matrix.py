@@ -8,6 +8,10 @@ combinations and `include` tables add cells, like a CI matrix.
 in, top level or per include. It may name the cell's versions as
 `{tensorflow}` (the resolved release, "2.15.1"), `{python}` ("3.11") and
 `{gpu}` ("-gpu" in gpu cells, else ""), so one template serves every cell.
+
+`tensorflow` values may be ranges (">=1.12", ">=1.13,<2", "all"): every minor
+release in it, found in the release catalog when the matrix is planned
+(sandbox.plan), so a new TensorFlow release joins the matrix by itself.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 
 from sandbox.errors import ConfigError
+from sandbox.versions import is_range
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -90,6 +95,11 @@ class Matrix:
     timeout: float
     probe_modules: tuple[Path, ...] = ()
     tolerances: tuple[tuple[str, Tolerance], ...] = ()  # per probe; "default" for the rest
+    # the exclude tables, applied again to the cells a range expands to
+    excludes: tuple[tuple[tuple[str, str], ...], ...] = ()
+
+    def excluded(self, cell: CellRequest) -> bool:
+        return any(_matches(cell, dict(pattern)) for pattern in self.excludes)
 
     def tolerance(self, probe: str) -> Tolerance:
         found = dict(self.tolerances)
@@ -149,6 +159,7 @@ def parse(data: dict[str, Any], path: Path) -> Matrix:
         timeout=_number(data.get("timeout", 900), "timeout", where),
         probe_modules=modules,
         tolerances=_tolerances(data.get("tolerance", {}), where),
+        excludes=tuple(tuple(sorted(ex.items())) for ex in excludes),
     )
 
 
@@ -258,8 +269,8 @@ def _entry(table: Any, key: str, where: str) -> dict[str, str]:
 
 def _check_value(axis: str, value: str, key: str, where: str) -> None:
     problem = None
-    if axis == "tensorflow" and not _TF_VERSION.match(value):
-        problem = f"'{value}' is not a TensorFlow version like \"1.15\" or \"2.15.1\""
+    if axis == "tensorflow" and not _TF_VERSION.match(value) and not is_range(value):
+        problem = f"'{value}' is not a TensorFlow version like \"1.15\" or \"2.15.1\", or a range like \">=1.12\""
     elif axis == "python" and value != "auto" and not _PY_VERSION.match(value):
         problem = f"'{value}' is not a Python version like \"3.7\" (or \"auto\")"
     elif axis == "image" and value not in IMAGES:

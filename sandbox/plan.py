@@ -3,14 +3,18 @@ interpreters to resolved cells (or skips with their reasons)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import platform
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from sandbox.errors import ConfigError
 from sandbox.matrix import CellRequest, Matrix, packages_suffix
 from sandbox.pythons import Discovery, Interpreter
-from sandbox.versions import Resolved
+from sandbox.versions import Resolved, minor, version_range
 
 # Which distributions carry a build, in order of preference at equal versions.
 # TF 1.x shipped GPU support as `tensorflow-gpu`; from 2.1 `tensorflow` has it
@@ -30,6 +34,8 @@ def distributions(request: CellRequest) -> tuple[str, ...]:
 class Releases(Protocol):
     def resolve(self, spec: str, python: str, packages: tuple[str, ...]) -> Resolved | None: ...
     def pythons_for(self, spec: str, packages: tuple[str, ...]) -> list[str]: ...
+    def releases(self, wanted: SpecifierSet, packages: tuple[str, ...],
+                 every_patch: bool = False) -> list[Version]: ...
 
 
 @dataclass(frozen=True)
@@ -82,10 +88,28 @@ def cell_id(tensorflow: str, python: str, image: str, backend: str = "venv", pac
 
 def plan(matrix: Matrix, releases: Releases, pythons: Discovery) -> list[Cell]:
     cells: dict[str, Cell] = {}
-    for request in matrix.cells:
+    for request in expand(matrix, releases):
         cell = _resolve(request, releases, pythons)
         cells.setdefault(cell.id, cell)
     return list(cells.values())
+
+
+def expand(matrix: Matrix, releases: Releases) -> Iterator[CellRequest]:
+    """The matrix's requests with each range of TF versions (">=1.12") replaced by
+    one request per minor release in it, oldest first, less the excluded ones."""
+    for request in matrix.cells:
+        wanted = version_range(request.tensorflow)
+        if wanted is None:
+            yield request
+            continue
+        found = releases.releases(wanted, distributions(request))
+        if not found:
+            raise ConfigError(f"{matrix.path}: key 'tensorflow': no TensorFlow release with a Linux "
+                              f"{platform.machine()} wheel matches '{request.tensorflow}'")
+        for version in found:
+            one = replace(request, tensorflow=minor(version))
+            if not matrix.excluded(one):
+                yield one
 
 
 def _resolve(request: CellRequest, releases: Releases, pythons: Discovery) -> Cell:

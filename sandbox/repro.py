@@ -22,9 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import Version
-
 from sandbox import matrix as matrix_mod
 from sandbox import plan as plan_mod
 from sandbox import protos, pythons
@@ -32,7 +29,7 @@ from sandbox.classify import FAILED
 from sandbox.errors import ConfigError, SandboxError
 from sandbox.matrix import as_string, check_keys, read_toml
 from sandbox.store import append_jsonl
-from sandbox.versions import Catalog
+from sandbox.versions import Catalog, version_range
 
 SECTIONS = ("name", "producer", "consumers", "expect", "timeout")
 CELL_KEYS = ("tensorflow", "python", "image", "backend", "docker_image")
@@ -109,17 +106,10 @@ def consumer_versions(spec: Spec, catalog: Catalog, every_patch: bool = False) -
     if isinstance(spec.consumers, list):
         return list(spec.consumers)
     text = spec.consumers.strip()
-    try:
-        wanted = SpecifierSet("" if text == "all" else text)
-    except InvalidSpecifier:
-        raise ConfigError(f"{spec.path}: key 'consumers.tensorflow': '{text}' is not a list, a range or \"all\"") from None
-    releases = sorted({v for pkg in plan_mod.PACKAGES["cpu"] for v in catalog.versions(pkg)
-                       if not v.is_prerelease and not v.is_devrelease and v in wanted and v >= Version("1.0")})
-    if not every_patch:
-        newest: dict[tuple[int, int], Version] = {}
-        for v in releases:
-            newest[(v.major, v.minor)] = v
-        releases = sorted(newest.values())
+    wanted = version_range(text)
+    if wanted is None:
+        raise ConfigError(f"{spec.path}: key 'consumers.tensorflow': '{text}' is not a list, a range or \"all\"")
+    releases = catalog.releases(wanted, plan_mod.PACKAGES["cpu"], every_patch)
     if not releases:
         raise SandboxError(f"{spec.path}: no TensorFlow release matches '{text}'")
     return [str(v) for v in releases]

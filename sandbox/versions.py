@@ -17,6 +17,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
@@ -94,9 +95,52 @@ class Catalog:
     def uploaded(self, package: str, version: Version) -> dt.datetime:
         return max(w.uploaded for w in self.wheels(package) if w.version == version)
 
+    def releases(self, wanted: SpecifierSet, packages: tuple[str, ...], every_patch: bool = False) -> list[Version]:
+        """Final releases in `wanted` with a Linux wheel for this machine, oldest
+        first: the newest patch of each minor, or every patch."""
+        machine = platform.machine()
+        found = sorted({w.version for pkg in packages for w in self.wheels(pkg)
+                        if is_final(w.version) and w.version in wanted and w.version >= Version("1.0")
+                        and any(p.endswith(machine) and "linux" in p for p in w.platforms)})
+        return found if every_patch else newest_per_minor(found)
+
     def pythons_for(self, spec: str, packages: tuple[str, ...]) -> list[str]:
         found = {py for pkg in packages for w in self.wheels(pkg) if matches(spec, w.version) for py in w.pythons}
         return sorted(found, key=lambda v: tuple(map(int, v.split("."))))
+
+
+def version_range(text: str) -> SpecifierSet | None:
+    """`text` as a range of releases (">=1.12", ">=1.13,<2", "all"), or None
+    when it names versions ("1.15", "2.15.1")."""
+    text = text.strip()
+    if text == "all":
+        return SpecifierSet("")
+    if not text or text[0] not in "<>=!~":
+        return None
+    try:
+        return SpecifierSet(text)
+    except InvalidSpecifier:
+        return None
+
+
+def is_range(text: str) -> bool:
+    return version_range(text) is not None
+
+
+def minor(version: Version) -> str:
+    """"1.13" for 1.13.2: the spec that picks the newest patch with a wheel for a cell's Python."""
+    return f"{version.major}.{version.minor}"
+
+
+def is_final(version: Version) -> bool:
+    return not (version.is_prerelease or version.is_devrelease)
+
+
+def newest_per_minor(found: list[Version]) -> list[Version]:
+    newest: dict[tuple[int, int], Version] = {}
+    for v in sorted(found):
+        newest[(v.major, v.minor)] = v
+    return sorted(newest.values())
 
 
 def matches(spec: str, version: Version) -> bool:

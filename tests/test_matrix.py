@@ -42,6 +42,8 @@ def test_python_defaults_to_auto(tmp_path: Path) -> None:
     ("tensorflow = [1.15]", "key 'tensorflow[0]': expected a string, got 1.15 (float)"),
     ('tensorflow = ["1.15"]\nimage = "tpu"', "key 'image': 'tpu' is not one of cpu, gpu"),
     ('tensorflow = ["one"]', "key 'tensorflow[0]': 'one' is not a TensorFlow version"),
+    ('tensorflow = ">=1.x"', "key 'tensorflow': '>=1.x' is not a TensorFlow version like \"1.15\" or \"2.15.1\", "
+                             "or a range like \">=1.12\""),
     ('tensorflow = ["1.15"]\npython = "2"', "key 'python': '2' is not a Python version"),
     ('tensorflow = ["1.15"]\n[[include]]\npyton = "3.7"', "key 'include[0].pyton': unknown key; did you mean 'python'?"),
     ('tensorflow = ["1.15"]\ntimeout = -1', "key 'timeout': expected a positive number"),

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import matrix, plan, versions
+from sandbox.errors import ConfigError
 from sandbox.pythons import Discovery, Interpreter
 
 FILES = [
@@ -136,3 +137,30 @@ def test_cells_with_extra_packages_install_tensorflow_itself(tmp_path: Path) -> 
     [cell] = cells('tensorflow = "2.15"\npython = "3.11"\npackages = ["tf-keras~=2.15.0"]', tmp_path)
     assert cell.id == "tf2.15.1-py3.11-cpu+tf-keras"
     assert cell.requirements == ("tensorflow==2.15.1", "tf-keras~=2.15.0")
+
+
+def test_a_range_is_every_minor_in_the_catalog(tmp_path: Path) -> None:
+    # 1.11 is older than the range, 2.16.0rc0 a pre-release, the macOS wheel another platform
+    assert [c.id for c in cells('tensorflow = ">=1.12"', tmp_path)] == ["tf1.13.2-py3.7-cpu", "tf2.15.1-py3.11-cpu"]
+    # "all": 1.11 too, whose only wheel is for Python 3.6, which is not installed: a skip with its reason
+    found = cells('tensorflow = "all"', tmp_path)
+    assert [(c.id, bool(c.skip)) for c in found] == [("tf1.11-pyauto-cpu", True), ("tf1.13.2-py3.7-cpu", False),
+                                                      ("tf2.15.1-py3.11-cpu", False)]
+    found = cells('tensorflow = ">=1.12,<2"\n[[include]]\ntensorflow = ">=2"\npython = "3.11"', tmp_path)
+    assert [c.id for c in found] == ["tf1.13.2-py3.7-cpu", "tf2.15.1-py3.11-cpu"]
+
+
+def test_excludes_apply_to_the_minors_of_a_range(tmp_path: Path) -> None:
+    found = cells('tensorflow = ">=1.12"\n[[exclude]]\ntensorflow = "1.13"', tmp_path)
+    assert [c.id for c in found] == ["tf2.15.1-py3.11-cpu"]
+
+
+def test_a_range_that_matches_nothing_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"matrix.toml: key 'tensorflow': no TensorFlow release .* matches '>=3'"):
+        cells('tensorflow = ">=3"', tmp_path)
+
+
+def test_the_map_matrix_is_every_minor_from_1_12(tmp_path: Path) -> None:
+    mx = matrix.load(Path(__file__).parent.parent / "matrices" / "tf-map.toml")
+    assert [c.tensorflow for c in mx.cells] == [">=1.12"] and mx.formats == matrix.FORMATS
+    assert [c.id for c in plan.plan(mx, FakeCatalog(), PYTHONS)] == ["tf1.13.2-py3.7-cpu", "tf2.15.1-py3.11-cpu"]
