@@ -29,7 +29,7 @@ from sandbox import (
     versions,
 )
 from sandbox.errors import SandboxError
-from sandbox.report import RENDERERS, diff, document
+from sandbox.report import RENDERERS, diff, document, redact
 from sandbox.store import write_json, write_text
 
 _print_lock = threading.Lock()
@@ -108,6 +108,9 @@ def _parser() -> argparse.ArgumentParser:
 
     py = sub.add_parser("pythons", help="list the Python interpreters found")
     py.set_defaults(func=cmd_pythons)
+    for p in (run, rep, rp):  # the verbs that write a report
+        p.add_argument("--no-redact", dest="redact", action="store_false",
+                       help="keep host names and local paths in the report (redacted by default)")
     for p in (run, show, rep, chk, regs, rp, bs, sh, dif, py):
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     return parser
@@ -138,7 +141,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     progress = _Progress(verbose=args.verbose)
     states = runner.Runner(mx, cells, run_dir, args.jobs, progress, resume=args.resume).run()
     results = collect.collect(mx, cells, states, run_dir)
-    out = _write_report(results, args.reports / mx.name)
+    out = _write_report(results, args.reports / mx.name, args.redact)
     print(f"\n{len(cells)} cells in {time.monotonic() - start:.0f}s:")
     for state in states.values():
         print(f"  {state.id}: {state.status}" + (f" ({state.reason})" if state.reason else ""))
@@ -150,7 +153,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     results = document.load(args.results)
     default = args.results if args.results.is_dir() else args.results.parent
     start = time.monotonic()
-    out = _write_report(results, args.out or default)
+    out = _write_report(results, args.out or default, args.redact)
     print(f"report: {out / 'index.html'} {out / 'index.md'} {out / 'junit.xml'} "
           f"({time.monotonic() - start:.2f}s)")
     return 0
@@ -203,7 +206,7 @@ def cmd_repro(args: argparse.Namespace) -> int:
     for cell in cells:
         print(f"  consumer {cell.id:26} " + (f"skipped: {cell.skip}" if cell.skip else " ".join(cell.requirements)))
     results = repro.run_consumers(spec, cells, run_dir, producer, args.jobs, progress)
-    out = _write_report(results, args.reports / spec.name)
+    out = _write_report(results, args.reports / spec.name, args.redact)
     headers = ["consumer", "loader", "outcome", "class", "named in the error", "all missing (static)", "reproduced"]
     print("\n" + tabulate(repro.summary_rows(results, spec), headers if spec.expect_error else headers[:-1]))
     skipped = [c for c in results["cells"] if c["status"] != "ok"]
@@ -280,8 +283,11 @@ def cmd_pythons(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_report(results: dict[str, Any], out: Path) -> Path:
-    """results.json and every rendering of it, in `out`."""
+def _write_report(results: dict[str, Any], out: Path, hide: bool = True) -> Path:
+    """results.json and every rendering of it, in `out`; without host names
+    and local paths unless `hide` is False (--no-redact)."""
+    if hide:
+        results = redact.redact(results)
     write_json(out / document.RESULTS_FILE, results)
     for name, render in RENDERERS.items():
         write_text(out / name, render(results))

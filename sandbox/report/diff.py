@@ -14,6 +14,7 @@ from typing import Any
 from tabulate import tabulate
 
 from sandbox.classify import FAILED
+from sandbox.report.redact import text as redact_text
 from sandbox.report.tables import Results, first_line, pair
 
 NEWLY_FAILING, NEWLY_WORKING, ERROR_CHANGED = "newly failing", "newly working", "error changed"
@@ -24,7 +25,8 @@ _ORDER = (NEWLY_FAILING, CELL_BROKE, ERROR_CHANGED, NEWLY_WORKING, CELL_RECOVERE
           NEW_LOAD, REMOVED_LOAD)
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
 # Absolute paths in an error differ between runs (run folders, caches, hosts'
-# temp dirs) without the error being any different.
+# temp dirs) without the error being any different; so do host names, and a
+# redacted report (sandbox.report.redact) compares equal to the same run unredacted.
 _PATH = re.compile(r"(?<![\w.])/(?:[^\s'\"(),:;]+/)+[^\s'\"(),:;]*")
 
 Key = tuple[str, str, str, str, str]
@@ -80,7 +82,7 @@ def _signature(load: dict[str, Any]) -> tuple[str, str | None, tuple[str, ...], 
         # 'grad_x' or 'grad_y' of BatchMatMulV2 from run to run): the whole missing set is the finding.
         return load["status"], load.get("category"), tuple(sorted(predicted)), ""
     return (load["status"], load.get("category"), tuple(sorted(names)),
-            _PATH.sub("<path>", _ADDRESS.sub("0x…", first_line(load.get("error"), 100_000)))[:300])
+            _PATH.sub("<path>", _ADDRESS.sub("0x…", redact_text(first_line(load.get("error"), 100_000))))[:300])
 
 
 def _load_change(key: Key, old: dict[str, Any] | None, new: dict[str, Any] | None) -> Change | None:

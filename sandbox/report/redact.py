@@ -1,0 +1,79 @@
+"""Publishing hygiene: a results document without where it ran.
+
+A published report keeps what matters to a reader (versions, packages,
+errors) and drops what only says where the run lived: the host name in
+TensorFlow's "running on <host>" errors, the cache, run and home folders in
+paths, interpreter and environment locations. A pure function: the document
+in, a redacted copy out; `redact(redact(d)) == redact(d)`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+Results = dict[str, Any]
+
+HOST = "<host>"
+# TF: "Op type not registered 'X' in binary running on myhost.example.org. Make sure ..."
+_RUNNING_ON = re.compile(r"(running on )(?!<host>)[\w.-]+?(?=\.?(?:\s|$|['\"]))")
+# An absolute path: starts after a non-path character, runs to whitespace, a quote or punctuation.
+_PATH = re.compile(r"(?<![\w.~<>/-])/(?:[^\s'\"(),:;<>\[\]{}|`]+)")
+# Where a path's folder is replaced by a placeholder: the first anchor found names it.
+_ANCHORS = (
+    ("/sandbox/envs/", "<cache>/envs/"),  # environments in the sandbox cache
+    ("/envs/", "<cache>/envs/"),
+    ("/cells/", "<run>/cells/"),  # a run folder: runs/<matrix>/cells/<cell>/...
+    ("/sandbox/agent/", "<sandbox>/agent/"),  # the package's own agent code
+    ("/sandbox/", "<sandbox>/"),
+)
+_PYTHON = re.compile(r"^.*?/(?:versions|python\d[.\d]*|usr|opt)/.*?(?=/lib/python\d)")
+_HOME = re.compile(r"^/(?:root|home/[^/]+|Users/[^/]+)(?=/|$)")
+
+
+def redact(results: Results) -> Results:
+    """A copy of `results` with host names and local paths replaced by placeholders."""
+    out: Results = _strings(results)  # a new document: every list and dict copied
+    for cell in out.get("cells") or []:
+        if "python_path" in cell:
+            cell["python_path"] = None
+        env = cell.get("environment")
+        if isinstance(env, dict) and "location" in env:
+            env["location"] = None
+    out["redacted"] = True
+    return out
+
+
+def text(value: str) -> str:
+    """One string with host names and local paths replaced."""
+    if "/" not in value and "running on" not in value:
+        return value
+    value = _RUNNING_ON.sub(rf"\1{HOST}", value)
+    return _PATH.sub(lambda m: path(m.group(0)), value)
+
+
+def path(value: str) -> str:
+    """"/root/.cache/sandbox/envs/tf1.13.2-py3.7-cpu-0d8f/lib/..." -> "<cache>/envs/tf1.13.2-py3.7-cpu-0d8f/lib/..."."""
+    for anchor, placeholder in _ANCHORS:
+        at = value.find(anchor)
+        if at >= 0:
+            return placeholder + value[at + len(anchor):]
+    python = _PYTHON.match(value)
+    if python:
+        return "<python>" + value[python.end():]
+    if _HOME.match(value):
+        return _HOME.sub("~", value)
+    for tmp in ("/tmp/", "/var/tmp/", "/private/tmp/"):
+        if value.startswith(tmp):
+            return "<tmp>/" + value[len(tmp):]
+    return value
+
+
+def _strings(value: Any) -> Any:
+    if isinstance(value, str):
+        return text(value)
+    if isinstance(value, list):
+        return [_strings(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _strings(v) for k, v in value.items()}
+    return value
