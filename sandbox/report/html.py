@@ -1,10 +1,16 @@
-"""`index.html`: one self-contained page (inline CSS and JS, no network) that
-shows a run at a glance: coloured grids per format and loader, the op table,
-every load with its exact error and the environments of both cells."""
+"""`index.html`: one self-contained page (inline CSS, JS and data; no network)
+that answers "my model was saved with X; will it load in Y?".
+
+First screen: the pair picker (saved with: version, format; loaded with:
+version, loader) and its verdict, what breaks it and the exact error. Then the
+summary of each format in version ranges, the failures grouped by signature,
+the producer x consumer grids (every square opens its pair in the picker), the
+ops and attrs that fail, and the cells. Loads that are ok or n/a are counted,
+not listed: the picker's data (sandbox.report.pagedata) holds the failures.
+Every view has a URL: filters and the chosen pair live in the fragment."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable
 from html import escape
@@ -12,16 +18,21 @@ from importlib import resources
 from string import Template
 from typing import Any
 
+from sandbox.report import pagedata
+from sandbox.report.findings import FormatSummary, Group, groups, summaries
 from sandbox.report.tables import (
+    FORMAT_TEXT,
     LEGEND,
+    LOADER_TEXT,
     NA,
     Grid,
     Results,
     cell_environment,
-    first_line,
     grids,
+    healthy,
+    labels,
     op_table,
-    pair,
+    runs,
     status_verdict,
 )
 
@@ -36,24 +47,28 @@ $css</style>
 </head>
 <body>
 $body
+<script type="application/json" id="data">$data</script>
 <script>
 $js</script>
 </body>
 </html>
 """)
-_SEVERITY = {"fails": 0, "differs": 1, "ok": 2, NA: 3, "none": 4}
-_STATUS_CHOICES = (("", "any status"), ("problems", "fails or differs"), ("fails", "fails"),
-                   ("differs", "differs"), ("ok", "ok"), (NA, "n/a"))
+# The text of a grid square, by verdict (a partial failure shows k/n instead).
+_SQUARE = {"ok": "ok", "differs": "≠", "fails": "✗", NA: "n/a", "none": ""}
+_STATUS_CHOICES = (("", "every square"), ("problems", "only fails or differs"))
 
-Load = dict[str, Any]
+Names = dict[str, str]
 
 
 def render(results: Results) -> str:
-    cells = {c["id"]: c for c in results["cells"]}
-    body = [_header(results), _controls(results), "<main>", _legend(), _grids(results), _ops(results),
-            _loads(results, cells), _cells(results), "</main>", _footer(results)]
+    names = labels(results)
+    found = grids(results)
+    body = [_header(results), _controls(results), "<main>", _picker(results, names), _summary(results, names),
+            _failures(results, names), _grids(found, names), _ops(results, names), _cells(results, names),
+            "</main>", _footer(results)]
     return _PAGE.substitute(title=escape(f"TensorFlow compatibility: {results['name']}"),
-                            css=_asset("report.css"), js=_asset("report.js"), body="\n".join(body))
+                            css=_asset("report.css"), js=_asset("report.js"), body="\n".join(body),
+                            data=pagedata.dumps(pagedata.build(results)))
 
 
 def _asset(name: str) -> str:
@@ -70,15 +85,19 @@ def _e(value: object) -> str:
 
 def _header(results: Results) -> str:
     counts = Counter(status_verdict(load["status"]) for load in results["loads"])
-    healthy = sum(c["status"] == "ok" for c in results["cells"])
+    ids = healthy(results)
+    cells = {c["id"]: c for c in results["cells"]}
+    span = f" (TensorFlow {_e(cells[ids[0]]['tensorflow'])} to {_e(cells[ids[-1]]['tensorflow'])})" if ids else ""
     stats = "".join(f'<span class="stat {_vclass(v)}">{counts.get(v, 0)} {_e(v)}</span>'
                     for v in ("ok", "differs", "fails", NA))
+    redacted = " Host names and local paths are redacted." if results.get("redacted") else ""
     return (f'<header><h1>TensorFlow compatibility: {_e(results["name"])}</h1>'
-            f'<p>Generated {_e(results["created"])} by sandbox {_e(results["sandbox_version"])} from '
-            f'<code>{_e(results["matrix"])}</code>: {healthy} of {len(results["cells"])} cells healthy, '
-            f'{len(results["loads"])} loads. Rows of a grid are producers (the cell that exported the model), '
-            f'columns consumers (the cell that loaded it).</p>'
-            f'<div class="summary">{stats}</div></header>')
+            f'<p>{len(ids)} of {len(results["cells"])} cells ran{span}; each exported '
+            f'{len(results.get("probes") or [])} probe models in every format it can write, and every cell loaded '
+            f'every cell\'s models with every loader it has: {len(ids) ** 2} producer → consumer pairs, '
+            f'{len(results["loads"])} loads. Generated {_e(results["created"])} by sandbox '
+            f'{_e(results["sandbox_version"])} from <code>{_e(results["matrix"])}</code>.{redacted}</p>'
+            f'<div class="summary" aria-label="loads by verdict">{stats}</div></header>')
 
 
 def _options(choices: Iterable[tuple[str, str]]) -> str:
@@ -87,13 +106,13 @@ def _options(choices: Iterable[tuple[str, str]]) -> str:
 
 def _controls(results: Results) -> str:
     formats = [("", "all formats")] + [(f, f) for f in _present(results, "format")]
-    probes = [("", "all probes")] + [(p, p) for p in _present(results, "probe")]
     return ('<nav class="controls" aria-label="filters">'
-            f'<label>Format<select id="f-format">{_options(formats)}</select></label>'
-            f'<label>Probe<select id="f-probe">{_options(probes)}</select></label>'
-            f'<label>Status<select id="f-status">{_options(_STATUS_CHOICES)}</select></label>'
-            '<label>Text<input id="f-text" type="search" placeholder="cell, op, error…"></label>'
-            '<button id="f-reset" type="button">Reset</button><span id="shown"></span></nav>')
+            '<a href="#pick">Pair</a><a href="#summary">Summary</a><a href="#failures">Failures</a>'
+            '<a href="#grids">Grids</a><a href="#cells">Cells</a>'
+            f'<label>Format <select id="f-format">{_options(formats)}</select></label>'
+            f'<label>Squares <select id="f-status">{_options(_STATUS_CHOICES)}</select></label>'
+            '<label>Find <input id="f-text" type="search" placeholder="op, error, version…"></label>'
+            '<button id="f-reset" type="button">Reset</button><span id="shown" aria-live="polite"></span></nav>')
 
 
 def _present(results: Results, key: str) -> list[str]:
@@ -102,134 +121,141 @@ def _present(results: Results, key: str) -> list[str]:
     return [x for x in declared if x in seen] + sorted(seen - set(declared))
 
 
-def _legend() -> str:
-    items = "".join(f'<li><span class="swatch {_vclass(v)}">{_e(v)}</span>{_e(text)}</li>'
-                    for v, text in LEGEND.items())
-    return f'<ul class="legend" aria-label="legend">{items}</ul>'
+def _picker(results: Results, names: Names) -> str:
+    ids = healthy(results)
+    cells = [(c, names[c]) for c in ids]
+    formats = [(f, f) for f in _present(results, "format")]
+    return ('<section id="pick"><h2>Will my model load there?</h2>'
+            '<form id="picker" class="picker" onsubmit="return false">'
+            '<fieldset><legend>Saved with</legend>'
+            f'<label>TensorFlow <select id="p-from">{_options(reversed(cells))}</select></label>'
+            f'<label>format <select id="p-format">{_options(formats)}</select></label></fieldset>'
+            '<fieldset><legend>Loaded with</legend>'
+            f'<label>TensorFlow <select id="p-to">{_options(cells)}</select></label>'
+            '<label>loader <select id="p-loader"></select></label></fieldset></form>'
+            '<div id="answer" class="answer" aria-live="polite" tabindex="-1">'
+            '<p class="note">Pick a pair (this needs JavaScript; the grids below hold the same verdicts).</p>'
+            '</div></section>')
 
 
-def _grids(results: Results) -> str:
-    cells = {c["id"]: c for c in results["cells"]}
-    boxes = [_grid(grid, cells) for grid in grids(results)]
-    if not boxes:
+def _summary(results: Results, names: Names) -> str:
+    found = summaries(results)
+    legend = "".join(f'<li><span class="swatch {_vclass(v)}">{_e(v)}</span>{_e(text)}</li>'
+                     for v, text in LEGEND.items())
+    boxes = "".join(_format_summary(s) for s in found)
+    return ('<section id="summary"><h2>Each format, in version ranges</h2>'
+            '<p class="note">Per format and loader: producers (the TF that saved the model) that behave alike, '
+            'and the consumers (the TF that loads it) where their models load, differ or fail, and why. Then each '
+            'failure as a range statement.</p>'
+            f'<ul class="legend" aria-label="legend">{legend}</ul>{boxes or "<p>No cell loaded anything.</p>"}'
+            '</section>')
+
+
+def _format_summary(summary: FormatSummary) -> str:
+    rows = "".join(
+        f'<tr><th scope="row">{_e(r.producers)}</th><td class="t-ok">{_e(r.ok)}</td>'
+        f'<td class="t-differs">{_e(r.differs)}</td><td class="t-fails">{_e(r.fails)}</td><td>{_e(r.na)}</td>'
+        f'<td>{"<br>".join(_e(x) for x in r.reasons)}</td></tr>' for r in summary.rows)
+    statements = "".join(f"<li>{_e(s)}</li>" for s in summary.statements)
+    what = f'{FORMAT_TEXT.get(summary.format, "")}; {LOADER_TEXT.get(summary.loader, "")}'.strip("; ")
+    return (f'<div class="fsum" data-format="{_e(summary.format)}"><h3><code>{_e(summary.format)}</code> loaded with '
+            f'<code>{_e(summary.loader)}</code> <small>{_e(what)}</small></h3>'
+            '<div class="scroll"><table class="data ranges"><thead><tr><th>saved with</th><th>loads in</th>'
+            '<th>differs in</th><th>fails in</th><th>n/a in</th><th>what fails</th></tr></thead>'
+            f'<tbody>{rows}</tbody></table></div>'
+            + (f'<ul class="statements">{statements}</ul>' if statements else "") + "</div>")
+
+
+def _failures(results: Results, names: Names) -> str:
+    found = groups(results)
+    if not found:
+        return '<section id="failures"><h2>Failures, grouped</h2><p>None: every load worked.</p></section>'
+    ids = healthy(results)
+    rows = "".join(_group_row(i, g, ids, names) for i, g in enumerate(found))
+    return ('<section id="failures"><h2>Failures, grouped by signature</h2>'
+            '<p class="note">One row per finding: the ops or attrs the consumer lacks (or the error class and '
+            'message), how many loads and pairs it hits, where, and one exact error. Every load is in '
+            'results.json.</p><div class="scroll"><table class="data groups"><thead><tr><th>finding</th>'
+            '<th>loads</th><th>pairs</th><th>formats / loaders</th><th>probes</th><th>pairs and error</th>'
+            f'</tr></thead><tbody>{rows}</tbody></table></div></section>')
+
+
+def _group_row(i: int, group: Group, ids: list[str], names: Names) -> str:
+    by_producer: dict[str, set[str]] = {}
+    for producer, consumer in group.pairs:
+        by_producer.setdefault(producer, set()).add(consumer)
+    where = "".join(f"<li>{_e(names[p])} → {_e(runs(ids, cs, names))}</li>"
+                    for p, cs in sorted(by_producer.items(), key=lambda kv: ids.index(kv[0]) if kv[0] in ids else 0))
+    example = group.example
+    if group.signature.kind == "differs":
+        error = f"max abs err {example.get('max_abs_err')}, max rel err {example.get('max_rel_err')}"
+    else:
+        error = f"{example.get('error_type') or ''}: {example.get('error') or ''}".lstrip(": ")
+    fl = sorted({f"{l['format']} / {l['loader']}" for l in group.loads})
+    kind = "fails" if group.signature.kind == "fails" else "differs"
+    return (f'<tr class="group" id="g{i}" data-formats="{_e(" ".join(group.values("format")))}">'
+            f'<th scope="row"><span class="badge {_vclass(kind)}">{_e(kind)}</span> {_e(group.signature.title)}</th>'
+            f'<td>{len(group.loads)}</td><td>{len(group.pairs)}</td><td>{"<br>".join(_e(x) for x in fl)}</td>'
+            f'<td>{_e(", ".join(group.values("probe")))}</td>'
+            f'<td><details><summary>saved with → loaded with</summary><ul class="pairs">{where}</ul>'
+            f'<p class="muted">{_e(example["producer"])} → {_e(example["consumer"])}, {_e(example["probe"])}, '
+            f'{_e(example["format"])} / {_e(example["loader"])}:</p><pre>{_e(error)}</pre></details></td></tr>')
+
+
+def _grids(found: list[Grid], names: Names) -> str:
+    if not found:
         return '<section id="grids"><h2>Grids</h2><p class="note">No cell loaded anything.</p></section>'
-    note = ('<p class="note">Each square is every probe of that format, exported by the row\'s cell and loaded by '
-            'the column\'s cell with that loader. Click one to list its loads below.</p>')
-    return f'<section id="grids"><h2>Grids</h2>{note}<div class="grids">{"".join(boxes)}</div></section>'
+    boxes = "".join(_grid(i, g, names) for i, g in enumerate(found))
+    return ('<section id="grids"><h2>Grids</h2><p class="note">Rows: the TF that saved the model; columns: the TF '
+            'that loaded it. A square is every probe of that format and loader; k/n: k of n probes fail. Select a '
+            f'square (click, or Tab and Enter) to see it in the picker above.</p><div class="grids">{boxes}</div>'
+            '</section>')
 
 
-def _label(cell_id: str, cells: dict[str, dict[str, Any]]) -> str:
-    cell = cells.get(cell_id, {})
-    tf, py, image = cell.get("tensorflow", cell_id), cell.get("python", ""), cell.get("image", "")
-    return f'<span class="cell-label" title="{_e(cell_id)}">TF {_e(tf)}<small>py{_e(py)} {_e(image)}</small></span>'
+def _head(cell: str, names: Names) -> str:
+    tf, _, rest = names[cell].partition(" ")
+    return f'<span class="cell-label" title="{_e(cell)}">{_e(tf)}<small>{_e(rest)}</small></span>'
 
 
-def _grid(grid: Grid, cells: dict[str, dict[str, Any]]) -> str:
-    head = "".join(f"<th scope=\"col\">{_label(c, cells)}</th>" for c in grid.consumers)
+def _grid(i: int, grid: Grid, names: Names) -> str:
+    head = "".join(f'<th scope="col">{_head(c, names)}</th>' for c in grid.consumers)
     rows = []
     for producer in grid.producers:
-        tds = "".join(_grid_cell(grid, producer, consumer) for consumer in grid.consumers)
-        rows.append(f'<tr><th scope="row">{_label(producer, cells)}</th>{tds}</tr>')
-    return (f'<div class="grid-box" data-format="{_e(grid.format)}" data-loader="{_e(grid.loader)}">'
-            f'<h3><code>{_e(grid.format)}</code> loaded with <code>{_e(grid.loader)}</code></h3>'
-            f'<table class="grid"><thead><tr><th class="corner">producer ↓ consumer →</th>{head}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table></div>')
+        tds = "".join(_square(grid, producer, consumer) for consumer in grid.consumers)
+        rows.append(f'<tr><th scope="row">{_head(producer, names)}</th>{tds}</tr>')
+    return (f'<div class="grid-box" id="grid-{i}" data-grid="{i}" data-format="{_e(grid.format)}" '
+            f'data-loader="{_e(grid.loader)}"><h3><code>{_e(grid.format)}</code> loaded with '
+            f'<code>{_e(grid.loader)}</code></h3><div class="scroll"><table class="grid"><thead><tr>'
+            f'<th class="corner">saved ↓ loaded →</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div></div>')
 
 
-def _grid_cell(grid: Grid, producer: str, consumer: str) -> str:
-    verdict, _ = grid.cells[(producer, consumer)]
-    text = _short(grid.cells[(producer, consumer)])
-    probes = {probe: [v, _short((v, t))] for probe, (v, t) in grid.by_probe.get((producer, consumer), {}).items()}
-    title = f"{pair(producer, consumer)}\n" + "\n".join(f"{p}: {v}" for p, (v, _) in probes.items())
-    return (f'<td class="v {_vclass(verdict)}" data-verdict="{_e(verdict)}" data-text="{_e(text)}" '
-            f'data-pair="{_e(pair(producer, consumer))}" data-probes="{_e(json.dumps(probes))}" '
-            f'title="{_e(title)}">{_e(text)}</td>')
-
-
-def _short(cell: tuple[str, str]) -> str:
-    """The grid text without the emoji of the Markdown table: "fails 1/2"."""
-    verdict, text = cell
+def _square(grid: Grid, producer: str, consumer: str) -> str:
+    verdict, text = grid.cells[(producer, consumer)]
+    shown = text.rsplit(" ", 1)[-1] if verdict == "fails" and "/" in text else _SQUARE[verdict]
     if verdict == "none":
-        return ""
-    return text.split(" ", 1)[1] if text[:1] in "✅⚠❌" and " " in text else text
+        return '<td class="v v-none"></td>'
+    return f'<td class="v {_vclass(verdict)}" tabindex="0">{_e(shown)}</td>'
 
 
-def _ops(results: Results) -> str:
+def _ops(results: Results, names: Names) -> str:
     pairs, rows = op_table(results)
     head = '<section id="ops"><h2>Ops and attrs that fail</h2>'
     if not rows:
         return head + '<p class="note">No op or attr was named by any failure.</p></section>'
-    note = ('<p class="note">Each op (or <code>Op.attr</code>) a consumer lacks, and the pairs where it fails: '
-            '<span class="badge m-observed">observed</span> in the consumer\'s error, '
-            '<span class="badge m-predicted">predicted</span> by the static check of the artifact against the '
-            'consumer\'s op registry, <span class="badge m-both">both</span>, or '
-            '<span class="badge m-predicted-yet-loaded">predicted, yet loaded</span>: a prediction the real load '
-            'contradicts (the loader dropped or ignored what the registry lacks).</p>')
-    short = _short_ids(results)
-    ths = "".join(f'<th class="pair" scope="col" title="{_e(p)}">{_e(_short_pair(p, short))}</th>' for p in pairs)
-    body = "".join(
-        f'<tr class="op" data-formats="{_e(" ".join(r.formats))}"><th scope="row"><code>{_e(r.name)}</code></th>'
-        f'<td>{_e(", ".join(r.formats))}</td>'
-        + "".join(_mark(r.marks.get(p, "")) for p in pairs) + "</tr>" for r in rows)
-    return (f'{head}{note}<table class="data ops"><thead><tr><th data-sort>op / attr</th><th data-sort>formats</th>'
-            f'{ths}</tr></thead><tbody>{body}</tbody></table></section>')
-
-
-def _short_ids(results: Results) -> dict[str, str]:
-    """Cell ids without the leading "tf" and, when every cell shares it, the image."""
-    images = {c["image"] for c in results["cells"]}
-    cut = len(f"-{next(iter(images))}") if len(images) == 1 else 0
-    return {c["id"]: (c["id"][:-cut] if cut else c["id"]).removeprefix("tf") for c in results["cells"]}
-
-
-def _short_pair(label: str, short: dict[str, str]) -> str:
-    producer, _, consumer = label.partition(" → ")
-    return pair(short.get(producer, producer), short.get(consumer, consumer))
-
-
-def _mark(mark: str) -> str:
-    if not mark:
-        return '<td class="mark"></td>'
-    return f'<td class="mark m-{mark.replace(", ", "-").replace(" ", "-")}">{_e(mark)}</td>'
-
-
-def _loads(results: Results, cells: dict[str, dict[str, Any]]) -> str:
-    loads = sorted(results["loads"], key=lambda l: (_SEVERITY[status_verdict(l["status"])], l["format"],
-                                                    l["producer"], l["consumer"], l["probe"], l["loader"] or ""))
-    rows = "".join(_load_row(load, cells) for load in loads)
-    heads = "".join(f"<th data-sort>{h}</th>" for h in ("producer → consumer", "format", "loader", "probe",
-                                                       "status", "class / names", "error or result"))
-    return ('<section id="loads"><h2>Every load</h2><p class="note">Failures first. Open a failure for the exact '
-            'error and the environments of both cells. Click a column to sort.</p>'
-            f'<table class="data loads"><thead><tr>{heads}</tr></thead><tbody>{rows}</tbody></table></section>')
-
-
-def _load_row(load: Load, cells: dict[str, dict[str, Any]]) -> str:
-    verdict = status_verdict(load["status"])
-    names = "".join(f"<br><code>{_e(n).replace('.', '.<wbr>')}</code>" for n in load.get("names") or [])
-    return (f'<tr class="load" data-format="{_e(load["format"])}" data-probe="{_e(load["probe"])}" '
-            f'data-verdict="{_e(verdict)}"><td>{_e(pair(load["producer"], load["consumer"]))}</td>'
-            f'<td>{_e(load["format"])}</td><td>{_e(load["loader"] or "")}</td><td>{_e(load["probe"])}</td>'
-            f'<td data-key="{_SEVERITY[verdict]}"><span class="badge {_vclass(verdict)}">{_e(load["status"])}'
-            f'</span></td><td class="names">{_e(load.get("category") or "")}{names}</td>'
-            f'<td>{_outcome(load, verdict, cells)}</td></tr>')
-
-
-def _outcome(load: Load, verdict: str, cells: dict[str, dict[str, Any]]) -> str:
-    if verdict == "ok":
-        return f'<span class="muted">max abs err {_e(load.get("max_abs_err"))}</span>'
-    if verdict == NA:
-        return f'<span class="muted">{_e(load.get("reason") or "")}</span>'
-    if verdict == "differs":
-        summary = f"max abs err {load.get('max_abs_err')}, max rel err {load.get('max_rel_err')}"
-        full = summary
-    else:
-        summary = first_line(load.get("error"), 110) or load["status"]
-        full = f"{load.get('error_type') or ''}: {load.get('error') or ''}".lstrip(": ")
-    envs = "".join(f"<dt>{role} {_e(load[role])}</dt><dd>{_environment(cells.get(load[role]))}</dd>"
-                   for role in ("producer", "consumer"))
-    return (f'<details><summary><span class="first">{_e(summary)}</span></summary><pre>{_e(full)}</pre>'
-            f'<dl class="envs"><dt>loader</dt><dd><code>{_e(load["loader"] or "")}</code></dd>{envs}</dl></details>')
+    note = ('<p class="note">Each op (or <code>Op.attr</code>) a consumer lacks: in how many pairs it was '
+            '<b>observed</b> in the consumer\'s error, <b>predicted</b> by the static check of the artifact against '
+            'the consumer\'s op registry, and <b>predicted, yet loaded</b> (the loader dropped or ignored what the '
+            'registry lacks). The pairs are in the grouped failures above.</p>')
+    body = []
+    for r in rows:
+        marks = Counter(r.marks.values())
+        observed, predicted = marks["observed"] + marks["both"], marks["predicted"] + marks["both"]
+        body.append(f'<tr class="op" data-formats="{_e(" ".join(r.formats))}"><th scope="row"><code>{_e(r.name)}'
+                    f'</code></th><td>{_e(", ".join(r.formats))}</td><td>{observed}</td><td>{predicted}</td>'
+                    f'<td>{marks["predicted, yet loaded"]}</td></tr>')
+    return (f'{head}{note}<div class="scroll"><table class="data ops"><thead><tr><th>op / attr</th><th>formats</th>'
+            f'<th>observed</th><th>predicted</th><th>predicted, yet loaded</th></tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div></section>')
 
 
 def _environment(cell: dict[str, Any] | None) -> str:
@@ -240,24 +266,24 @@ def _environment(cell: dict[str, Any] | None) -> str:
     return _e(" · ".join(parts))
 
 
-def _cells(results: Results) -> str:
+def _cells(results: Results, names: Names) -> str:
     rows = []
     for cell in results["cells"]:
         verdict = "ok" if cell["status"] == "ok" else ("n/a" if cell["status"] == "skipped" else "fails")
-        env = _environment(cell)
         seconds = " ".join(f"{k} {v:.0f}s" for k, v in (cell.get("seconds") or {}).items())
-        rows.append(f'<tr><td><code>{_e(cell["id"])}</code></td>'
+        rows.append(f'<tr><th scope="row">{_e(names.get(cell["id"], cell["id"]))}<br><code>{_e(cell["id"])}</code></th>'
                     f'<td><span class="badge {_vclass(verdict)}">{_e(cell["status"])}</span></td>'
-                    f'<td>{env}</td><td>{_e(cell["requirement"] or "")}</td>'
+                    f'<td>{_environment(cell)}</td><td>{_e(cell["requirement"] or "")}</td>'
                     f'<td>{_e((cell["resolved_as_of"] or "")[:10])}</td><td>{_e(seconds)}</td>'
                     f'<td>{_e(cell["reason"] or "")}</td></tr>')
-    heads = "".join(f"<th data-sort>{h}</th>" for h in ("cell", "status", "environment", "installed",
-                                                       "deps as of", "time", "note"))
-    return ('<section id="cells"><h2>Cells</h2>'
+    heads = "".join(f"<th>{h}</th>" for h in ("cell", "status", "environment", "installed", "deps as of", "time",
+                                              "note"))
+    return ('<section id="cells"><h2>Cells</h2><div class="scroll">'
             f'<table class="data cells"><thead><tr>{heads}</tr></thead><tbody>{"".join(rows)}</tbody>'
-            '</table></section>')
+            '</table></div></section>')
 
 
 def _footer(results: Results) -> str:
     return (f'<footer>schema_version {_e(results.get("schema_version"))} · probes '
-            f'{_e(", ".join(results.get("probes") or []))} · rendered from results.json by sandbox</footer>')
+            f'{_e(", ".join(results.get("probes") or []))} · every load, with its whole error, is in results.json'
+            '</footer>')

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from packaging.version import InvalidVersion, Version
 
 from sandbox.classify import FAILED
 
@@ -30,10 +33,95 @@ class Grid:
     cells: dict[tuple[str, str], tuple[str, str]]  # (producer, consumer) -> (verdict, text)
     # (producer, consumer) -> probe -> (verdict, text): the same cell, one probe at a time
     by_probe: dict[tuple[str, str], dict[str, tuple[str, str]]] = field(default_factory=dict)
+    # (producer, consumer) -> the loads of that square that fail or differ
+    problems: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    # (producer, consumer) -> how many loads the square holds
+    counts: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+# What a reader needs to know of each format and loader (the agent's exporters.py and loaders.py).
+FORMAT_TEXT = {
+    "saved_model": "SavedModel written by tf.saved_model.save (TF2 API)",
+    "saved_model_tf1": "SavedModel written by the TF1 SavedModelBuilder",
+    "frozen_graph": "frozen GraphDef (.pb, variables folded into constants)",
+    "keras_saved_model": "Keras model saved in the SavedModel format (Keras 2)",
+    "keras_h5": "Keras .h5 (HDF5) file",
+    "keras_v3": "Keras .keras file (Keras 3 format; Keras 2.13+ writes it too)",
+    "tflite": "TensorFlow Lite flatbuffer",
+    "checkpoint": "tf.train.Checkpoint restored into the probe's own model code",
+}
+LOADER_TEXT = {
+    "tf1_session": "tf.compat.v1.saved_model.loader.load into a Session (TF1 serving path)",
+    "tf2_load": "tf.saved_model.load (TF2 API), serving_default signature",
+    "import_graph_def": "tf.import_graph_def of a frozen GraphDef",
+    "keras2": "Keras 2 load_model (tf.keras up to TF 2.15, else tf-keras)",
+    "keras3": "Keras 3 keras.models.load_model",
+    "tflite_interpreter": "tf.lite.Interpreter: allocate and invoke",
+    "checkpoint_restore": "tf.train.Checkpoint.restore into the probe's variables",
+}
 
 
 def healthy(results: Results) -> list[str]:
-    return [c["id"] for c in results["cells"] if c["status"] == "ok"]
+    """The cells that ran, oldest TensorFlow first (ties: the document's order)."""
+    cells = [c for c in results["cells"] if c["status"] == "ok"]
+    return [c["id"] for c in sorted(cells, key=lambda c: _version(c.get("tensorflow")))]
+
+
+def _version(text: str | None) -> Version:
+    try:
+        return Version(text or "0")
+    except InvalidVersion:
+        return Version("0")
+
+
+def extra_packages(cell: dict[str, Any]) -> list[str]:
+    """The packages a cell installed beside TF ("tf-keras"), from its id's "+name" suffixes."""
+    return [p for p in str(cell["id"]).split("+")[1:] if p]
+
+
+def labels(results: Results) -> dict[str, str]:
+    """A short label per cell, unique in the document: the TF version, and of the
+    Python, image, backend and extra packages only what tells same-version cells apart
+    ("2.18.1" and "2.18.1 +tf-keras")."""
+    cells = results["cells"]
+    facets = {c["id"]: {"python": f"py{c.get('python') or ''}", "image": c.get("image") or "",
+                        "backend": "" if c.get("backend") in (None, "venv") else c["backend"],
+                        "packages": " ".join(f"+{p}" for p in extra_packages(c))} for c in cells}
+    by_tf: dict[str, list[str]] = defaultdict(list)
+    for c in cells:
+        by_tf[str(c.get("tensorflow") or c["id"])].append(c["id"])
+    out = {}
+    for tf, ids in by_tf.items():
+        differ = [k for k in ("python", "image", "backend", "packages") if len({facets[i][k] for i in ids}) > 1]
+        for i in ids:
+            out[i] = " ".join([tf, *(facets[i][k] for k in differ if facets[i][k])])
+    if len(set(out.values())) < len(out):  # still ambiguous (the same cell planned twice?): the ids are unique
+        return {c["id"]: c["id"] for c in cells}
+    return out
+
+
+def runs(ordered: Sequence[str], chosen: set[str], names: dict[str, str]) -> str:
+    """`chosen` of `ordered` as ranges the way caniuse writes support: "<= 1.15",
+    "2.0 – 2.9", ">= 2.10", "all"; "" when nothing is chosen."""
+    if not chosen:
+        return ""
+    if set(ordered) <= chosen:
+        return "all"
+    parts, start = [], None
+    for i, item in enumerate([*ordered, None]):
+        inside = item is not None and item in chosen
+        if inside and start is None:
+            start = i
+        elif not inside and start is not None:
+            first, last = names[ordered[start]], names[ordered[i - 1]]
+            if start == 0 and i - 1 > 0:
+                parts.append(f"<= {last}")
+            elif i == len(ordered) and i - 1 > start:
+                parts.append(f">= {first}")
+            else:
+                parts.append(first if start == i - 1 else f"{first} – {last}")
+            start = None
+    return ", ".join(parts)
 
 
 def grids(results: Results) -> list[Grid]:
@@ -48,7 +136,10 @@ def grids(results: Results) -> list[Grid]:
         producers = [p for p in ids if any(pairs.get((p, c)) for c in ids)]
         cells = {(p, c): verdict(pairs.get((p, c), [])) for p in producers for c in ids}
         by_probe = {key: _by_probe(pairs.get(key, [])) for key in cells}
-        out.append(Grid(fmt, loader, producers, ids, cells, by_probe))
+        problems = {key: bad for key in cells
+                    if (bad := [l for l in pairs.get(key, []) if l["status"] in FAILED or l["status"] == "outputs-differ"])}
+        counts = {key: len(pairs.get(key, [])) for key in cells}
+        out.append(Grid(fmt, loader, producers, ids, cells, by_probe, problems, counts))
     return out
 
 
