@@ -119,14 +119,26 @@ class Page:
 
     def __init__(self, browser: Browser, width: int = 1400, height: int = 900) -> None:
         self.browser = browser
-        target = browser.send("Target.createTarget", url="about:blank")["targetId"]
-        self.session = browser.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        self.target = browser.send("Target.createTarget", url="about:blank")["targetId"]
+        self.session = browser.send("Target.attachToTarget", targetId=self.target, flatten=True)["sessionId"]
         for domain in ("Page.enable", "Runtime.enable", "Log.enable", "Network.enable"):
             self.send(domain)
         self.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
 
     def send(self, method: str, **params: Any) -> dict[str, Any]:
         return self.browser.send(method, self.session, **params)
+
+    def close(self) -> None:
+        self.browser.send("Target.closeTarget", targetId=self.target)
+
+    def first_paint(self) -> float:
+        """Milliseconds from navigation to the first contentful paint of the page open in this tab."""
+        entries = self.evaluate("performance.getEntriesByType('paint').map(e => [e.name, e.startTime])")
+        return float(dict(entries)["first-contentful-paint"])
+
+    def load_time(self) -> float:
+        """Milliseconds from navigation to the end of the page's load event (parsed, scripts run)."""
+        return float(self.evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd"))
 
     def open(self, path: Path) -> None:
         """Navigate to a file and wait for its load event."""
