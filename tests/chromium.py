@@ -133,8 +133,14 @@ class Page:
 
     def first_paint(self) -> float:
         """Milliseconds from navigation to the first contentful paint of the page open in this tab."""
-        entries = self.evaluate("performance.getEntriesByType('paint').map(e => [e.name, e.startTime])")
-        return float(dict(entries)["first-contentful-paint"])
+        deadline = time.monotonic() + self.browser.timeout
+        while True:
+            entries = dict(self.evaluate("performance.getEntriesByType('paint').map(e => [e.name, e.startTime])"))
+            if "first-contentful-paint" in entries:
+                return float(entries["first-contentful-paint"])
+            if time.monotonic() > deadline:
+                raise ProtocolError("no first-contentful-paint entry")
+            time.sleep(0.05)
 
     def load_time(self) -> float:
         """Milliseconds from navigation to the end of the page's load event (parsed, scripts run)."""
@@ -142,6 +148,7 @@ class Page:
 
     def open(self, path: Path) -> None:
         """Navigate to a file and wait for its load event."""
+        self.send("Page.bringToFront")  # a background tab does not paint
         self.send("Page.navigate", url=path.resolve().as_uri())
         deadline = time.monotonic() + self.browser.timeout
         while not any(e["method"] == "Page.loadEventFired" for e in self._events()):

@@ -3,6 +3,7 @@ says what the document says (the browser view is in test_report_browser.py)."""
 
 from __future__ import annotations
 
+import json
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -17,7 +18,7 @@ from sandbox import cli
 from sandbox.classify import FAILED
 from sandbox.report import document, html, junit, markdown
 from sandbox.report.redact import redact
-from sandbox.report.tables import grids, op_table
+from sandbox.report.tables import grids, healthy, op_table
 
 RECORDED = Path(__file__).parent / "data" / "default-results.json"
 
@@ -56,31 +57,83 @@ def test_html_is_self_contained(results: dict[str, Any]) -> None:
     assert "url(" not in page and "@import" not in page
 
 
-def test_html_grids_agree_with_the_tables(results: dict[str, Any]) -> None:
-    found = tags(html.render(results))
-    boxes = [a for t, a in found if "grid-box" in classes(a)]
-    expected = grids(results)
-    assert [(a["data-format"], a["data-loader"]) for a in boxes] == [(g.format, g.loader) for g in expected]
-    verdicts = [a["data-verdict"] for t, a in found if t == "td" and "v" in classes(a)]
-    assert verdicts == [g.cells[(p, c)][0] for g in expected for p in g.producers for c in g.consumers]
+BROKEN = {"load-error", "run-error", "crash", "timeout"}
 
 
-def test_html_lists_every_load_and_every_failure_opens(results: dict[str, Any]) -> None:
+def expected(results: dict[str, Any]) -> dict[tuple[str, str, str, str], str]:
+    """(format, loader, producer, consumer) -> verdict, by the rule the legend states (as in
+    test_report_browser.py): any failed load fails the square, else any differing output
+    makes it differ, no applicable load makes it n/a, else ok."""
+    statuses: dict[tuple[str, str, str, str], list[str]] = {}
+    for l in results["loads"]:
+        statuses.setdefault((l["format"], l["loader"], l["producer"], l["consumer"]), []).append(l["status"])
+    out = {}
+    for key, found in statuses.items():
+        applicable = [s for s in found if s != "not-applicable"]
+        out[key] = ("n/a" if not applicable else "fails" if BROKEN & set(applicable)
+                    else "differs" if "outputs-differ" in applicable else "ok")
+    return out
+
+
+def page_data(page: str) -> dict[str, Any]:
+    found = re.search(r'<script type="application/json" id="data">(.*?)</script>', page, re.S)
+    assert found
+    data: dict[str, Any] = json.loads(found.group(1))
+    return data
+
+
+def test_the_pickers_data_has_the_verdict_of_every_square(results: dict[str, Any]) -> None:
+    data = page_data(html.render(results))
+    ids = [c[0] for c in data["cells"]]
+    words = {"o": "ok", "d": "differs", "f": "fails", "n": "n/a"}
+    found = {}
+    for g in data["grids"]:
+        for i, code in enumerate(g["v"]):
+            if code != "-":
+                found[(g["f"], g["l"], ids[g["p"][i // len(ids)]], ids[i % len(ids)])] = words[code]
+    assert found == expected(results)
+    # the failing loads, and only those, are listed: each with its exact error
+    listed = sorted((g, p, c, probe) for key, items in data["bad"].items() for g, p, c in [key.split(",")]
+                    for probe, *_ in items)
+    assert len(listed) == sum(l["status"] in BROKEN or l["status"] == "outputs-differ" for l in results["loads"])
+    errors = "\n".join(data["errors"])
+    assert all(l["error"] in errors for l in results["loads"] if l["status"] in BROKEN)
+
+
+def test_html_lists_findings_not_loads(results: dict[str, Any]) -> None:
     page = html.render(results)
-    rows = [a for t, a in tags(page) if t == "tr" and "load" in classes(a)]
-    assert len(rows) == len(results["loads"])
-    bad = sum(l["status"] in FAILED or l["status"] == "outputs-differ" for l in results["loads"])
-    assert page.count("<details>") == bad > 0
+    found = tags(page)
+    assert page.count("<tr") < len(results["loads"]) / 10  # ok and n/a loads are not rows
+    groups = [a for t, a in found if t == "tr" and "group" in classes(a)]
+    assert 0 < len(groups) < len([l for l in results["loads"] if l["status"] in BROKEN])
     for load in results["loads"]:
-        if load["status"] in FAILED:  # the exact error, escaped
-            assert escape(load["error"]) in page
+        for name in load["names"] if load["status"] in BROKEN else []:
+            assert escape(name) in page
 
 
-def test_html_op_table_has_a_row_per_op(results: dict[str, Any]) -> None:
+def test_html_squares_are_buttons_for_the_keyboard(results: dict[str, Any]) -> None:
+    squares = [a for t, a in tags(html.render(results)) if t == "td" and "v" in classes(a)]
+    assert len(squares) == len(grids(results)) * len(healthy(results)) ** 2 - sum(
+        1 for g in grids(results) for c in healthy(results) for p in healthy(results) if p not in g.producers)
+    assert all((a.get("tabindex") == "0") == ("v-none" not in classes(a)) for a in squares)
+
+
+def test_markdown_says_what_fails_in_ranges(results: dict[str, Any]) -> None:
+    text = markdown.render(results)
+    for heading in ("## Each format, in version ranges", "## Failures, grouped by signature", "## Grids", "## Cells"):
+        assert heading in text
+    # the finding of the README: SavedModels of new TF fail in old TF on debug_name
+    assert re.search(r"from >= 2\.18\.1 fails in <= 1\.15\.5: VarHandleOp\.debug_name", text)
+    for load in results["loads"]:
+        for name in load["names"] if load["status"] in BROKEN else []:
+            assert name in text
+    assert len(text.splitlines()) < len(results["loads"]) / 4  # a summary, not a list of loads
+
+
+def test_the_op_table_counts_pairs(results: dict[str, Any]) -> None:
     pairs, rows = op_table(results)
     found = tags(html.render(results))
-    assert len([a for t, a in found if t == "tr" and "op" in classes(a)]) == len(rows) > 0
-    assert len([a for t, a in found if t == "th" and "pair" in classes(a)]) == len(pairs)
+    assert len([a for t, a in found if t == "tr" and "op" in classes(a)]) == len(rows) > 0 and pairs
 
 
 def test_junit_has_a_case_per_load_and_per_cell(results: dict[str, Any]) -> None:

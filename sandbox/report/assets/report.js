@@ -114,9 +114,10 @@
       esc(WORDS[v]) + "</span> " + sentence(v, p, c, s.format, s.loader) + esc(counts) + "</p>" +
       problemsHtml(bad) +
       "<ul class=\"facts\"><li>Newest TF whose <code>" + esc(s.format) + "</code> models load in TF " + esc(label(c)) +
-      ": <b id=\"newest\">" + (newest < 0 ? "none" : esc(label(newest))) + "</b></li>" +
-      "<li>Oldest TF that loads this model from TF " + esc(label(p)) + ": <b id=\"oldest\">" +
-      (oldest < 0 ? "none" : esc(label(oldest))) + "</b></li>" +
+      ": <b id=\"newest\" data-cell=\"" + (newest < 0 ? "" : esc(DATA.cells[newest][0])) + "\">" +
+      (newest < 0 ? "none" : esc(label(newest))) + "</b></li>" +
+      "<li>Oldest TF that loads this model from TF " + esc(label(p)) + ": <b id=\"oldest\" data-cell=\"" +
+      (oldest < 0 ? "" : esc(DATA.cells[oldest][0])) + "\">" + (oldest < 0 ? "none" : esc(label(oldest))) + "</b></li>" +
       "<li><a href=\"#grid-" + gi + "\">the grid of " + esc(s.format) + " / " + esc(s.loader) + "</a>; " +
       "<code>" + esc(s.from) + "</code> → <code>" + esc(s.to) + "</code></li></ul>";
     var table = byId("grid-" + gi);
