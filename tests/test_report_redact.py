@@ -53,6 +53,11 @@ def test_the_recorded_run_leaks_and_its_redaction_does_not(results: dict[str, An
     assert "python_path" in json.dumps(results["cells"][0]) and results["cells"][0]["python_path"]  # input untouched
 
 
+def test_a_docker_cells_image_tag_is_no_local_path() -> None:
+    cells = [{"id": "d", "python_path": None, "environment": {"location": "docker:sandbox-tf:tf2.15.1-py3.11-cpu-docker-ab"}}]
+    assert redact({"cells": cells})["cells"][0]["environment"]["location"] == "docker:sandbox-tf:tf2.15.1-py3.11-cpu-docker-ab"
+
+
 @pytest.mark.parametrize("flags, leaks", [([], False), (["--no-redact"], True)])
 def test_report_redacts_unless_told_not_to(tmp_path: Path, flags: list[str], leaks: bool) -> None:
     assert cli.main(["report", str(RECORDED), "--out", str(tmp_path), *flags]) == 0

@@ -38,8 +38,8 @@ def redact(results: Results) -> Results:
         if "python_path" in cell:
             cell["python_path"] = None
         env = cell.get("environment")
-        if isinstance(env, dict) and "location" in env:
-            env["location"] = None
+        if isinstance(env, dict) and str(env.get("location") or "").startswith(("/", "~", "<")):
+            env["location"] = None  # a folder; a docker cell's image tag ("docker:sandbox-tf:...") stays
     out["redacted"] = True
     return out
 
