@@ -212,6 +212,18 @@ def test_every_view_has_a_url(browser: chromium.Browser, page_file: Path, result
     opened.close()
 
 
+@pytest.mark.parametrize("change", ["no loads", "no cell ran"])
+def test_a_run_with_nothing_to_show_still_renders(browser: chromium.Browser, results: dict[str, Any],
+                                                  tmp_path: Path, change: str) -> None:
+    cells = results["cells"] if change == "no loads" else [dict(c, status="skipped") for c in results["cells"]]
+    path = tmp_path / "index.html"
+    path.write_text(html.render(dict(results, loads=[], cells=cells)), encoding="utf-8")
+    tab = chromium.Page(browser)
+    tab.open(path)
+    assert tab.errors() == [] and "No loads" in tab.evaluate("document.getElementById('answer').textContent")
+    tab.close()
+
+
 def test_labels_are_unique_and_name_extra_packages(page: chromium.Page, results: dict[str, Any]) -> None:
     options = page.evaluate("Array.from(document.querySelectorAll('#p-from option')).map(o => [o.value, o.textContent])")
     assert sorted(v for v, _ in options) == sorted(oldest_first(results))
