@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sandbox: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("sandbox: interrupted; finished results are kept (run again with --resume)", file=sys.stderr)
+        print("sandbox: interrupted; everything finished is in the results store (run again to go on)", file=sys.stderr)
         return 130
 
 
@@ -60,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, help="cells at once (default: cores)")
     run.add_argument("--work-dir", type=Path, default=Path("runs"), help="where runs keep artifacts and logs")
     run.add_argument("--reports", type=Path, default=Path("reports"), help="where reports are written")
-    run.add_argument("--resume", action="store_true", help="keep what an earlier run of this matrix measured")
+    run.add_argument("--fresh", action="store_true",
+                     help="measure everything again, ignoring the results store (it is updated)")
     run.add_argument("--offline", action="store_true", help="use the cached release catalog only")
     run.add_argument("-v", "--verbose", action="store_true", help="print every result, not only failures")
     run.set_defaults(func=cmd_run)
@@ -134,16 +135,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     start = time.monotonic()
     mx, cells = _plan(args.matrix, args.offline)
-    run_dir = args.work_dir / mx.name
     progress = _Progress(verbose=args.verbose)
-    states = runner.Runner(mx, cells, run_dir, args.jobs, progress, resume=args.resume).run()
-    results = collect.collect(mx, cells, states, run_dir)
-    out = _write_report(results, args.reports / mx.name)
-    print(f"\n{len(cells)} cells in {time.monotonic() - start:.0f}s:")
-    for state in states.values():
+    run = runner.Run(mx, cells, args.work_dir / mx.name, args.jobs, progress, fresh=args.fresh)
+    results = run.run()
+    out = _write_report(collect.collect(mx, results), args.reports / mx.name)
+    print(f"\n{len(cells)} cells in {time.monotonic() - start:.0f}s; {run.tally.line()}:")
+    for result in results:
+        state = result.state
         print(f"  {state.id}: {state.status}" + (f" ({state.reason})" if state.reason else ""))
     print(f"report: {out / 'index.html'} {out / 'index.md'} {out / 'junit.xml'}\nresults: {out / 'results.json'}")
-    return 1 if any(s.status == "error" for s in states.values()) else 0
+    return 1 if any(r.state.status == "error" for r in results) else 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
