@@ -25,7 +25,7 @@ SHORT = 12  # characters of a digest used in folder names
 
 def of_json(data: object) -> str:
     """sha256 of the canonical JSON of `data`."""
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    text = json.dumps(data, sort_keys=True)  # the form environment caches have always been named by
     return hashlib.sha256(text.encode()).hexdigest()
 
 
