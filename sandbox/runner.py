@@ -26,7 +26,7 @@ from sandbox.journal import Verb, Watcher
 from sandbox.matrix import Matrix
 from sandbox.plan import Cell
 from sandbox.records import INTERRUPTED, Artifact, Load, RecordError
-from sandbox.store import CellPaths, ResultsStore, read_jsonl, write_text
+from sandbox.store import CellPaths, ResultsStore, read_jsonl, write_json, write_text
 
 AGENT = digests.AGENT
 MAX_RESUMES = 50
@@ -113,6 +113,8 @@ class Run:
         sources += self.external
         healthy = [c for c in self.cells if c.result.state.status == "ok"]
         self._each(lambda c: c.consume(sources), healthy)
+        for cell in self.cells:
+            cell.show()
         return [c.result for c in self.cells]
 
     def _each(self, work: Callable[[CellRun], None], cells: list[CellRun]) -> None:
@@ -308,6 +310,18 @@ class CellRun:
 
     def sources(self) -> list[Source]:
         return [Source(self.cell.id, key, a) for key, a in self.result.artifacts if a.exported]
+
+    def show(self) -> None:
+        """The run folder shows every artifact and registry of the run, also
+        those taken from the store (as links into it), for people to inspect."""
+        for key, artifact in self.result.artifacts:
+            target = self.run.store.export_dir(key) / "files" / artifact.probe / artifact.format
+            link = self.paths.artifacts / artifact.probe / artifact.format
+            if artifact.exported and target.exists() and not link.exists():
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(target, target_is_directory=True)
+        if self.result.registry is not None and not self.paths.registry.exists():
+            write_json(self.paths.registry, self.result.registry)
 
     # consume ----------------------------------------------------------------------
     def consume(self, sources: list[Source]) -> None:

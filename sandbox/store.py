@@ -94,7 +94,9 @@ class StoreError(OSError):
 
 
 def store_dir() -> Path:
-    return cache_dir() / "results" / f"v{STORE_SCHEMA}"
+    """SANDBOX_STORE_DIR, else the results folder of the cache dir."""
+    base = Path(os.environ["SANDBOX_STORE_DIR"]) if os.environ.get("SANDBOX_STORE_DIR") else cache_dir() / "results"
+    return base / f"v{STORE_SCHEMA}"
 
 
 class ResultsStore:
