@@ -5,9 +5,10 @@ Renderers read only this document, so any past run can be re-rendered."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Callable
 
 from sandbox import __version__
+from sandbox.agent import catalog
 from sandbox.classify import classify
 from sandbox.matrix import Matrix
 from sandbox.records import Artifact, Load, LoadStatus
@@ -20,12 +21,13 @@ def collect(matrix: Matrix, results: list[CellResult],
             external: list[tuple[str, Artifact]] | None = None) -> dict[str, Any]:
     """The results document of a run (or of merged shards: the same input).
     `external`: artifacts of producers that are not cells (a user's model)."""
-    registries = {r.cell.id: r.registry for r in results}
-    artifacts = [_artifact(r.cell.id, a) for r in results for _, a in r.artifacts]
+    registries = {r.state.id: r.registry for r in results}
+    artifacts = [_artifact(r.state.id, a) for r in results for _, a in r.artifacts]
     artifacts += [_artifact(producer, a) for producer, a in external or []]
     by_key = {(a["producer"], a["probe"], a["format"]): a for a in artifacts}
-    loads = [_load(r.cell.id, producer, load, by_key, registries.get(r.cell.id))
-             for r in results for producer, load in r.loads]
+    order = _order(matrix, [r.state.id for r in results] + [p for p, _ in external or []])
+    loads = [_load(r.state.id, producer, load, by_key, registries.get(r.state.id))
+             for r in results for producer, load in sorted(r.loads, key=lambda pl: order(pl[0], pl[1]))]
     return {
         "schema_version": SCHEMA_VERSION,
         "sandbox_version": __version__,
@@ -42,22 +44,26 @@ def collect(matrix: Matrix, results: list[CellResult],
 
 
 def _cell(result: CellResult) -> dict[str, Any]:
-    cell, state = result.cell, result.state
+    state = result.state
     seconds = {"export": sum(a.seconds or 0.0 for _, a in result.artifacts),
                "load": sum(l.seconds or 0.0 for _, l in result.loads)}
     return {
-        "id": cell.id, "status": state.status, "reason": state.reason, "detail": state.detail,
-        "tensorflow": cell.tensorflow or cell.request.tensorflow,
-        "python": cell.python_version,
-        "image": cell.image, "backend": cell.backend,
-        "requirement": " ".join(cell.requirements) or None,  # TF, then any extra packages
-        "resolved_as_of": cell.release.exclude_newer if cell.release else None,
-        "python_path": str(cell.python.path) if cell.python else None,
-        "docker_image": cell.docker_image,
+        **result.facts, "status": state.status, "reason": state.reason, "detail": state.detail,
         "environment": result.info,
         "seconds": {k: round(v, 1) for k, v in seconds.items()},
         "has_registry": result.registry is not None,
     }
+
+
+def _order(matrix: Matrix, producers: list[str]) -> Callable[[str, Load], tuple[int, ...]]:
+    """Loads in one order however they were measured (a run, a re-run, shards)."""
+    ranks = [{name: i for i, name in enumerate(names)}
+             for names in (producers, matrix.probes, matrix.formats, list(catalog.LOADER_FORMATS))]
+
+    def key(producer: str, load: Load) -> tuple[int, ...]:
+        values = (producer, load.probe, load.format, load.loader)
+        return tuple(rank.get(v, len(rank)) for rank, v in zip(ranks, values))
+    return key
 
 
 def _artifact(producer: str, artifact: Artifact) -> dict[str, Any]:

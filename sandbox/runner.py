@@ -45,9 +45,9 @@ class CellState:
 
 @dataclass
 class CellResult:
-    """What a run knows of one cell: its state, and its records from the store."""
+    """What a run knows of one cell: its plan, state, and records from the store."""
 
-    cell: Cell
+    facts: dict[str, Any]  # the plan's facts (collect.cell_facts): a merge has no Cell
     state: CellState
     identity: str = ""  # the environment's key in the store
     artifacts: list[tuple[str, Artifact]] = field(default_factory=list)  # (export key, record)
@@ -187,7 +187,7 @@ class CellRun:
     def __init__(self, run: Run, cell: Cell) -> None:
         self.run, self.cell = run, cell
         self.paths = CellPaths(run.run_dir, cell.id)
-        self.result = CellResult(cell, CellState(cell.id))
+        self.result = CellResult(cell_facts(cell), CellState(cell.id))
         self.env: Environment | None = None
         self._provision_failed = False
         if not cell.skip:
@@ -435,6 +435,20 @@ class CellRun:
         state = self.result.state
         state.status, state.reason, state.detail = status, reason, detail
         self.run.progress(state.id, status, reason or "")
+
+
+def cell_facts(cell: Cell) -> dict[str, Any]:
+    """What the plan says of a cell, as the results document shows it."""
+    return {
+        "id": cell.id,
+        "tensorflow": cell.tensorflow or cell.request.tensorflow,
+        "python": cell.python_version,
+        "image": cell.image, "backend": cell.backend,
+        "requirement": " ".join(cell.requirements) or None,  # TF, then any extra packages
+        "resolved_as_of": cell.release.exclude_newer if cell.release else None,
+        "python_path": str(cell.python.path) if cell.python else None,
+        "docker_image": cell.docker_image,
+    }
 
 
 def _export_files(folder: Path, record: dict[str, Any]) -> dict[str, Path]:

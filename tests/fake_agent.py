@@ -45,7 +45,7 @@ def export():
         with open(os.path.join(arg("--out"), probe, fmt, "model.txt"), "w") as fh:
             fh.write(arg("--out"))  # differs per cell, as real artifacts do
         append(manifest, {"kind": "artifact", "probe": probe, "format": fmt, "status": "exported",
-                          "path": "%s/%s/model.txt" % (probe, fmt),
+                          "path": f"{probe}/{fmt}/model.txt",
                           "ops": ["Conv2D"], "op_attrs": {"Conv2D": ["T"]}})
 
 

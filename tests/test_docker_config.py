@@ -74,7 +74,7 @@ def test_without_an_engine_docker_cells_are_skipped_and_venv_cells_run(
     monkeypatch.setattr(runner, "environment", lambda c: DockerEnvironment(c) if c is box else FakeEnv(c))
     mx = matrix.Matrix(tmp_path / "m.toml", "t", (), ("batchnorm",), ("frozen_graph",), timeout=3)
     found = runner.Run(mx, [venv_cell, box], tmp_path / "run", 2, lambda *a: None, ResultsStore(tmp_path / "store")).run()
-    states = {r.cell.id: r.state for r in found}
+    states = {r.state.id: r.state for r in found}
     assert states[venv_cell.id].status == "ok"
     assert states[box.id].status == "skipped"
     assert states[box.id].reason == f"no Docker engine answers at unix://{tmp_path}/no-engine.sock: " \

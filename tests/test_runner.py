@@ -53,7 +53,7 @@ def test_crash_and_hang_are_recorded_and_the_rest_still_runs(tmp_path: Path, mon
     lines: list[tuple[str, str, str]] = []
     store = ResultsStore(tmp_path / "store")
     found = runner.Run(mx, [good, bad, skipped], tmp_path / "run", 2, lambda *a: lines.append(a), store).run()
-    states = {r.cell.id: r.state for r in found}
+    states = {r.state.id: r.state for r in found}
 
     assert {k: s.status for k, s in states.items()} == {
         good.id: "ok", bad.id: "install-failed", skipped.id: "skipped"}
