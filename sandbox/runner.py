@@ -101,16 +101,30 @@ class Run:
         self.cells = [CellRun(self, cell) for cell in cells]
         self.external: list[Source] = []
 
-    def run(self, export: bool = True, external: dict[str, Path] | None = None) -> list[CellResult]:
-        """Export (with `export`) and record every cell's registry, then load every
-        healthy cell's artifacts, and those of `external` producers (name -> a
-        folder with a manifest, e.g. a user's model), in every healthy cell."""
-        if self.run_dir.exists():
-            shutil.rmtree(self.run_dir)  # scratch of an earlier run: the store has its results
+    def run(self, export: bool = True, external: dict[str, Path] | None = None, loads: bool = True) -> list[CellResult]:
+        """Export (with `export`) and record every cell's registry, then (with
+        `loads`) load every healthy cell's artifacts, and those of `external`
+        producers (name -> a folder with a manifest, e.g. a user's model), in
+        every healthy cell."""
+        self._scratch()
         self._each(lambda c: c.produce(export), self.cells)
         sources = [s for c in self.cells if c.result.state.status == "ok" for s in c.sources()]
         self.external = [s for name, folder in (external or {}).items() for s in self._external(name, folder)]
-        sources += self.external
+        return self._consume(sources + self.external if loads else [])
+
+    def loads_only(self, sources: list[Source], produced: dict[str, CellResult]) -> list[CellResult]:
+        """Only the load phase, for cells whose export phase ran elsewhere (a
+        shard): `produced` holds what it found (state, facts, registry)."""
+        self._scratch()
+        for cell in self.cells:
+            cell.result = produced[cell.cell.id]
+        return self._consume(sources)
+
+    def _scratch(self) -> None:
+        if self.run_dir.exists():
+            shutil.rmtree(self.run_dir)  # scratch of an earlier run: the store has its results
+
+    def _consume(self, sources: list[Source]) -> list[CellResult]:
         healthy = [c for c in self.cells if c.result.state.status == "ok"]
         self._each(lambda c: c.consume(sources), healthy)
         for cell in self.cells:
