@@ -65,8 +65,8 @@ def test_report_redacts_unless_told_not_to(tmp_path: Path, flags: list[str], lea
         assert bool(LEAKS.search((tmp_path / name).read_text())) == leaks, name
 
 
-def test_run_and_repro_take_the_flag() -> None:
+def test_run_merge_and_repro_take_the_flag() -> None:
     parser = cli._parser()
-    for verb in (["run"], ["repro", "spec.toml"]):
+    for verb in (["run"], ["repro", "spec.toml"], ["merge", "bundle"]):
         assert parser.parse_args([*verb]).redact is True
         assert parser.parse_args([*verb, "--no-redact"]).redact is False
