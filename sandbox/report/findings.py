@@ -101,15 +101,17 @@ class FormatSummary:
     statements: list[str]  # "from >= 2.10 fails in <= 2.9: DisableCopyOnRead (… pairs)"
 
 
-def summaries(results: Results) -> list[FormatSummary]:
+def summaries(results: Results, found: list[Grid] | None = None,
+              grouped: list[Group] | None = None) -> list[FormatSummary]:
+    """One summary per grid (`found`: grids(results), `grouped`: groups(results), when the caller has them)."""
     names = labels(results)
     by_grid: dict[tuple[str, str], list[Group]] = defaultdict(list)
-    for group in groups(results):
+    for group in groups(results) if grouped is None else grouped:
         for fmt, loader in {(l["format"], l["loader"] or "") for l in group.loads}:
             by_grid[(fmt, loader)].append(group)
     return [FormatSummary(g.format, g.loader, _rows(g, names),
                           _statements(g, by_grid.get((g.format, g.loader or ""), []), names))
-            for g in grids(results)]
+            for g in (grids(results) if found is None else found)]
 
 
 def _rows(grid: Grid, names: dict[str, str]) -> list[SummaryRow]:

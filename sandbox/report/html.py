@@ -62,13 +62,13 @@ Names = dict[str, str]
 
 def render(results: Results) -> str:
     names = labels(results)
-    found = grids(results)
-    body = [_header(results), _controls(results), "<main>", _picker(results, names), _summary(results, names),
-            _failures(results, names), _grids(found, names), _ops(results, names), _cells(results, names),
-            "</main>", _footer(results)]
+    found, grouped = grids(results), groups(results)
+    body = [_header(results), _controls(results), "<main>", _picker(results, names),
+            _summary(summaries(results, found, grouped)), _failures(results, grouped, names), _grids(found, names),
+            _ops(results, names), _cells(results, names), "</main>", _footer(results)]
     return _PAGE.substitute(title=escape(f"TensorFlow compatibility: {results['name']}"),
                             css=_asset("report.css"), js=_asset("report.js"), body="\n".join(body),
-                            data=pagedata.dumps(pagedata.build(results)))
+                            data=pagedata.dumps(pagedata.build(results, found)))
 
 
 def _asset(name: str) -> str:
@@ -138,8 +138,7 @@ def _picker(results: Results, names: Names) -> str:
             '</div></section>')
 
 
-def _summary(results: Results, names: Names) -> str:
-    found = summaries(results)
+def _summary(found: list[FormatSummary]) -> str:
     legend = "".join(f'<li><span class="swatch {_vclass(v)}">{_e(v)}</span>{_e(text)}</li>'
                      for v, text in LEGEND.items())
     boxes = "".join(_format_summary(s) for s in found)
@@ -166,8 +165,7 @@ def _format_summary(summary: FormatSummary) -> str:
             + (f'<ul class="statements">{statements}</ul>' if statements else "") + "</div>")
 
 
-def _failures(results: Results, names: Names) -> str:
-    found = groups(results)
+def _failures(results: Results, found: list[Group], names: Names) -> str:
     if not found:
         return '<section id="failures"><h2>Failures, grouped</h2><p>None: every load worked.</p></section>'
     ids = healthy(results)

@@ -10,11 +10,12 @@ from typing import Any
 
 from tabulate import tabulate
 
-from sandbox.report.findings import Group, groups, summaries
+from sandbox.report.findings import FormatSummary, Group, groups, summaries
 from sandbox.report.tables import (
     FORMAT_TEXT,
     LOADER_TEXT,
     NA,
+    Grid,
     Results,
     first_line,
     grids,
@@ -30,8 +31,9 @@ _SQUARE = {"ok": "✅", "differs": "⚠️", "fails": "❌", NA: "n/a", "none": 
 
 def render(results: Results) -> str:
     names = labels(results)
-    parts = _header(results) + _formats(results) + _summary(results) + _failures(results, names) + \
-        _grids(results, names) + _ops(results) + _cells(results, names)
+    found, grouped = grids(results), groups(results)
+    parts = _header(results) + _formats(results) + _summary(summaries(results, found, grouped)) + \
+        _failures(results, grouped, names) + _grids(found, names) + _ops(results) + _cells(results, names)
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -64,11 +66,11 @@ def _formats(results: Results) -> list[str]:
     return ["## Formats and loaders", "", tabulate(rows, ["name", "what it is"], tablefmt="github"), ""]
 
 
-def _summary(results: Results) -> list[str]:
+def _summary(found: list[FormatSummary]) -> list[str]:
     out = ["## Each format, in version ranges", "",
            "Per format and loader: producers (the TF that saved the model) that behave alike, and the consumers "
            "(the TF that loads it) where their models load, differ or fail, and why.", ""]
-    for summary in summaries(results):
+    for summary in found:
         rows = [[_md(r.producers), _md(r.ok), _md(r.differs), _md(r.fails), _md(r.na), _md("; ".join(r.reasons))]
                 for r in summary.rows]
         out += [f"### `{summary.format}` loaded with `{summary.loader}`", "",
@@ -78,8 +80,7 @@ def _summary(results: Results) -> list[str]:
     return out
 
 
-def _failures(results: Results, names: dict[str, str]) -> list[str]:
-    found = groups(results)
+def _failures(results: Results, found: list[Group], names: dict[str, str]) -> list[str]:
     out = ["## Failures, grouped by signature", ""]
     if not found:
         return out + ["None: every load worked.", ""]
@@ -106,11 +107,11 @@ def _error(load: dict[str, Any]) -> str:
     return first_line(f"{load.get('error_type') or ''}: {load.get('error') or ''}".lstrip(": "), 200)
 
 
-def _grids(results: Results, names: dict[str, str]) -> list[str]:
+def _grids(found: list[Grid], names: dict[str, str]) -> list[str]:
     out = ["## Grids", "", "Rows: the TF that saved the model; columns: the TF that loaded it. ✅ every probe loads "
            "and gives the producer's outputs; ⚠️ outputs differ; ❌ k/n: k of n probes fail (❌ alone: all); "
            "n/a: no such loader in that TF; empty: nothing to load.", ""]
-    for grid in grids(results):
+    for grid in found:
         rows = [[names[p], *(_square(grid.cells[(p, c)]) for c in grid.consumers)] for p in grid.producers]
         out += [f"### `{grid.format}` loaded with `{grid.loader}`", "",
                 tabulate(rows, ["saved \\ loaded", *(names[c] for c in grid.consumers)], tablefmt="github"), ""]

@@ -40,13 +40,14 @@ CODES = {OK: "o", DIFFERS: "d", FAILS: "f", NA: "n", NONE: "-"}
 ERROR_LIMIT = 10_000  # characters of an error kept in the page (the agent keeps 4,000); results.json has it whole
 
 
-def build(results: Results) -> dict[str, Any]:
+def build(results: Results, found: list[Grid] | None = None) -> dict[str, Any]:
+    """The picker's data (`found`: grids(results), when the caller has them)."""
     ids = healthy(results)
     names = labels(results)
     cells = {c["id"]: c for c in results["cells"]}
     index = {cell: i for i, cell in enumerate(ids)}
     tables: dict[str, Any] = {"sigs": {}, "errors": {}}
-    found = grids(results)
+    found = grids(results) if found is None else found
     data: dict[str, Any] = {
         "cells": [[c, names[c], str(cells[c].get("tensorflow") or "")] for c in ids],
         "grids": [_grid(g, index) for g in found],

@@ -31,8 +31,6 @@ class Grid:
     producers: list[str]
     consumers: list[str]
     cells: dict[tuple[str, str], tuple[str, str]]  # (producer, consumer) -> (verdict, text)
-    # (producer, consumer) -> probe -> (verdict, text): the same cell, one probe at a time
-    by_probe: dict[tuple[str, str], dict[str, tuple[str, str]]] = field(default_factory=dict)
     # (producer, consumer) -> the loads of that square that fail or differ
     problems: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     # (producer, consumer) -> how many loads the square holds
@@ -135,19 +133,11 @@ def grids(results: Results) -> list[Grid]:
         pairs = by[(fmt, loader)]
         producers = [p for p in ids if any(pairs.get((p, c)) for c in ids)]
         cells = {(p, c): verdict(pairs.get((p, c), [])) for p in producers for c in ids}
-        by_probe = {key: _by_probe(pairs.get(key, [])) for key in cells}
         problems = {key: bad for key in cells
                     if (bad := [l for l in pairs.get(key, []) if l["status"] in FAILED or l["status"] == "outputs-differ"])}
         counts = {key: len(pairs.get(key, [])) for key in cells}
-        out.append(Grid(fmt, loader, producers, ids, cells, by_probe, problems, counts))
+        out.append(Grid(fmt, loader, producers, ids, cells, problems, counts))
     return out
-
-
-def _by_probe(loads: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
-    probes: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for load in loads:
-        probes[load["probe"]].append(load)
-    return {probe: verdict(found) for probe, found in sorted(probes.items())}
 
 
 def status_verdict(status: str) -> str:
