@@ -52,20 +52,21 @@ def git_show(ref: str, path: str) -> str:
 
 
 def baseline(ref: str, folder: Path) -> dict[str, Render]:
-    """The baseline's renderers, imported from its sources under other module names."""
+    """The baseline's renderers and the tables they read, imported from its sources
+    under other module names (its html.py and markdown.py import its own tables.py)."""
     assets = {name: git_show(ref, f"sandbox/report/assets/{name}") for name in ("report.css", "report.js")}
-    found = {}
-    for name, module in (("index.html", "html"), ("index.md", "markdown")):
+    modules: dict[str, ModuleType] = {}
+    for module in ("tables", "html", "markdown"):
         path = folder / f"baseline_{module}.py"
-        path.write_text(git_show(ref, f"sandbox/report/{module}.py"))
+        path.write_text(git_show(ref, f"sandbox/report/{module}.py").replace("sandbox.report.tables", "baseline_tables"))
         spec = importlib.util.spec_from_file_location(f"baseline_{module}", path)
         assert spec and spec.loader
-        loaded: ModuleType = importlib.util.module_from_spec(spec)
+        loaded = importlib.util.module_from_spec(spec)
+        sys.modules[f"baseline_{module}"] = loaded
         spec.loader.exec_module(loaded)
-        if hasattr(loaded, "_asset"):
-            loaded._asset = assets.__getitem__  # its own CSS and JS, not today's
-        found[name] = loaded.render
-    return found
+        modules[module] = loaded
+    modules["html"]._asset = assets.__getitem__  # its own CSS and JS, not today's
+    return {"index.html": modules["html"].render, "index.md": modules["markdown"].render}
 
 
 def paint_and_load(browser: chromium.Browser, page: Path, repeat: int) -> tuple[float, float]:
