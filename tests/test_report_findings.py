@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from sandbox.report import document
-from sandbox.report.findings import groups, summaries
+from sandbox.report.findings import Group, Signature, groups, summaries, where
 from sandbox.report.tables import labels, runs
 
 RECORDED = Path(__file__).parent / "data" / "default-results.json"
@@ -62,3 +62,11 @@ def test_summary_rows_cover_every_producer_and_say_where_it_fails(results: dict[
                any("VarHandleOp.debug_name" in x for x in r.reasons) for r in saved_model.rows)
     checkpoint = next(s for s in summaries(results) if s.format == "checkpoint")
     assert [(r.producers, r.ok, r.fails) for r in checkpoint.rows] == [("all", "all", "")]
+
+
+def test_where_a_finding_hits_merges_producers_that_fail_alike(results: dict[str, Any]) -> None:
+    ids = ["a", "b", "c", "d"]
+    group = Group(Signature("fails", "op-not-registered", "NotFoundError", ("X",)),
+                  [{"producer": p, "consumer": c} for p, c in
+                   [("c", "a"), ("c", "b"), ("d", "a"), ("d", "b"), ("a", "d")]])
+    assert where(group, ids, {x: x for x in ids}) == [("a", "d"), (">= c", "<= b")]

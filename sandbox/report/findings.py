@@ -55,6 +55,22 @@ class Group:
         return self.loads[0]
 
 
+def where(group: Group, ids: list[str], names: dict[str, str]) -> list[tuple[str, str]]:
+    """The pairs a finding hits, as (producers, consumers) ranges: consecutive producers
+    (in `ids` order) that fail in the same consumers share a line ("2.0.4 – 2.15.1", ">= 2.16.2")."""
+    by: dict[str, set[str]] = defaultdict(set)
+    for producer, consumer in group.pairs:
+        by[producer].add(consumer)
+    lines: list[tuple[list[str], str]] = []
+    for producer in [p for p in ids if p in by]:
+        consumers = runs(ids, by[producer], names)
+        if lines and lines[-1][1] == consumers and ids.index(lines[-1][0][-1]) == ids.index(producer) - 1:
+            lines[-1][0].append(producer)
+        else:
+            lines.append(([producer], consumers))
+    return [(runs(ids, set(ps), names), consumers) for ps, consumers in lines]
+
+
 def signature(load: Load) -> Signature:
     if load["status"] == "outputs-differ":
         return Signature(DIFFERS, "outputs-differ", "", (), f"outputs differ: {load['probe']}")

@@ -19,7 +19,7 @@ from string import Template
 from typing import Any
 
 from sandbox.report import pagedata
-from sandbox.report.findings import FormatSummary, Group, groups, summaries
+from sandbox.report.findings import FormatSummary, Group, groups, summaries, where
 from sandbox.report.tables import (
     FORMAT_TEXT,
     LEGEND,
@@ -32,7 +32,6 @@ from sandbox.report.tables import (
     healthy,
     labels,
     op_table,
-    runs,
     status_verdict,
 )
 
@@ -179,11 +178,7 @@ def _failures(results: Results, found: list[Group], names: Names) -> str:
 
 
 def _group_row(i: int, group: Group, ids: list[str], names: Names) -> str:
-    by_producer: dict[str, set[str]] = {}
-    for producer, consumer in group.pairs:
-        by_producer.setdefault(producer, set()).add(consumer)
-    where = "".join(f"<li>{_e(names[p])} → {_e(runs(ids, cs, names))}</li>"
-                    for p, cs in sorted(by_producer.items(), key=lambda kv: ids.index(kv[0]) if kv[0] in ids else 0))
+    hits = "".join(f"<li>{_e(producers)} → {_e(consumers)}</li>" for producers, consumers in where(group, ids, names))
     example = group.example
     if group.signature.kind == "differs":
         error = f"max abs err {example.get('max_abs_err')}, max rel err {example.get('max_rel_err')}"
@@ -195,7 +190,7 @@ def _group_row(i: int, group: Group, ids: list[str], names: Names) -> str:
             f'<th scope="row"><span class="badge {_vclass(kind)}">{_e(kind)}</span> {_e(group.signature.title)}</th>'
             f'<td>{len(group.loads)}</td><td>{len(group.pairs)}</td><td>{"<br>".join(_e(x) for x in fl)}</td>'
             f'<td>{_e(", ".join(group.values("probe")))}</td>'
-            f'<td><details><summary>saved with → loaded with</summary><ul class="pairs">{where}</ul>'
+            f'<td><details><summary>saved with → loaded with</summary><ul class="pairs">{hits}</ul>'
             f'<p class="muted">{_e(example["producer"])} → {_e(example["consumer"])}, {_e(example["probe"])}, '
             f'{_e(example["format"])} / {_e(example["loader"])}:</p><pre>{_e(error)}</pre></details></td></tr>')
 

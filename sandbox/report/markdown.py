@@ -10,7 +10,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from sandbox.report.findings import FormatSummary, Group, groups, summaries
+from sandbox.report.findings import FormatSummary, Group, groups, summaries, where
 from sandbox.report.tables import (
     FORMAT_TEXT,
     LOADER_TEXT,
@@ -22,7 +22,6 @@ from sandbox.report.tables import (
     healthy,
     labels,
     op_table,
-    runs,
     status_verdict,
 )
 
@@ -93,12 +92,7 @@ def _failures(results: Results, found: list[Group], names: dict[str, str]) -> li
 
 
 def _where(group: Group, ids: list[str], names: dict[str, str]) -> str:
-    by: dict[str, set[str]] = {}
-    for producer, consumer in group.pairs:
-        by.setdefault(producer, set()).add(consumer)
-    order = {c: i for i, c in enumerate(ids)}
-    return "; ".join(f"{names.get(p, p)} → {runs(ids, cs, names)}" for p, cs in
-                     sorted(by.items(), key=lambda kv: order.get(kv[0], 0)))
+    return "; ".join(f"{producers} → {consumers}" for producers, consumers in where(group, ids, names))
 
 
 def _error(load: dict[str, Any]) -> str:
