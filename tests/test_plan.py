@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
 
-from sandbox import matrix, plan, versions
+from sandbox import cli, matrix, plan, versions
 from sandbox.errors import ConfigError
 from sandbox.pythons import Discovery, Interpreter
 
@@ -164,3 +165,15 @@ def test_the_map_matrix_is_every_minor_from_1_12(tmp_path: Path) -> None:
     mx = matrix.load(Path(__file__).parent.parent / "matrices" / "tf-map.toml")
     assert [c.tensorflow for c in mx.cells] == [">=1.12"] and mx.formats == matrix.FORMATS
     assert [c.id for c in plan.plan(mx, FakeCatalog(), PYTHONS)] == ["tf1.13.2-py3.7-cpu", "tf2.15.1-py3.11-cpu"]
+
+
+def test_plan_resolves_the_map_offline_from_the_cached_catalog(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for package, files in (("tensorflow", FILES), ("tensorflow-cpu", CPU_FILES)):
+        path = cache / "catalog" / f"{package}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps([{"filename": f, "upload-time": t} for f, t in files]))
+    mx = Path(__file__).parent.parent / "matrices" / "tf-map.toml"
+    assert cli.main(["plan", "--offline", str(mx)]) == 0
+    out = capsys.readouterr().out
+    assert "(tf-map): 2 cells" in out  # 1.13 and 2.15: every minor >= 1.12 the cached catalog holds
+    assert ("tf1.13" in out) and ("tf2.15" in out)
