@@ -37,7 +37,7 @@ BACKENDS = ("venv", "docker")
 BUILTIN_PROBES = ("batchnorm", "batch_matmul", "conv2d", "dense", "lstm", "gru", "einsum", "layernorm",
                   "attention", "bn_inference")
 FORMATS = ("saved_model", "saved_model_tf1", "frozen_graph", "keras_saved_model", "keras_h5", "keras_v3",
-           "tflite", "checkpoint")
+           "tf_keras_saved_model", "tf_keras_h5", "tf_keras_v3", "tflite", "checkpoint")
 DEFAULT_PROBES = BUILTIN_PROBES
 DEFAULT_FORMATS = FORMATS
 DEFAULT_TOLERANCE = (1e-4, 1e-3)  # atol, rtol: numpy.allclose semantics

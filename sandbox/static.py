@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-GRAPH_FORMATS = ("saved_model", "saved_model_tf1", "frozen_graph", "keras_saved_model")
+GRAPH_FORMATS = ("saved_model", "saved_model_tf1", "frozen_graph", "keras_saved_model", "tf_keras_saved_model")
 GRAPH_LOADERS = ("tf1_session", "tf2_load", "import_graph_def", "keras2")  # loaders that build TF graphs
 SAVED_MODEL_LOADERS = ("tf1_session", "tf2_load", "keras2")
 # Consumers older than this check function bodies only when a function runs.

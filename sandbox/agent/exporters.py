@@ -115,13 +115,12 @@ def _freeze_v2(prep: probes.Prepared) -> Tuple[Any, Signature]:
 
 # ---------------------------------------------------------------- Keras formats
 
-def _keras(prep: probes.Prepared) -> Tuple[Any, Any, np.ndarray]:
-    """(keras, model, its outputs on the reference input), built once per probe."""
-    cached = getattr(prep, "keras_cache", None)
-    if cached is None:
-        keras = kerasapi.native()
-        if keras is None:
-            raise NotApplicable("this TensorFlow has no tf.keras")
+def _keras(prep: probes.Prepared, keras: Any) -> Tuple[Any, np.ndarray]:
+    """(model, its outputs on the reference input) in `keras`, built once per
+    probe and Keras."""
+    cache = prep.keras_cache = prep.keras_cache or {}
+    key = keras.__name__
+    if key not in cache:
         kerasapi.fresh(keras)
         try:
             model = prep.probe.keras_model(keras, prep.params)
@@ -131,42 +130,86 @@ def _keras(prep: probes.Prepared) -> Tuple[Any, Any, np.ndarray]:
         err = float(np.max(np.abs(y - prep.y)))
         if err > 1e-3:  # the Keras twin must compute the raw probe's function
             raise RuntimeError("Keras model of %s differs from its raw ops by %g" % (prep.probe.name, err))
-        cached = prep.keras_cache = (keras, model, y)
-    return cached
+        cache[key] = (model, y)
+    return cache[key]
 
 
-def _keras_save(prep: probes.Prepared, out: str, filename: str, **kwargs: Any) -> Exported:
-    keras, model, y = _keras(prep)
+def _native() -> Any:
+    keras = kerasapi.native()
+    if keras is None:
+        raise NotApplicable("this TensorFlow has no tf.keras")
+    return keras
+
+
+def _legacy() -> Any:
+    keras = kerasapi.legacy()
+    if keras is None:
+        raise NotApplicable("the tf-keras package is not installed in this cell")
+    return keras
+
+
+def _keras_save(prep: probes.Prepared, keras: Any, out: str, filename: str, **kwargs: Any) -> Exported:
+    model, y = _keras(prep, keras)
     os.makedirs(out)
     model.save(os.path.join(out, filename), **kwargs)
-    return Exported(filename, outputs=y, writer="keras " + kerasapi.version(keras))
+    return Exported(filename, outputs=y, writer=kerasapi.writer(keras))
+
+
+def _h5(prep: probes.Prepared, out: str, keras: Any) -> Exported:
+    return _keras_save(prep, keras, out, "model.h5")
+
+
+def _v3(prep: probes.Prepared, out: str, keras: Any) -> Exported:
+    if not kerasapi.reads_keras_v3(keras):
+        raise NotApplicable("this Keras (%s) has no .keras format" % kerasapi.version(keras))
+    if kerasapi.is_keras3(keras):
+        return _keras_save(prep, keras, out, "model.keras")
+    return _keras_save(prep, keras, out, "model.keras", save_format="keras_v3")
+
+
+def _saved_model(prep: probes.Prepared, out: str, keras: Any) -> Exported:
+    if kerasapi.is_keras3(keras):
+        raise NotApplicable("Keras 3 cannot write a Keras SavedModel (model.export writes a plain one)")
+    if not tfcompat.eager(tfcompat.tf()):
+        raise NotApplicable("Keras SavedModel export needs TF2 behaviour (eager execution)")
+    model, y = _keras(prep, keras)
+    model.save(out, save_format="tf")
+    return Exported(".", outputs=y, writer=kerasapi.writer(keras))
 
 
 def keras_h5(prep: probes.Prepared, out: str) -> Exported:
     """model.save('model.h5'): the HDF5 format of Keras 2 (legacy in Keras 3)."""
-    return _keras_save(prep, out, "model.h5")
+    return _h5(prep, out, _native())
 
 
 def keras_v3(prep: probes.Prepared, out: str) -> Exported:
     """model.save('model.keras'): the zip format of Keras 2.12+ and Keras 3."""
-    keras = kerasapi.native()
-    if keras is None or not kerasapi.reads_keras_v3(keras):
-        raise NotApplicable("this Keras (%s) has no .keras format" % (keras and kerasapi.version(keras)))
-    if kerasapi.is_keras3(keras):
-        return _keras_save(prep, out, "model.keras")
-    return _keras_save(prep, out, "model.keras", save_format="keras_v3")
+    return _v3(prep, out, _native())
 
 
 def keras_saved_model(prep: probes.Prepared, out: str) -> Exported:
     """model.save(dir, save_format='tf'): Keras 2's SavedModel (with Keras metadata)."""
-    keras = kerasapi.native()
-    if keras is None or kerasapi.is_keras3(keras):
-        raise NotApplicable("Keras 3 cannot write a Keras SavedModel (model.export writes a plain one)")
-    if not tfcompat.eager(tfcompat.tf()):
-        raise NotApplicable("Keras SavedModel export needs TF2 behaviour (eager execution)")
-    keras_, model, y = _keras(prep)
-    model.save(out, save_format="tf")
-    return Exported(".", outputs=y, writer="keras " + kerasapi.version(keras_))
+    return _saved_model(prep, out, _native())
+
+
+# The same three written by the tf-keras package, where installed: a distinct
+# format, not a second writer of one format, because an artifact is addressed
+# by (producer, probe, format) everywhere (store, results, report grids, diff),
+# and a grid of its own shows what tf-keras users write.
+
+def tf_keras_h5(prep: probes.Prepared, out: str) -> Exported:
+    """tf_keras: model.save('model.h5') (TF_USE_LEGACY_KERAS=1 with TF 2.16+)."""
+    return _h5(prep, out, _legacy())
+
+
+def tf_keras_v3(prep: probes.Prepared, out: str) -> Exported:
+    """tf_keras: model.save('model.keras')."""
+    return _v3(prep, out, _legacy())
+
+
+def tf_keras_saved_model(prep: probes.Prepared, out: str) -> Exported:
+    """tf_keras: model.save(dir, save_format='tf'), the Keras 2 SavedModel."""
+    return _saved_model(prep, out, _legacy())
 
 
 # ---------------------------------------------------------------- TFLite, checkpoint
@@ -240,6 +283,9 @@ FORMATS: Dict[str, Callable[[probes.Prepared, str], Exported]] = collections.Ord
     ("keras_saved_model", keras_saved_model),
     ("keras_h5", keras_h5),
     ("keras_v3", keras_v3),
+    ("tf_keras_saved_model", tf_keras_saved_model),
+    ("tf_keras_h5", tf_keras_h5),
+    ("tf_keras_v3", tf_keras_v3),
     ("tflite", tflite),
     ("checkpoint", checkpoint),
 ])

@@ -3,7 +3,10 @@
 - "keras2": Keras 2 — tf.keras where it is Keras 2 (TF <= 2.15, TF1's bundled
   Keras), else the tf-keras package (tf_keras) where installed.
 - "keras3": the keras package where it is Keras 3.
-The cell's native Keras (what tf.keras resolves to) writes the Keras formats.
+Writers: the cell's native Keras (what tf.keras resolves to) writes the Keras
+formats (keras_h5, keras_v3, keras_saved_model); the tf-keras package, where
+installed, writes them again as tf_keras_* formats, as users who set
+TF_USE_LEGACY_KERAS=1 (which routes tf.keras to tf_keras) do.
 """
 import importlib
 from typing import Any, Optional
@@ -41,6 +44,19 @@ def native() -> Any:
     if "native" not in _CACHE:
         _CACHE["native"] = getattr(tfcompat.tf(), "keras", None)
     return _CACHE["native"]
+
+
+def legacy() -> Optional[Any]:
+    """The tf-keras package (import tf_keras), where installed: what tf.keras is
+    under TF_USE_LEGACY_KERAS=1 in TF 2.16+."""
+    if "legacy" not in _CACHE:
+        _CACHE["legacy"] = _import("tf_keras") if _import_spec("tf_keras") else None
+    return _CACHE["legacy"]
+
+
+def writer(keras: Any) -> str:
+    """How an artifact records its writer: "keras 3.9.0", "tf_keras 2.18.0"."""
+    return "%s %s" % ("tf_keras" if keras.__name__.split(".")[0] == "tf_keras" else "keras", version(keras))
 
 
 def keras2() -> Optional[Any]:

@@ -109,7 +109,7 @@ class Prepared(object):
         self.x = x
         self.y = y
         self.state = state
-        self.keras_cache: Any = None  # (keras, model, outputs), built by the Keras exporters
+        self.keras_cache: Any = None  # Keras module name -> (model, outputs), built by the Keras exporters
 
 
 def reference_input(probe: Probe) -> np.ndarray:
