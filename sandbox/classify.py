@@ -14,7 +14,9 @@ from sandbox.agent.tflite_ops import BUILTIN_OPS
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("op-not-registered", re.compile(r"Op type not registered '([^']+)'")),
     ("unknown-attr", re.compile(r"NodeDef mentions attr '([^']+)' not in Op<name=([A-Za-z0-9_>.]+?)[;>]")),
-    ("no-kernel", re.compile(r"No (?:OpKernel|registered kernel) (?:was registered to support|for) Op '([^']+)'")),
+    # an op registered without a kernel for this device (GPU-only CudnnRNN* on a CPU build)
+    ("missing-kernel", re.compile(r"No (?:OpKernel|registered kernel) (?:was registered to support|for) Op '([^']+)'")),
+    ("missing-kernel", re.compile(r"No registered '([^']+)' OpKernel for '?[A-Z]+'? devices")),
     ("tflite-op-version", re.compile(r"Didn't find op for builtin opcode '([^']+)' version '(\d+)'")),
     # an interpreter whose schema predates the op: it names only the number
     ("tflite-op-version", re.compile(r"Op builtin_code out of range: (\d+)")),
@@ -38,7 +40,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 FAILED = ("load-error", "run-error", "crash", "timeout")
-CATEGORIES = ("op-not-registered", "unknown-attr", "no-kernel", "keras-deserialization", "tflite-op-version",
+CATEGORIES = ("op-not-registered", "unknown-attr", "missing-kernel", "keras-deserialization", "tflite-op-version",
               "protobuf-parse", "crash", "timeout", "other")
 
 

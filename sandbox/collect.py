@@ -15,7 +15,7 @@ from sandbox.matrix import Matrix
 from sandbox.plan import Cell
 from sandbox.report.document import SCHEMA_VERSION
 from sandbox.runner import CellPaths, CellState, load_records
-from sandbox.static import GRAPH_FORMATS, GRAPH_LOADERS, static_check
+from sandbox.static import GRAPH_FORMATS, GRAPH_LOADERS, TFLITE_FORMATS, static_check, tflite_check
 
 
 def collect(matrix: Matrix, cells: list[Cell], states: dict[str, CellState], run_dir: Path,
@@ -78,12 +78,14 @@ def _load(consumer: str, record: dict[str, Any], artifacts: dict[tuple[str, str,
     artifact = artifacts.get((result["producer"], result["probe"], result["format"]))
     graph = (result["format"] in GRAPH_FORMATS and result["loader"] in GRAPH_LOADERS
              and result["status"] != "not-applicable")
+    result["static"] = None
     if registry and artifact and artifact.get("op_attrs") is not None and graph:
         result["static"] = static_check(artifact["op_attrs"], registry, artifact.get("default_attrs"),
                                         result["loader"], artifact.get("lazy_ops"),
                                         artifact.get("lazy_attrs")).as_dict()
-    else:
-        result["static"] = None
+    elif registry and artifact and artifact.get("tflite_ops") and result["format"] in TFLITE_FORMATS:
+        found = tflite_check(artifact["tflite_ops"], registry)
+        result["static"] = found.as_dict() if found else None
     return result
 
 

@@ -64,7 +64,8 @@ def save(data: dict[str, Any], version: str) -> Path:
     """Store a registry compactly (attr names only) for shipping."""
     SHIPPED.mkdir(parents=True, exist_ok=True)
     slim = {"tensorflow": version, "python": data.get("python"),
-            "ops": {op: {"attrs": sorted(info.get("attrs", []))} for op, info in sorted(data["ops"].items())}}
+            "ops": {op: {"attrs": sorted(info.get("attrs", []))} for op, info in sorted(data["ops"].items())},
+            "tflite_ops": data.get("tflite_ops")}  # op -> highest version its interpreter resolves
     path = SHIPPED / f"tf{version}.json.gz"
     with gzip.GzipFile(path, "wb", mtime=0) as fh:
         fh.write(json.dumps(slim, sort_keys=True, separators=(",", ":")).encode())

@@ -77,6 +77,29 @@ def static_check(op_attrs: dict[str, list[str]], registry: dict[str, Any],
                   tolerated_ops)
 
 
+TFLITE_FORMATS = ("tflite", "tflite_dynamic", "tflite_int8")
+
+
+def tflite_check(tflite_ops: dict[str, int], registry: dict[str, Any]) -> Static | None:
+    """A flatbuffer's builtin ops against the highest version of each that the
+    consumer's interpreter resolves (measured by the registry verb): "WHILE"
+    where it lacks the op, "FULLY_CONNECTED@v9" where it lacks that version.
+    Custom ops are the user's to register: not checked. None when the
+    registry holds no TFLite measurement."""
+    runtime = registry.get("tflite_ops")
+    if not isinstance(runtime, dict):
+        return None
+    missing = []
+    for op, version in sorted(tflite_ops.items()):
+        if op.startswith("custom:"):
+            continue
+        if op not in runtime:
+            missing.append(op)
+        elif version > runtime[op]:
+            missing.append(f"{op}@v{version}")
+    return Static(tuple(missing), (), ())
+
+
 def _checks_lazily(registry: dict[str, Any], loader: str | None) -> bool:
     version = _version(registry.get("tensorflow"))
     return loader in LAZY_LOADERS and version is not None and version < LAZY_FUNCTION_CHECK_BELOW

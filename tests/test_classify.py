@@ -11,7 +11,7 @@ CASES = [
      "are registered in the binary running in this process.", "op-not-registered", ("FusedBatchNormV3",)),
     ("load-error", "NodeDef mentions attr 'debug_name' not in Op<name=VarHandleOp; signature= -> resource:resource; "
      "attr=container:string,default=\"\">; NodeDef: {{node x}}", "unknown-attr", ("VarHandleOp.debug_name",)),
-    ("run-error", "No OpKernel was registered to support Op 'Einsum' used by node", "no-kernel", ("Einsum",)),
+    ("run-error", "No OpKernel was registered to support Op 'Einsum' used by node", "missing-kernel", ("Einsum",)),
     ("run-error", "Didn't find op for builtin opcode 'FULLY_CONNECTED' version '11'", "tflite-op-version",
      ("FULLY_CONNECTED@v11",)),
     ("load-error", "Error parsing message with type 'tensorflow.SavedModel'", "protobuf-parse", ()),

@@ -78,7 +78,8 @@ def test_every_cell_is_healthy_and_no_export_is_a_harness_error(results: dict[st
 def test_every_probe_and_format_is_exercised(results: dict[str, Any]) -> None:
     exported = {(a["probe"], a["format"]) for a in results["artifacts"] if a["status"] == "exported"}
     assert {p for p, _ in exported} == set(results["probes"])
-    assert {f for _, f in exported} == set(results["formats"])
+    # every format but those tf-keras writes (no cell here installs it; see test_real_paths)
+    assert {f for _, f in exported} == {f for f in results["formats"] if not f.startswith("tf_keras_")}
     assert {l["loader"] for l in results["loads"] if l["status"] == "ok"} == {
         "tf1_session", "tf2_load", "import_graph_def", "keras2", "keras3", "tflite_interpreter", "checkpoint_restore"}
 

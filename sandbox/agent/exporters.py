@@ -214,38 +214,102 @@ def tf_keras_saved_model(prep: probes.Prepared, out: str) -> Exported:
 
 # ---------------------------------------------------------------- TFLite, checkpoint
 
-def _tflite_converter(prep: probes.Prepared) -> Any:
+def _converted(prep: probes.Prepared, configure: Callable[[Any], None]) -> bytes:
+    """The probe through this cell's TFLite converter, set up by `configure`."""
     tf = tfcompat.tf()
-    converter = tfcompat.lookup(tf, "lite.TFLiteConverter")
-    if converter is None:
+    if tfcompat.lookup(tf, "lite.TFLiteConverter") is None:
         raise NotApplicable("this TensorFlow has no tf.lite.TFLiteConverter")
-    if tfcompat.eager(tf):
-        module, serve = _tf_function(prep)
-        concrete = serve.get_concrete_function()
-        cls = tf.lite.TFLiteConverter
-        try:
-            return cls.from_concrete_functions([concrete], module)
-        except TypeError:  # before TF 2.7: no trackable argument
-            return cls.from_concrete_functions([concrete])
-    return None
+    try:
+        if tfcompat.eager(tf):
+            module, serve = _tf_function(prep)
+            concrete = serve.get_concrete_function()
+            cls = tf.lite.TFLiteConverter
+            try:
+                converter = cls.from_concrete_functions([concrete], module)
+            except TypeError:  # before TF 2.7: no trackable argument
+                converter = cls.from_concrete_functions([concrete])
+            configure(converter)
+            return converter.convert()
+        with tfcompat.GraphContext() as ctx:
+            x, y = _graph_model(ctx, prep)
+            converter = tfcompat.need(ctx.tf, "lite.TFLiteConverter").from_session(ctx.session, [x], [y])
+            configure(converter)
+            return converter.convert()
+    except NotApplicable:
+        raise
+    except Exception as e:  # the converter cannot express this probe
+        raise NotApplicable("the TFLite converter rejects this probe: %s: %s" % (type(e).__name__, _gist(str(e))))
+
+
+def _write_tflite(out: str, data: bytes) -> str:
+    os.makedirs(out)
+    with open(os.path.join(out, "model.tflite"), "wb") as f:
+        f.write(data)
+    return os.path.join(out, "model.tflite")
 
 
 def tflite(prep: probes.Prepared, out: str) -> Exported:
-    """The probe converted by this cell's TFLite converter (builtin ops only)."""
-    os.makedirs(out)
-    converter = _tflite_converter(prep)
-    try:
-        if converter is not None:
-            data = converter.convert()
-        else:
-            with tfcompat.GraphContext() as ctx:
-                x, y = _graph_model(ctx, prep)
-                data = tfcompat.need(ctx.tf, "lite.TFLiteConverter").from_session(ctx.session, [x], [y]).convert()
-    except Exception as e:  # the converter cannot express this probe
-        raise NotApplicable("the TFLite converter rejects this probe: %s: %s" % (type(e).__name__, _gist(str(e))))
-    with open(os.path.join(out, "model.tflite"), "wb") as f:
-        f.write(data)
+    """The probe converted by this cell's TFLite converter (builtin ops only, float)."""
+    _write_tflite(out, _converted(prep, lambda converter: None))
     return Exported("model.tflite")
+
+
+def _optimize(converter: Any) -> None:
+    """Post-training quantization: Optimize.DEFAULT (TF 1.14+), or TF 1.13's flag."""
+    optimize = tfcompat.lookup(tfcompat.tf(), "lite.Optimize")
+    if optimize is not None:
+        converter.optimizations = [optimize.DEFAULT]
+    elif hasattr(converter, "post_training_quantize"):
+        converter.post_training_quantize = True
+    else:
+        raise NotApplicable("this TFLite converter has no post-training quantization")
+
+
+def _representative(prep: probes.Prepared) -> Callable[[], Any]:
+    """Calibration batches drawn like the probe's inputs (not the reference input)."""
+    rng = np.random.RandomState(prep.probe.seed() + 11)
+    batches = [prep.probe.inputs(rng) for _ in range(8)]
+
+    def dataset() -> Any:
+        for batch in batches:
+            yield [batch]
+    return dataset
+
+
+def _full_integer(prep: probes.Prepared) -> Callable[[Any], None]:
+    def configure(converter: Any) -> None:
+        ops_set = tfcompat.lookup(tfcompat.tf(), "lite.OpsSet.TFLITE_BUILTINS_INT8")
+        if ops_set is None or not hasattr(converter, "representative_dataset"):
+            raise NotApplicable("this TFLite converter has no full-integer quantization (representative dataset)")
+        _optimize(converter)
+        converter.representative_dataset = _representative(prep)
+        converter.target_spec.supported_ops = [ops_set]  # every op int8, or the conversion fails
+    return configure
+
+
+def _quantized(prep: probes.Prepared, out: str, configure: Callable[[Any], None]) -> Exported:
+    """A quantized flatbuffer, checked to hold int8 weights, with reference
+    outputs from this cell's own interpreter (quantization changes them)."""
+    path = _write_tflite(out, _converted(prep, configure))
+    import tfliteinfo
+    with open(path, "rb") as f:
+        if not tfliteinfo.quantized_tensors(f.read()):
+            raise NotApplicable("the converter quantized nothing: this probe's weights are too small "
+                                "(dynamic-range quantization skips tensors under 1024 elements)")
+    import loaders
+    y = loaders.tflite_interpreter(path, prep.x, {})
+    return Exported("model.tflite", outputs=y)
+
+
+def tflite_dynamic(prep: probes.Prepared, out: str) -> Exported:
+    """Dynamic-range quantization: int8 weights, float activations (hybrid kernels)."""
+    return _quantized(prep, out, _optimize)
+
+
+def tflite_int8(prep: probes.Prepared, out: str) -> Exported:
+    """Full-integer quantization from a representative dataset: int8 weights and
+    activations (float input and output, with QUANTIZE/DEQUANTIZE at the ends)."""
+    return _quantized(prep, out, _full_integer(prep))
 
 
 def _gist(text: str) -> str:
@@ -276,7 +340,21 @@ def checkpoint(prep: probes.Prepared, out: str) -> Exported:
     return Exported(os.path.basename(path))
 
 
-FORMATS: Dict[str, Callable[[probes.Prepared, str], Exported]] = collections.OrderedDict([
+Exporter = Callable[[probes.Prepared, str], Exported]
+
+
+def _buildable(fn: Exporter) -> Exporter:
+    """A probe this TF cannot build is not applicable to any format."""
+    def export(prep: probes.Prepared, out: str) -> Exported:
+        try:
+            return fn(prep, out)
+        except probes.Unbuildable as e:
+            raise NotApplicable(str(e))
+    export.__doc__ = fn.__doc__
+    return export
+
+
+FORMATS: Dict[str, Exporter] = collections.OrderedDict((name, _buildable(fn)) for name, fn in [
     ("saved_model", saved_model),
     ("saved_model_tf1", saved_model_tf1),
     ("frozen_graph", frozen_graph),
@@ -287,5 +365,7 @@ FORMATS: Dict[str, Callable[[probes.Prepared, str], Exported]] = collections.Ord
     ("tf_keras_h5", tf_keras_h5),
     ("tf_keras_v3", tf_keras_v3),
     ("tflite", tflite),
+    ("tflite_dynamic", tflite_dynamic),
+    ("tflite_int8", tflite_int8),
     ("checkpoint", checkpoint),
 ])

@@ -177,6 +177,7 @@ Loader = Callable[[str, np.ndarray, Dict[str, Any]], np.ndarray]
 SAVED_MODELS = ("saved_model", "saved_model_tf1")
 KERAS_SAVED_MODELS = ("keras_saved_model", "tf_keras_saved_model")  # SavedModels with Keras metadata
 KERAS_V3 = ("keras_v3", "tf_keras_v3")
+TFLITE = ("tflite", "tflite_dynamic", "tflite_int8")
 KERAS = KERAS_SAVED_MODELS + ("keras_h5", "tf_keras_h5") + KERAS_V3
 
 LOADERS: Dict[str, Tuple[Tuple[str, ...], Loader]] = collections.OrderedDict([
@@ -185,7 +186,7 @@ LOADERS: Dict[str, Tuple[Tuple[str, ...], Loader]] = collections.OrderedDict([
     ("import_graph_def", (("frozen_graph",), import_graph_def)),
     ("keras2", (KERAS, keras2)),
     ("keras3", (KERAS, keras3)),
-    ("tflite_interpreter", (("tflite",), tflite_interpreter)),
+    ("tflite_interpreter", (TFLITE, tflite_interpreter)),
     ("checkpoint_restore", (("checkpoint",), checkpoint_restore)),
 ])
 

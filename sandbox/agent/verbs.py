@@ -231,9 +231,18 @@ def load(producers: List[Tuple[str, str]], out: str, resume: bool, tolerances: T
 
 # ---------------------------------------------------------------- registry
 
+def _tflite_runtime() -> Optional[Dict[str, int]]:
+    """The TFLite interpreter's highest version of each builtin op (None: no interpreter)."""
+    import tfliteinfo
+    interpreter_cls = tfcompat.lookup(tfcompat.tf(), "lite.Interpreter") or tfcompat.lookup(
+        tfcompat.tf(), "contrib.lite.Interpreter")
+    return None if interpreter_cls is None else tfliteinfo.runtime_versions(interpreter_cls)
+
+
 def registry(out: str) -> None:
     source, complete, op_defs = opregistry.registered_ops()
     jsonl.write_json(out, {
+        "tflite_ops": _tflite_runtime(),
         "tensorflow": tfcompat.tf().__version__,
         "python": platform.python_version(),
         "source": source,
