@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import struct
 import sys
 import threading
 import time
@@ -19,6 +20,7 @@ from sandbox import (
     bisect,
     check,
     collect,
+    kerasinfo,
     matrix,
     plan,
     protos,
@@ -76,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.set_defaults(func=cmd_report)
 
     chk = sub.add_parser("check", help="will a model load in other TF versions? (static, no environment)")
-    chk.add_argument("model", type=Path, help="a SavedModel folder or a frozen GraphDef .pb")
+    chk.add_argument("model", type=Path, help="a SavedModel folder, a frozen GraphDef .pb, a .h5 / .keras or a .tflite file")
     chk.add_argument("--against", required=True, help="tf==X[,tf==Y...] or 'all'")
     chk.set_defaults(func=cmd_check)
 
@@ -157,20 +159,48 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    model = protos.read_model(args.model)
+    verdicts, what = _check_model(args.model)
     wanted = list(registries.known()) if args.against.strip() == "all" else \
         [registries.parse_target(t) for t in args.against.split(",") if t.strip()]
     rows, failing = [], 0
     for target in wanted:
         version, registry = registries.load(target)
-        verdict = check.check(model, registry, version)
-        failing += verdict.verdict == check.WILL_FAIL
-        rows.append([f"tf=={version}", verdict.verdict, ", ".join(verdict.missing_ops),
-                     ", ".join(verdict.unknown_attrs), ", ".join(verdict.ignored_ops + verdict.ignored_attrs)])
-    produced = f", written by TF {model.tensorflow}" if model.tensorflow else ""
-    print(f"{args.model}: {model.kind} with {len(model.ops)} ops{produced}")
-    print(tabulate(rows, ["target", "verdict", "missing ops", "unknown attrs", "tolerated ops/attrs"]))
+        for verdict in verdicts(registry, version):
+            failing += verdict.verdict == check.WILL_FAIL
+            rows.append([f"tf=={version}", verdict.loader, verdict.verdict, ", ".join(verdict.missing_ops),
+                         ", ".join(verdict.unknown_attrs),
+                         "; ".join(verdict.ignored_ops + verdict.ignored_attrs + verdict.reasons)])
+    print(f"{args.model}: {what}")
+    print(tabulate(rows, ["target", "loader", "verdict", "missing ops", "unknown attrs", "tolerated / why"]))
     return 1 if failing else 0
+
+
+def _check_model(path: Path) -> tuple[Any, str]:
+    """(registry, target -> verdicts per loader, a description of the model)."""
+    if path.suffix in (".keras", ".h5", ".hdf5"):
+        info = kerasinfo.read(path)
+        return (lambda reg, v: [check.keras_check(info, reg, v)],
+                f"{info.format} written by Keras {info.keras_version or '?'}, layers {', '.join(info.layers)}")
+    if path.suffix == ".tflite":
+        ops = _tflite_ops(path)
+        return (lambda reg, v: [check.tflite(ops, reg, v)],
+                "TFLite flatbuffer with " + ", ".join(f"{op} v{n}" for op, n in sorted(ops.items())))
+    model = protos.read_model(path)
+    keras = check.keras_metadata((path / "saved_model.pb").read_bytes(), (path / "keras_metadata.pb").exists()) \
+        if model.kind == "saved_model" and path.is_dir() else None
+    produced = f", written by TF {model.tensorflow}" if model.tensorflow else ""
+    kind = "Keras SavedModel" if keras else model.kind
+    return (lambda reg, v: check.check_all(model, reg, v, keras), f"{kind} with {len(model.ops)} ops{produced}")
+
+
+def _tflite_ops(path: Path) -> dict[str, int]:
+    from sandbox.agent import tfliteinfo
+
+    try:
+        found: dict[str, int] = tfliteinfo.describe(str(path))["tflite_ops"]
+    except (OSError, struct.error, IndexError, UnicodeDecodeError) as exc:
+        raise SandboxError(f"{path}: not a readable TFLite flatbuffer: {exc}") from None
+    return found
 
 
 def cmd_registries(args: argparse.Namespace) -> int:

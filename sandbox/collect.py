@@ -84,8 +84,8 @@ def _load(consumer: str, record: dict[str, Any], artifacts: dict[tuple[str, str,
                                         result["loader"], artifact.get("lazy_ops"),
                                         artifact.get("lazy_attrs")).as_dict()
     elif registry and artifact and artifact.get("tflite_ops") and result["format"] in TFLITE_FORMATS:
-        found = tflite_check(artifact["tflite_ops"], registry)
-        result["static"] = found.as_dict() if found else None
+        checked = tflite_check(artifact["tflite_ops"], registry)
+        result["static"] = checked.as_dict() if checked else None
     return result
 
 

@@ -9,7 +9,7 @@ installed, writes them again as tf_keras_* formats, as users who set
 TF_USE_LEGACY_KERAS=1 (which routes tf.keras to tf_keras) do.
 """
 import importlib
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 
@@ -117,3 +117,17 @@ def predict(model: Any, x: np.ndarray) -> np.ndarray:
 
 def _major_of_model(model: Any) -> int:
     return 3 if type(model).__module__.startswith("keras.src") else 2
+
+
+def describe_native() -> Optional[Dict[str, Any]]:
+    """The Keras this TF ships (tf.keras): version, major, and the public layer
+    classes it can deserialize by name (for the static check of .h5/.keras)."""
+    try:
+        keras = native()
+        layers = getattr(keras, "layers", None)
+    except Exception:  # a TF without tf.keras, or one that fails to import it
+        return None
+    if keras is None or layers is None:
+        return None
+    names = sorted(n for n in dir(layers) if n[:1].isupper() and isinstance(getattr(layers, n, None), type))
+    return {"version": version(keras), "major": _major(keras), "layers": names}

@@ -3,7 +3,10 @@ with a minimal flatbuffer reader (struct only), so every cell can read them."""
 import struct
 from typing import Any, Dict, List, Optional
 
-from tflite_ops import BUILTIN_OPS
+try:
+    from tflite_ops import BUILTIN_OPS
+except ImportError:  # the host imports this module as sandbox.agent.tfliteinfo
+    from sandbox.agent.tflite_ops import BUILTIN_OPS
 
 CUSTOM = 32  # BuiltinOperator.CUSTOM
 
@@ -128,12 +131,16 @@ NOT_OPS = ("CUSTOM", "DELEGATE", "PLACEHOLDER_FOR_GREATER_OP_CODES")
 MAX_VERSION = 40  # no builtin op has come near this many versions
 
 
-def runtime_versions(interpreter_cls: Any) -> Dict[str, int]:
+def runtime_versions(interpreter_cls: Any) -> Optional[Dict[str, int]]:
     """Per builtin op this interpreter resolves, the highest version it
-    resolves (versions are consecutive from 1), by building one-opcode models."""
+    resolves (versions are consecutive from 1), by building one-opcode models.
+    None where construction does not tell (TF <= 1.11: it accepts any version
+    of ADD, so it either ignores versions or reports failures later)."""
     import warnings
     with warnings.catch_warnings():  # TF 2.18+ warns on every interpreter it deletes
         warnings.simplefilter("ignore")
+        if _resolves(interpreter_cls, BUILTIN_OPS.index("ADD"), MAX_VERSION + 1):
+            return None
         return _scan(interpreter_cls)
 
 

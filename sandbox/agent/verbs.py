@@ -232,7 +232,8 @@ def load(producers: List[Tuple[str, str]], out: str, resume: bool, tolerances: T
 # ---------------------------------------------------------------- registry
 
 def _tflite_runtime() -> Optional[Dict[str, int]]:
-    """The TFLite interpreter's highest version of each builtin op (None: no interpreter)."""
+    """The TFLite interpreter's highest version of each builtin op (None: no
+    interpreter, or one whose construction does not tell)."""
     import tfliteinfo
     interpreter_cls = tfcompat.lookup(tfcompat.tf(), "lite.Interpreter") or tfcompat.lookup(
         tfcompat.tf(), "contrib.lite.Interpreter")
@@ -241,8 +242,10 @@ def _tflite_runtime() -> Optional[Dict[str, int]]:
 
 def registry(out: str) -> None:
     source, complete, op_defs = opregistry.registered_ops()
+    import kerasapi
     jsonl.write_json(out, {
         "tflite_ops": _tflite_runtime(),
+        "keras": kerasapi.describe_native(),
         "tensorflow": tfcompat.tf().__version__,
         "python": platform.python_version(),
         "source": source,

@@ -64,7 +64,7 @@ class _Normalized(Probe):
         if name == "training_mode":
             mean, variance = tf.nn.moments(h, list(self.axes))
             return tf.nn.batch_normalization(h, mean, variance, params["offset"], params["scale"], EPSILON)
-        channels = int(params["offset"].shape[0])
+        channels = int(params["offset"].get_shape()[0])  # TF 1.0 variables have no .shape
         return self.normalize(tf, params, h, tf.zeros([channels]), tf.ones([channels]))
 
     def train_step(self, ctx: Any, params: Params, x: np.ndarray) -> Any:
