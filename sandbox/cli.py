@@ -234,6 +234,8 @@ def cmd_repro(args: argparse.Namespace) -> int:
         print(f"  consumer {cell.id:26} " + (f"skipped: {cell.skip}" if cell.skip else " ".join(cell.requirements)))
     results = repro.run_consumers(spec, cells, run_dir, producer, args.jobs, progress)
     out = _write_report(results, args.reports / spec.name)
+    if any(c["status"] == "ok" for c in results["cells"]):
+        repro.require_loader(results, spec)
     headers = ["consumer", "loader", "outcome", "class", "named in the error", "all missing (static)", "reproduced"]
     print("\n" + tabulate(repro.summary_rows(results, spec), headers if spec.expect_error else headers[:-1]))
     skipped = [c for c in results["cells"] if c["status"] != "ok"]

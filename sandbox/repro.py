@@ -39,7 +39,18 @@ CELL_KEYS = ("tensorflow", "python", "image", "backend", "docker_image")
 PRODUCER_KEYS = (*CELL_KEYS, "script", "artifact", "format")
 CONSUMER_KEYS = (*CELL_KEYS, "loader", "keras_safe_mode")
 EXPECT_KEYS = ("error",)
-GRAPH_FORMATS = ("saved_model", "frozen_graph")
+GRAPH_FORMATS = ("saved_model", "keras_saved_model", "frozen_graph")
+# Every loader that applies to a reporter's model, by the format found: a
+# SavedModel folder gets the Keras loaders too ("load_model fails on my
+# SavedModel" is a common report), Keras or not.
+LOADERS: dict[str, tuple[str, ...]] = {
+    "saved_model": ("tf1_session", "tf2_load", "keras2", "keras3"),
+    "keras_saved_model": ("tf1_session", "tf2_load", "keras2", "keras3"),
+    "frozen_graph": ("import_graph_def",),
+    "keras_v3": ("keras2", "keras3"),
+    "keras_h5": ("keras2", "keras3"),
+    "tflite": ("tflite_interpreter",),
+}
 
 
 @dataclass(frozen=True)
@@ -132,7 +143,16 @@ def plan_cells(spec: Spec, versions: list[str], catalog: Catalog, found: pythons
 
 
 # -- the producer's artifact -----------------------------------------------------
+def _keras_saved_model(path: Path) -> bool:
+    """A SavedModel folder with Keras metadata (in keras_metadata.pb, or in
+    saved_model.pb's object graph for Keras <= 2.5)."""
+    if not (path.is_dir() and (path / "saved_model.pb").exists()):
+        return False
+    return (path / "keras_metadata.pb").exists() or b'"class_name"' in (path / "saved_model.pb").read_bytes()
+
+
 DETECT: tuple[tuple[str, Callable[[Path], bool]], ...] = (
+    ("keras_saved_model", _keras_saved_model),
     ("saved_model", lambda p: p.is_dir() and (p / "saved_model.pb").exists()),
     ("keras_v3", lambda p: p.suffix == ".keras"),
     ("keras_h5", lambda p: p.suffix in (".h5", ".hdf5")),
@@ -145,7 +165,7 @@ def find_artifact(folder: Path, fmt: str | None = None) -> tuple[Path, str]:
     """The model in `folder` (or `folder` itself), and its format."""
     candidates = [folder] + sorted(folder.rglob("*")) if folder.is_dir() else [folder]
     for name, test in DETECT:
-        if fmt and name != fmt:
+        if fmt and name != fmt and not (fmt == "saved_model" and name == "keras_saved_model"):
             continue
         for path in candidates:
             if test(path):
@@ -157,7 +177,8 @@ def write_manifest(folder: Path, artifact: Path, fmt: str, producer: str) -> Non
     """A producer manifest, as the agent's export writes it, for a user's model."""
     record: dict[str, Any] = {"kind": "artifact", "probe": "repro", "format": fmt, "status": "exported",
                               "path": str(artifact), "writer": producer, "signature": None,
-                              "inputs": None, "outputs": None, "ops": [], "op_attrs": {}}
+                              "inputs": None, "outputs": None, "ops": [], "op_attrs": {},
+                              "loaders": list(LOADERS[fmt])}
     if fmt in GRAPH_FORMATS:
         try:
             info = protos.read_model(artifact)
@@ -199,6 +220,24 @@ def summary_rows(results: dict[str, Any], spec: Spec) -> list[list[str]]:
     return rows
 
 
+def check_loader(spec: Spec, fmt: str) -> None:
+    """A requested loader must be one that reads the reporter's model."""
+    if spec.loader and spec.loader not in LOADERS[fmt]:
+        raise ConfigError(f"{spec.path}: key 'consumers.loader': '{spec.loader}' does not read a {fmt}; "
+                          f"loaders that do: {', '.join(LOADERS[fmt])}")
+
+
+def require_loader(results: dict[str, Any], spec: Spec) -> None:
+    """A requested loader that applied in no consumer is an error naming those that did."""
+    if not spec.loader:
+        return
+    applied = list(dict.fromkeys(l["loader"] for l in results["loads"] if l["status"] != "not-applicable"))
+    if spec.loader not in applied:
+        did = ", ".join(applied) or "none"
+        raise SandboxError(f"{spec.path}: loader '{spec.loader}' applied in no consumer "
+                           f"(loaders that did: {did})")
+
+
 def results_json(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(path.read_text())
     return data
@@ -222,6 +261,7 @@ def prepare_producer(spec: Spec, run_dir: Path, catalog: Catalog, found: pythons
         # A copy inside the producer folder: the one place consumers may read
         # (and containers get mounted), and the reporter's file stays untouched.
         artifact, fmt = find_artifact(source, spec.producer.get("format"))
+        check_loader(spec, fmt)
         copy = folder / "model" / artifact.name
         shutil.rmtree(copy.parent, ignore_errors=True)
         copy.parent.mkdir(parents=True)
@@ -247,6 +287,7 @@ def prepare_producer(spec: Spec, run_dir: Path, catalog: Catalog, found: pythons
         raise SandboxError(f"the producer script failed in {cell.id} (exit {done.returncode}): "
                            f"{commands.tail(done.output, 1)} (log: {log})")
     artifact, fmt = find_artifact(out, spec.producer.get("format"))
+    check_loader(spec, fmt)
     write_manifest(folder, artifact, fmt, cell.id)
     progress(cell.id, "script", f"wrote a {fmt}: {artifact}")
     return cell.id, folder

@@ -197,7 +197,8 @@ LOAD_KEYS = ("producer", "probe", "format", "loader")
 def _load_items(producer: str, directory: str) -> Iterator[Tuple[Dict[str, Any], Dict[str, Any]]]:
     """(item, artifact) for every exported artifact x every loader of its format."""
     for artifact in sorted(_exported(directory), key=lambda r: (r["probe"], r["format"])):
-        for loader in loaders.for_format(artifact["format"]):
+        # a reporter's model names the loaders that apply to it (sandbox/repro.py)
+        for loader in artifact.get("loaders") or loaders.for_format(artifact["format"]):
             item = {"producer": producer, "probe": artifact["probe"],
                     "format": artifact["format"], "loader": loader}
             yield item, artifact
