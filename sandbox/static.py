@@ -9,10 +9,10 @@ Measured loader behaviour it models (TF 1.13-1.15, 2.3-2.5, 2.12, 2.18):
   tf.saved_model.load in 2.5). TF 2.0-2.4 does not (ATTRS_IGNORED_FROM):
   tf.saved_model.load and Keras' load_model instantiate every function of
   the library, so an unknown attr anywhere fails them (that 2.11 model fails
-  in 2.3 and 2.4), while the TF1 Session loader checks a function body's
-  attrs only when the function runs (the same model loads with it there),
-  and fails on unknown attrs of the main graph (2.18's VarHandleOp.debug_name
-  in 2.4).
+  in 2.3 and 2.4), while the Session loader of every release before 2.5
+  checks a function body's attrs only when the function runs (the same
+  model loads with it in 1.15, 2.3 and 2.4), and fails on unknown attrs of
+  the main graph (2.18's VarHandleOp.debug_name in 2.4).
 - TF 1.x SavedModel loaders remove, from the main graph, attrs the consumer
   does not know that hold the producer's default value (importer's
   _RemoveDefaultAttrs with the producer's stripped_op_list); function bodies
@@ -42,10 +42,10 @@ LAZY_FUNCTION_CHECK_BELOW = (1, 14)
 LAZY_LOADERS = ("tf1_session",)  # the loader whose run the artifact's lazy sets describe
 LAZY_REASON = "only in functions the serving signature and restore never call; TF < 1.14 checks them when they run"
 ATTRS_IGNORED_FROM = (2, 5)  # consumers from this release on ignore attrs their op definitions do not know
-# TF 2.0-2.4's Session loader checks a function body's attrs only when it runs (ops at load).
-LAZY_ATTRS_FROM = (2, 0)
+# Before 2.5 the Session loader checks a function body's attrs only when it runs (ops at
+# load from 1.14): measured on 1.15, 2.3 and 2.4 with 2.4 / 2.11 Keras SavedModels.
 LAZY_ATTR_REASON = ("only in functions the serving signature and restore never call; "
-                    "the TF 2.0-2.4 Session loader checks a function body's attrs when it runs")
+                    "the TF < 2.5 Session loader checks a function body's attrs when it runs")
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ def _checks_lazily(registry: dict[str, Any], loader: str | None) -> bool:
 
 def _checks_attrs_lazily(registry: dict[str, Any], loader: str | None) -> bool:
     version = _version(registry.get("tensorflow"))
-    return loader in LAZY_LOADERS and version is not None and LAZY_ATTRS_FROM <= version < ATTRS_IGNORED_FROM
+    return loader in LAZY_LOADERS and version is not None and version < ATTRS_IGNORED_FROM
 
 
 def _tolerated(op: str, attr: str, registry: dict[str, Any], default_attrs: dict[str, list[str]] | None,
