@@ -216,19 +216,22 @@ UNSAFE = ("warning: the venv backend runs the reporter's script and model on thi
 
 
 def _start_repro(args: argparse.Namespace, suffix: str) -> tuple[
-        repro.Spec, versions.Catalog, pythons.Discovery, _Progress, Path, tuple[str, Path]]:
-    """What repro and bisect share: the spec, the safety warning, the producer's model."""
+        repro.Spec, versions.Catalog, pythons.Discovery, _Progress, Path]:
+    """What repro and bisect share: the spec, the safety warning."""
     spec = repro.load_spec(args.spec)
     catalog, found = versions.Catalog(), pythons.discover()
     run_dir = args.work_dir / f"{spec.name}{suffix}"
     if repro.unconfined(spec):
         print(UNSAFE, file=sys.stderr)
-    progress = _Progress(verbose=False)
-    return spec, catalog, found, progress, run_dir, repro.prepare_producer(spec, run_dir, catalog, found, progress)
+    return spec, catalog, found, _Progress(verbose=False), run_dir
 
 
 def cmd_repro(args: argparse.Namespace) -> int:
-    spec, catalog, found, progress, run_dir, producer = _start_repro(args, "")
+    spec, catalog, found, progress, run_dir = _start_repro(args, "")
+    if repro.producer_versions(spec, catalog):
+        raise SandboxError(f"{spec.path}: key 'producer.tensorflow': a range of producers is for `sandbox bisect`; "
+                           "repro wants one version")
+    producer = repro.prepare_producer(spec, run_dir, catalog, found, progress)
     cells = repro.plan_cells(spec, repro.consumer_versions(spec, catalog), catalog, found, spec.name)
     for cell in cells:
         print(f"  consumer {cell.id:26} " + (f"skipped: {cell.skip}" if cell.skip else " ".join(cell.requirements)))
@@ -246,18 +249,47 @@ def cmd_repro(args: argparse.Namespace) -> int:
 
 
 def cmd_bisect(args: argparse.Namespace) -> int:
-    spec, catalog, found, progress, run_dir, producer = _start_repro(args, "-bisect")
-    planned = repro.plan_cells(spec, repro.consumer_versions(spec, catalog, every_patch=True), catalog, found, spec.name)
-    cells = {str(c.tensorflow): c for c in planned if not c.skip}
-    order = list(cells)
-    print(f"bisecting {len(order)} releases ({order[0]} .. {order[-1]}); at most {bisect.bound(len(order))} environments")
+    """Over consumers (one producer, a range of consumers), or over producers
+    (a script's producer.tensorflow is a range; one consumer)."""
+    spec, catalog, found, progress, run_dir = _start_repro(args, "-bisect")
+    producers = repro.producer_versions(spec, catalog)
+    if producers is None:
+        producer = repro.prepare_producer(spec, run_dir, catalog, found, progress)
+        planned = repro.plan_cells(spec, repro.consumer_versions(spec, catalog, every_patch=True), catalog, found,
+                                   spec.name)
+        cells = {str(c.tensorflow): c for c in planned if not c.skip}
 
-    def evaluate(version: str) -> str:
-        cell = cells[version]
-        word = repro.consumer_outcome(repro.run_consumers(spec, [cell], run_dir / cell.id, producer, 1, progress), spec)
-        print(f"  {cell.id:26} {word}", flush=True)
+        def evaluate(version: str) -> str:
+            cell = cells[version]
+            word = repro.consumer_outcome(repro.run_consumers(spec, [cell], run_dir / cell.id, producer, 1, progress),
+                                          spec)
+            print(f"  {cell.id:26} {word}", flush=True)
+            return word
+        _bisect(list(cells), "releases", evaluate)
+        return 0
+    consumers = [c for c in repro.plan_cells(spec, repro.consumer_versions(spec, catalog), catalog, found, spec.name)
+                 if not c.skip]
+    if len(consumers) != 1:
+        raise SandboxError(f"{spec.path}: key 'consumers.tensorflow': bisecting producers wants one consumer, "
+                           f"got {len(consumers)} ({', '.join(c.id for c in consumers) or 'none runnable'})")
+
+    def evaluate_producer(version: str) -> str:
+        pinned = repro.at_producer(spec, version)
+        try:
+            producer = repro.prepare_producer(pinned, run_dir / f"producer-{version}", catalog, found, progress)
+        except SandboxError as exc:  # the script fails in this release: an outcome, not an abort
+            print(f"  producer {version:17} export fails: {exc}", flush=True)
+            return "export fails"
+        word = repro.consumer_outcome(repro.run_consumers(pinned, consumers, run_dir / f"producer-{version}",
+                                                          producer, 1, progress), spec)
+        print(f"  producer {version:17} {word} in {consumers[0].id}", flush=True)
         return word
+    _bisect(producers, "producer releases", evaluate_producer)
+    return 0
 
+
+def _bisect(order: list[str], what: str, evaluate: Any) -> None:
+    print(f"bisecting {len(order)} {what} ({order[0]} .. {order[-1]}); at most {bisect.bound(len(order))} environments")
     found_at = bisect.bisect(order, evaluate)
     path = " -> ".join(f"{v} ({o})" for v, o in found_at.path)
     print(f"path: {path}")
@@ -268,7 +300,6 @@ def cmd_bisect(args: argparse.Namespace) -> int:
         print(f"first change: {found_at.first_changed} ('{before[found_at.first_changed]}'; "
               f"{found_at.last_unchanged} gives '{before[str(found_at.last_unchanged)]}') "
               f"after {found_at.evaluations} environments")
-    return 0
 
 
 def cmd_shell(args: argparse.Namespace) -> int:

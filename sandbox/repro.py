@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -86,6 +86,8 @@ def load_spec(path: Path) -> Spec:
         raise ConfigError(f"{where}: key 'producer': give exactly one of 'script' or 'artifact'")
     if "script" in producer and "tensorflow" not in producer:
         raise ConfigError(f"{where}: key 'producer.tensorflow': required to run a script")
+    if "artifact" in producer and is_range(producer.get("tensorflow", "")):
+        raise ConfigError(f"{where}: key 'producer.tensorflow': a range of producers needs a 'script' to run in each")
     if "tensorflow" not in consumers:
         raise ConfigError(f"{where}: key 'consumers.tensorflow': required (versions, a range like \">=1.13,<2\", or \"all\")")
     cell = {k: v for k, v in consumers.items() if k in ("image", "backend", "docker_image")}
@@ -119,21 +121,44 @@ def consumer_versions(spec: Spec, catalog: Catalog, every_patch: bool = False) -
     range ("all" = every release) — newest patch per minor unless `every_patch`."""
     if isinstance(spec.consumers, list):
         return list(spec.consumers)
-    text = spec.consumers.strip()
+    return releases(spec, spec.consumers, "consumers.tensorflow", catalog, every_patch)
+
+
+def is_range(text: str) -> bool:
+    """">=2.10,<2.16" or "all", as opposed to one version ("2.15")."""
+    return text.strip() == "all" or any(c in text for c in "<>=!~,")
+
+
+def producer_versions(spec: Spec, catalog: Catalog) -> list[str] | None:
+    """Every producer release to bisect over, where producer.tensorflow is a
+    range (a script's producer only); None for one producer version."""
+    text = spec.producer.get("tensorflow", "")
+    if not is_range(text):
+        return None
+    return releases(spec, text, "producer.tensorflow", catalog, every_patch=True)
+
+
+def releases(spec: Spec, text: str, key: str, catalog: Catalog, every_patch: bool) -> list[str]:
+    text = text.strip()
     try:
         wanted = SpecifierSet("" if text == "all" else text)
     except InvalidSpecifier:
-        raise ConfigError(f"{spec.path}: key 'consumers.tensorflow': '{text}' is not a list, a range or \"all\"") from None
-    releases = sorted({v for pkg in plan_mod.PACKAGES["cpu"] for v in catalog.versions(pkg)
-                       if not v.is_prerelease and not v.is_devrelease and v in wanted and v >= Version("1.0")})
+        raise ConfigError(f"{spec.path}: key '{key}': '{text}' is not a list, a range or \"all\"") from None
+    found = sorted({v for pkg in plan_mod.PACKAGES["cpu"] for v in catalog.versions(pkg)
+                    if not v.is_prerelease and not v.is_devrelease and v in wanted and v >= Version("1.0")})
     if not every_patch:
         newest: dict[tuple[int, int], Version] = {}
-        for v in releases:
+        for v in found:
             newest[(v.major, v.minor)] = v
-        releases = sorted(newest.values())
-    if not releases:
+        found = sorted(newest.values())
+    if not found:
         raise SandboxError(f"{spec.path}: no TensorFlow release matches '{text}'")
-    return [str(v) for v in releases]
+    return [str(v) for v in found]
+
+
+def at_producer(spec: Spec, version: str) -> Spec:
+    """The spec with its producer pinned to one release (a step of a producer bisection)."""
+    return replace(spec, producer={**spec.producer, "tensorflow": version})
 
 
 def plan_cells(spec: Spec, versions: list[str], catalog: Catalog, found: pythons.Discovery,

@@ -188,3 +188,36 @@ loader = "keras2"
     done = sandbox(["repro", str(path)], tmp_path, expect=2)
     assert done.stderr.strip().splitlines()[-1].endswith(
         "loader 'keras2' applied in no consumer (loaders that did: keras3)")
+
+
+RANK3_MATMUL_SCRIPT = """
+import sys
+import numpy as np
+import tensorflow as tf
+x = tf.placeholder(tf.float32, [2, 3, 4], name="x")
+y = tf.identity(tf.matmul(x, tf.constant(np.ones((2, 4, 5), np.float32))), name="y")
+tf.train.write_graph(tf.get_default_graph().as_graph_def(), sys.argv[1], "model.pb", as_text=False)
+"""
+
+
+def test_bisect_over_producers_finds_the_first_release_whose_export_fails_in_a_consumer(tmp_path: Path) -> None:
+    (tmp_path / "make.py").write_text(RANK3_MATMUL_SCRIPT)
+    path = spec(tmp_path, """
+name = "producers"
+[producer]
+tensorflow = ">=1.13.2,<=1.14.0"
+python = "3.7"
+script = "make.py"
+[consumers]
+tensorflow = ["1.13"]
+python = "3.7"
+[expect]
+error = "Op type not registered 'BatchMatMulV2'"
+""")
+    done = sandbox(["bisect", str(path), "--work-dir", str(tmp_path / "runs")], tmp_path)
+    assert "bisecting 2 producer releases (1.13.2 .. 1.14.0)" in done.stdout
+    # 1.13's tf.matmul writes BatchMatMul, 1.14's BatchMatMulV2, which 1.13 lacks
+    assert "first change: 1.14.0 ('reproduced'; 1.13.2 gives 'not reproduced')" in done.stdout
+    # repro wants one producer
+    bad = sandbox(["repro", str(path)], tmp_path, expect=2)
+    assert "a range of producers is for `sandbox bisect`" in bad.stderr
