@@ -130,4 +130,8 @@ def describe_native() -> Optional[Dict[str, Any]]:
     if keras is None or layers is None:
         return None
     names = sorted(n for n in dir(layers) if n[:1].isupper() and isinstance(getattr(layers, n, None), type))
-    return {"version": version(keras), "major": _major(keras), "layers": names}
+    found = version(keras)
+    if "(" in found:  # tf.keras of TF 2.13-2.15 carries no version: the keras package it is
+        import cellinfo
+        found = cellinfo.dist_version("keras") or found
+    return {"version": found, "major": _major(keras), "layers": names}
