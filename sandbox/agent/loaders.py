@@ -170,7 +170,12 @@ def checkpoint_restore(path: str, x: np.ndarray, artifact: Dict[str, Any]) -> np
         if not ctx.eager:
             _phase("load", lambda: status.initialize_or_restore(ctx.session))
             ctx.initialized()
-        return _phase("run", lambda: ctx.call(lambda t: probe.forward(tf, variables, t), x))
+        try:
+            return _phase("run", lambda: ctx.call(lambda t: probe.forward(tf, variables, t), x))
+        except Stage as e:
+            if isinstance(e.cause, probes.Unbuildable):  # this TF cannot build the probe's graph
+                raise NotApplicable(str(e.cause))
+            raise
 
 
 Loader = Callable[[str, np.ndarray, Dict[str, Any]], np.ndarray]
