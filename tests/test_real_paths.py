@@ -170,3 +170,27 @@ def test_a_cudnn_graph_exported_on_cpu_fails_on_a_cpu_consumer_with_a_missing_ke
     # A TF1 Session places its whole graph at the first run: no CPU-only export there
     tf1 = artifact(results, TF115, "cudnn_lstm", "frozen_graph")
     assert tf1["status"] == "not-applicable" and "CudnnRNNV3" in tf1["reason"]
+
+
+# -- 5. `sandbox check` on these files, against the stored registries ------------------
+STATIC = ("op-not-registered", "unknown-attr", "keras-deserialization", "tflite-op-version")
+
+
+def test_check_verdicts_on_keras_and_tflite_files_agree_with_the_real_loads(work: Path, results: dict[str, Any]) -> None:
+    from sandbox import check, cli, registries
+    compared, unchecked = 0, set()
+    for found in results["loads"]:
+        if found["status"] == "not-applicable" or found["category"] not in (None, *STATIC) \
+                or found["probe"] == "cudnn_lstm":
+            continue
+        written = artifact(results, found["producer"], found["probe"], found["format"])
+        path = work / "runs" / "paths" / "cells" / found["producer"] / "artifacts" / written["path"]
+        version, registry = registries.load(found["consumer"].split("-")[0][2:])
+        verdicts, _what = cli._check_model(path)
+        predicted = {v.loader: v for v in verdicts(registry, version)}.get(found["loader"])
+        if predicted is None:  # the registry describes the release's own tf.keras, not an added tf-keras
+            unchecked.add((found["consumer"], found["loader"]))
+            continue
+        assert (predicted.verdict == check.WILL_FAIL) == (found["status"] == "load-error"), (found, predicted)
+        compared += 1
+    assert unchecked == {(TFK, "keras2")} and compared >= 60
