@@ -10,7 +10,6 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any
 
 from tabulate import tabulate
 
@@ -29,8 +28,8 @@ from sandbox import (
     versions,
 )
 from sandbox.errors import SandboxError
-from sandbox.report import RENDERERS, diff, document
-from sandbox.store import write_json, write_text
+from sandbox.report import diff, document
+from sandbox.report.publish import write_report
 
 _print_lock = threading.Lock()
 
@@ -138,7 +137,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     progress = _Progress(verbose=args.verbose)
     states = runner.Runner(mx, cells, run_dir, args.jobs, progress, resume=args.resume).run()
     results = collect.collect(mx, cells, states, run_dir)
-    out = _write_report(results, args.reports / mx.name)
+    out = write_report(results, args.reports / mx.name)
     print(f"\n{len(cells)} cells in {time.monotonic() - start:.0f}s:")
     for state in states.values():
         print(f"  {state.id}: {state.status}" + (f" ({state.reason})" if state.reason else ""))
@@ -150,7 +149,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     results = document.load(args.results)
     default = args.results if args.results.is_dir() else args.results.parent
     start = time.monotonic()
-    out = _write_report(results, args.out or default)
+    out = write_report(results, args.out or default)
     print(f"report: {out / 'index.html'} {out / 'index.md'} {out / 'junit.xml'} "
           f"({time.monotonic() - start:.2f}s)")
     return 0
@@ -203,7 +202,7 @@ def cmd_repro(args: argparse.Namespace) -> int:
     for cell in cells:
         print(f"  consumer {cell.id:26} " + (f"skipped: {cell.skip}" if cell.skip else " ".join(cell.requirements)))
     results = repro.run_consumers(spec, cells, run_dir, producer, args.jobs, progress)
-    out = _write_report(results, args.reports / spec.name)
+    out = write_report(results, args.reports / spec.name)
     headers = ["consumer", "loader", "outcome", "class", "named in the error", "all missing (static)", "reproduced"]
     print("\n" + tabulate(repro.summary_rows(results, spec), headers if spec.expect_error else headers[:-1]))
     skipped = [c for c in results["cells"] if c["status"] != "ok"]
@@ -278,14 +277,6 @@ def cmd_pythons(args: argparse.Namespace) -> int:
         print(f"{minor:5} {interp.full:8} {interp.source:6} {interp.path}")
     print(f"searched: {', '.join(found.searched)}")
     return 0
-
-
-def _write_report(results: dict[str, Any], out: Path) -> Path:
-    """results.json and every rendering of it, in `out`."""
-    write_json(out / document.RESULTS_FILE, results)
-    for name, render in RENDERERS.items():
-        write_text(out / name, render(results))
-    return out
 
 
 class _Progress:
