@@ -29,7 +29,7 @@ from sandbox import (
 )
 from sandbox.errors import SandboxError
 from sandbox.report import diff, document
-from sandbox.report.publish import write_report
+from sandbox.report.publish import check_writable, write_report
 
 _print_lock = threading.Lock()
 
@@ -43,6 +43,13 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"sandbox: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # the safety net: a file or folder the specific checks did not foresee
+        if args.debug:
+            traceback.print_exc()
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"sandbox: error: cannot use{where}: {exc.strerror or exc}; check the path and its permissions "
+              "(--debug shows where)", file=sys.stderr)
+        return SandboxError.exit_code
     except KeyboardInterrupt:
         print("sandbox: interrupted; finished results are kept (run again with --resume)", file=sys.stderr)
         return 130
@@ -133,6 +140,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     start = time.monotonic()
     mx, cells = _plan(args.matrix, args.offline)
+    check_writable(args.reports / mx.name)
     run_dir = args.work_dir / mx.name
     progress = _Progress(verbose=args.verbose)
     states = runner.Runner(mx, cells, run_dir, args.jobs, progress, resume=args.resume).run()
@@ -189,6 +197,9 @@ def _start_repro(args: argparse.Namespace, suffix: str) -> tuple[
     """What repro and bisect share: the spec, the safety warning, the producer's model."""
     spec = repro.load_spec(args.spec)
     catalog, found = versions.Catalog(), pythons.discover()
+    repro.consumer_versions(spec, catalog)  # no release in the range: say so before the reporter's script runs
+    if getattr(args, "reports", None):
+        check_writable(args.reports / spec.name)
     run_dir = args.work_dir / f"{spec.name}{suffix}"
     if repro.unconfined(spec):
         print(UNSAFE, file=sys.stderr)

@@ -9,13 +9,27 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from sandbox.errors import SandboxError
+
 
 def cache_dir() -> Path:
-    """Where environments and the release catalog are kept between runs."""
+    """Where environments and the release catalog are kept between runs:
+    created if missing; a SandboxError when it cannot be written."""
     if os.environ.get("SANDBOX_CACHE_DIR"):
-        return Path(os.environ["SANDBOX_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "sandbox"
+        folder, source = Path(os.environ["SANDBOX_CACHE_DIR"]), "SANDBOX_CACHE_DIR"
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        folder, source = Path(base) / "sandbox", "XDG_CACHE_HOME" if os.environ.get("XDG_CACHE_HOME") else "HOME"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        raise SandboxError(f"cache folder {folder} cannot be created ({why}); set SANDBOX_CACHE_DIR to a "
+                           f"writable folder (it now comes from {source})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise SandboxError(f"cache folder {folder} is not writable; set SANDBOX_CACHE_DIR to a writable folder "
+                           f"(it now comes from {source})")
+    return folder
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -37,9 +37,7 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
     """results.json and every rendering of it, in `out`; returns `out`."""
     texts = {document.RESULTS_FILE: json.dumps(results, indent=1, sort_keys=True) + "\n"}
     texts.update({name: render(results) for name, render in RENDERERS.items()})
-    _guard(f"cannot create the reports folder {out.parent}", lambda: out.parent.mkdir(parents=True, exist_ok=True), out)
-    if out.exists() and not out.is_dir():
-        raise SandboxError(f"{out}: exists and is not a folder; remove it or write the report elsewhere (--reports/--out)")
+    check_writable(out)
     staging = Path(_guard(f"cannot write in {out.parent}",
                           lambda: tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=_STAGING_SUFFIX), out))
     try:
@@ -48,6 +46,16 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out
+
+
+def check_writable(out: Path) -> None:
+    """Fail now, before a long run, if the report could not be published in `out`."""
+    _guard(f"cannot create the reports folder {out.parent}", lambda: out.parent.mkdir(parents=True, exist_ok=True), out)
+    if out.exists() and not out.is_dir():
+        raise SandboxError(f"{out}: exists and is not a folder; remove it or write the report elsewhere (--reports/--out)")
+    probe = Path(_guard(f"cannot write in {out.parent}",
+                        lambda: tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=_STAGING_SUFFIX), out))
+    probe.rmdir()
 
 
 def _guard(what: str, action: Callable[[], Any], out: Path) -> Any:
