@@ -84,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     chk = sub.add_parser("check", help="will a model load in other TF versions? (static, no environment)")
     chk.add_argument("model", type=Path, help="a SavedModel folder or a frozen GraphDef .pb")
     chk.add_argument("--against", required=True, help="tf==X[,tf==Y...] or 'all'")
+    chk.add_argument("--max-model-size", type=float, default=protos.DEFAULT_MAX_BYTES / (1 << 20), metavar="MIB",
+                     help="refuse larger model files (default: %(default).0f MiB)")
     chk.set_defaults(func=cmd_check)
 
     regs = sub.add_parser("registries", help="list the stored op registries, or --build more")
@@ -164,7 +166,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    model = protos.read_model(args.model)
+    model = protos.read_model(args.model, max_bytes=int(args.max_model_size * (1 << 20)))
+    for warning in model.warnings:
+        print(f"sandbox: warning: {args.model}: {warning}", file=sys.stderr)
     wanted = list(registries.known()) if args.against.strip() == "all" else \
         [registries.parse_target(t) for t in args.against.split(",") if t.strip()]
     rows, failing = [], 0

@@ -88,4 +88,4 @@ def test_a_corrupt_model_still_goes_to_the_consumers(tmp_path: Path) -> None:
     repro.write_manifest(tmp_path / "producer", bad, "frozen_graph", "artifact")
     record = repro.results_json(tmp_path / "producer" / "manifest.jsonl")
     assert record["status"] == "exported" and record["ops"] == []
-    assert "not a SavedModel or a GraphDef" in record["reason"]
+    assert "corrupt or truncated GraphDef" in record["reason"]
