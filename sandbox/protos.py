@@ -193,16 +193,20 @@ def _fields(data: bytes, start: int, end: int) -> Iterator[tuple[int, int, int, 
         tag_at = pos
         key, pos = _varint(data, pos, end)
         number, wire = key >> 3, key & 7
-        if wire == 0:
-            value_at = pos
-            _value, pos = _varint(data, pos, end)
-        elif wire == 2:
-            length, value_at = _varint(data, pos, end)
-            pos = value_at + length
-        elif wire in (1, 5):
+        if wire in (1, 5):
             value_at, pos = pos, pos + (8 if wire == 1 else 4)
-        else:  # groups (3, 4) and 6, 7: no TensorFlow message has them
+        elif wire not in (0, 2):  # groups (3, 4) and 6, 7: no TensorFlow message has them
             raise _Broken(f"field {number} has wire type {wire} at byte {tag_at}")
+        try:
+            if wire == 0:
+                value_at = pos
+                _value, pos = _varint(data, pos, end)
+            elif wire == 2:
+                length, value_at = _varint(data, pos, end)
+                pos = value_at + length
+        except _Broken as exc:
+            exc.field = number
+            raise
         if number == 0:
             raise _Broken(f"field number 0 at byte {tag_at}")
         if pos > end:
