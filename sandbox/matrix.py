@@ -126,6 +126,11 @@ def read_toml(path: Path) -> dict[str, Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not a text (UTF-8) TOML file: byte {exc.start} is {raw[exc.start]:#04x}") from None
+    return parse_toml(text, path)
+
+
+def parse_toml(text: str, path: Path) -> dict[str, Any]:
+    """The TOML table in `text` (read from `path`, which errors name)."""
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -16,9 +16,7 @@ A spec is a small TOML file:
 
 from __future__ import annotations
 
-import ast
 import difflib
-import functools
 import json
 import shutil
 from dataclasses import dataclass
@@ -31,6 +29,7 @@ from packaging.version import Version
 from sandbox import matrix as matrix_mod
 from sandbox import plan as plan_mod
 from sandbox import protos, pythons
+from sandbox.agent import catalog
 from sandbox.classify import FAILED
 from sandbox.errors import ConfigError, SandboxError
 from sandbox.matrix import as_string, check_keys, check_value, docker_image, number, read_toml, safe_name
@@ -87,6 +86,10 @@ def load_spec(path: Path) -> Spec:
     _check_consumers(consumers["tensorflow"], where)
     _check_choice(producer.get("format"), "producer.format", tuple(name for name, _ in DETECT), where)
     _check_choice(consumers.get("loader"), "consumers.loader", agent_loaders(), where)
+    reads = catalog.LOADER_FORMATS.get(consumers.get("loader", ""), ())
+    if "format" in producer and "loader" in consumers and producer["format"] not in reads:
+        raise ConfigError(f"{where}: key 'consumers.loader': {consumers['loader']} does not read a "
+                          f"{producer['format']} (it reads {', '.join(reads)})")
     cell = {k: v for k, v in consumers.items() if k in ("image", "backend", "docker_image")}
     spec = Spec(path, safe_name(data.get("name", path.stem), "name", where), producer, consumers["tensorflow"],
                 consumers.get("python", "auto"), cell, consumers.get("loader"), expect.get("error"),
@@ -142,19 +145,9 @@ def _check_choice(value: Any, key: str, known: tuple[str, ...], where: str) -> N
         raise ConfigError(f"{where}: key '{key}': unknown {key.split('.')[-1]} {value!r}; {hint}")
 
 
-@functools.cache
 def agent_loaders() -> tuple[str, ...]:
-    """The loader names the agent registers (sandbox/agent/loaders.py's
-    LOADERS), read from its source: the agent needs numpy and TF to import."""
-    tree = ast.parse((Path(__file__).resolve().parent / "agent" / "loaders.py").read_text(encoding="utf-8"))
-    for node in tree.body:
-        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None and any(
-                isinstance(t, ast.Name) and t.id == "LOADERS"
-                for t in (node.targets if isinstance(node, ast.Assign) else [node.target])):
-            return tuple(elt.elts[0].value for elt in ast.walk(node.value)
-                         if isinstance(elt, ast.Tuple) and elt.elts and isinstance(elt.elts[0], ast.Constant)
-                         and isinstance(elt.elts[0].value, str) and len(elt.elts) == 2)
-    raise AssertionError("sandbox/agent/loaders.py defines no LOADERS")
+    """The loader names the agent registers (its catalog: names only, no TF)."""
+    return tuple(catalog.LOADER_FORMATS)
 
 
 def _table(data: dict[str, Any], key: str, allowed: tuple[str, ...], where: str,
@@ -329,11 +322,10 @@ def run_consumers(spec: Spec, cells: list[plan_mod.Cell], run_dir: Path, produce
     mx = matrix_mod.Matrix(spec.path, spec.name, tuple(c.request for c in cells), ("repro",),
                            (json.loads((producer[1] / "manifest.jsonl").read_text().splitlines()[0])["format"],),
                            spec.timeout)
-    consumers = run_dir / "consumers"  # the runner starts this folder afresh; the producer lives beside it
-    run = runner.Runner(mx, cells, consumers, jobs, progress)
-    run.keras_unsafe = not spec.keras_safe_mode
-    states = run.run(export=False, external=dict([producer]))
-    return collect.collect(mx, cells, states, consumers, external=dict([producer]))
+    consumers = run_dir / "consumers"  # the run starts this folder afresh; the producer lives beside it
+    run = runner.Run(mx, cells, consumers, jobs, progress, keras_unsafe=not spec.keras_safe_mode)
+    results = run.run(export=False, external=dict([producer]))
+    return collect.collect(mx, results, [(s.producer, s.artifact) for s in run.external])
 
 
 def unconfined(spec: Spec) -> bool:

@@ -33,7 +33,7 @@ def offline_world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     def forbidden(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("an environment was built or user code ran before the input was validated")
 
-    monkeypatch.setattr(runner, "Runner", forbidden)
+    monkeypatch.setattr(runner, "Run", forbidden)
     monkeypatch.setattr(repro, "prepare_producer", forbidden)
 
 

@@ -34,6 +34,8 @@ def test_examples_are_valid() -> None:
     ('[producer]\nartifact = "make.py"\n[consumers]\ntensorflw = "all"', "did you mean 'tensorflow'"),
     ('[producer]\nartifact = "make.py"\n', "'consumers.tensorflow': required"),
     ('[producer]\nartifact = "make.py"\nformat = "onnx"\n[consumers]\ntensorflow = "all"', "unknown format 'onnx'"),
+    ('[producer]\nartifact = "make.py"\nformat = "tflite"\n[consumers]\ntensorflow = "all"\nloader = "keras2"',
+     "'consumers.loader': keras2 does not read a tflite (it reads keras_saved_model, keras_h5, keras_v3)"),
     ('[producer]\nscript = "make.py"\ntensorflow = "latest"\n[consumers]\ntensorflow = "all"',
      "'producer.tensorflow': 'latest' is not a TensorFlow version"),
     ('[producer]\nartifact = "make.py"\n[consumers]\ntensorflow = []', "'consumers.tensorflow': must not be empty"),
@@ -51,7 +53,7 @@ def test_bad_specs(tmp_path: Path, text: str, message: str) -> None:
 
 
 def test_loaders_are_the_agents() -> None:
-    """Read from the agent's source; the names as the README documents them."""
+    """The agent's catalog; the names as the README documents them."""
     assert set(repro.agent_loaders()) >= {"tf1_session", "tf2_load", "import_graph_def", "keras2", "keras3",
                                           "tflite_interpreter", "checkpoint_restore"}
 
