@@ -287,14 +287,12 @@ class _Names:
         return any(h not in self.names for h in self.inputs)
 
 
-def _first_dangling(nodes: Iterator[Any], args: tuple[str, ...]) -> str:
-    """The message for the first input that names nothing: a second pass,
-    on the error path only."""
-    listed = list(nodes)
-    names = set(args) | {n.name for n in listed}
-    for node in listed:
+def _first_dangling(nodes: Iterator[Any], names: _Names) -> str:
+    """The message for the first input that names nothing: a second pass
+    over the graph's nodes (streamed again), on the error path only."""
+    for node in nodes:
         for tensor in node.input:
-            if _node_name(tensor) not in names:
+            if hash(_node_name(tensor)) not in names.names:
                 return f"node '{node.name}' reads '{tensor}', which is not in its graph"
     return "an input names a node that is not in its graph"
 
@@ -391,7 +389,7 @@ class _Graph:
             raise
         self.has_versions, library = 4 in others, others.get(2)
         if main.dangling():
-            raise _Broken(_first_dangling((n for c in _chunks(data, start, end, 1, "GraphDef") for n in c.node), ()),
+            raise _Broken(_first_dangling((n for c in _chunks(data, start, end, 1, "GraphDef") for n in c.node), main),
                           graph=True)
         self.inputs = main.inputs
         if library is not None:
@@ -451,7 +449,7 @@ class _Graph:
                 if node.op in CALL_OPS:
                     self.named.extend(self._callee(f) for f in named)
         if names.dangling():
-            found = _first_dangling((n for c in _chunks(data, start, end, 3, "FunctionDef") for n in c.node_def), args)
+            found = _first_dangling((n for c in _chunks(data, start, end, 3, "FunctionDef") for n in c.node_def), names)
             raise _Broken(f"in function '{signature.name}': {found}", graph=True)
         self.functions[signature.name] = (ops, attrs, callees)
 
