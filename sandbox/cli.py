@@ -161,9 +161,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     mx, cells = _plan(args.matrix, args.offline, quiet=args.json)
     if args.json:
         rows = [{"id": c.id, "tensorflow": c.tensorflow or c.request.tensorflow, "python": c.python_version,
-                 "image": c.image, "backend": c.backend, "packages": list(c.request.packages), "skip": c.skip}
-                for c in cells]
-        print(json.dumps({"matrix": str(mx.path), "name": mx.name, "cells": rows}, indent=1))
+                 "image": c.image, "backend": c.backend, "packages": list(c.request.packages), "skip": c.skip,
+                 "requirements": list(c.requirements), "install_args": list(c.install_args),
+                 "python_path": str(c.python.path) if c.python else None} for c in cells]
+        print(json.dumps({"matrix": str(mx.path), "name": mx.name, "probes": list(mx.probes),
+                          "formats": list(mx.formats), "cells": rows}, indent=1))
     return 0
 
 
