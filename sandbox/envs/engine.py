@@ -24,7 +24,7 @@ from docker.models.containers import Container as SDKContainer
 from docker.types import DeviceRequest
 
 from sandbox import commands
-from sandbox.errors import CommandFailed, SandboxError
+from sandbox.errors import CommandFailed, Interrupted, SandboxError
 
 # Per container: enough for the probe zoo of one TF; bounded so that a model
 # that explodes cannot take the machine (or its neighbours) with it.
@@ -38,10 +38,6 @@ ENVIRONMENT = {"HOME": "/tmp", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONDONTWRITEBYTE
 
 class EngineUnavailable(SandboxError):
     """No Docker engine answers; docker cells are skipped with this reason."""
-
-
-class Interrupted(SandboxError):
-    """The run is being stopped (Ctrl-C): no new container starts."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +92,7 @@ def connect() -> docker.DockerClient:
 
 # -- containers that always go away ------------------------------------------
 _live: set[Container] = set()
-_live_lock = threading.Lock()
+_live_lock = threading.RLock()  # reentrant: interrupt() may run in a signal handler
 _stopping = threading.Event()
 
 
