@@ -170,11 +170,39 @@ class Container:
             pass
 
 
+# A container outlives a host killed with kill -9 (nobody is left to remove
+# it). With `bounded`, the container's command runs under this Python wrapper
+# (PID 1; Python 3.6+ syntax), which kills it and exits 124 once the deadline
+# passes: a container never runs longer than its timeout plus DEADLINE_GRACE.
+DEADLINE_GRACE = 30.0
+BOUNDED = (
+    "import subprocess, sys\n"
+    "child = subprocess.Popen(sys.argv[2:])\n"
+    "try:\n"
+    "    code = child.wait(timeout=float(sys.argv[1]))\n"
+    "except subprocess.TimeoutExpired:\n"
+    "    child.kill()\n"
+    "    sys.stderr.write('sandbox: the container ran past its deadline (%ss); stopped\\n' % sys.argv[1])\n"
+    "    code = 124\n"
+    "sys.exit(128 - code if code < 0 else code)\n"
+)
+
+
+def bounded(command: list[str], seconds: float) -> list[str]:
+    """`command` (whose first word is a Python) ending by itself after `seconds`."""
+    return [command[0], "-E", "-s", "-B", "-c", BOUNDED, f"{seconds:g}", *command]
+
+
 def run(client: docker.DockerClient, image: str, command: list[str], conf: Confinement, *, log: Path | None,
-        timeout: float | None) -> commands.Completed:
+        timeout: float | None, python: bool = False) -> commands.Completed:
     """Run `command` in `image` confined by `conf`; never raises on a non-zero
-    exit; a timeout raises CommandFailed (returncode None) like commands.run."""
+    exit; a timeout raises CommandFailed (returncode None) like commands.run.
+    With `python` (the command's first word is the image's Python) and a
+    timeout, the container also ends by itself DEADLINE_GRACE after the
+    timeout, even if this process is killed."""
     shown = ["docker", "run", image, *command]
+    if python and timeout is not None:
+        command = bounded(command, timeout + DEADLINE_GRACE)
     start = time.monotonic()
     with Container(client, image, command, conf) as box:
         code = box.wait(timeout)
