@@ -16,6 +16,8 @@ lock (`<lock>.owner`) so that waiters can say whom they wait for.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -74,8 +76,27 @@ def _held(path: Path, wait: bool, say: Say | None, waiting: Callable[[str], str]
     try:
         _owner_file(path).write_text(f"{os.getpid()}\n")
         yield
-    finally:
+    except Exception:
         lock.release()
+        raise
+    except BaseException:
+        # Ctrl-C, SIGTERM: worker threads may still be finishing their writes
+        # (their children are stopped already); give them a moment first
+        _let_threads_finish(THREADS_GRACE)
+        lock.release()
+        raise
+    else:
+        lock.release()
+
+
+THREADS_GRACE = 5.0
+
+
+def _let_threads_finish(seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _owner_file(path: Path) -> Path:
