@@ -4,6 +4,7 @@ into one-line messages and exit codes."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -32,6 +33,7 @@ from sandbox import (
     registries,
     repro,
     runner,
+    shards,
     versions,
 )
 from sandbox.errors import Interrupted, SandboxError
@@ -88,7 +90,7 @@ def _stopped(signum: int) -> int:
     interrupt came another way); one line; 128 + the signal's number."""
     envs.interrupt()
     name = signal.Signals(signum).name
-    print(f"sandbox: stopped by {name}; finished results are kept (run again with --resume)", file=sys.stderr)
+    print(f"sandbox: stopped by {name}; everything finished is in the results store (run again to go on)", file=sys.stderr)
     return 128 + signum
 
 
@@ -103,7 +105,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, help="cells at once (default: cores)")
     run.add_argument("--work-dir", type=Path, default=Path("runs"), help="where runs keep artifacts and logs")
     run.add_argument("--reports", type=Path, default=Path("reports"), help="where reports are written")
-    run.add_argument("--resume", action="store_true", help="keep what an earlier run of this matrix measured")
+    run.add_argument("--fresh", action="store_true",
+                     help="measure everything again, ignoring the results store (it is updated)")
     run.add_argument("--offline", action="store_true", help="use the cached release catalog only")
     run.add_argument("-v", "--verbose", action="store_true", help="print every result, not only failures")
     run.add_argument("--no-wait", action="store_true",
@@ -112,8 +115,34 @@ def _parser() -> argparse.ArgumentParser:
 
     show = sub.add_parser("plan", help="print the cells a matrix resolves to, then stop")
     show.add_argument("matrix", nargs="?", default="matrix.toml", type=Path)
-    show.add_argument("--offline", action="store_true")
+    show.add_argument("--offline", action="store_true", help="use the cached release catalog only")
+    show.add_argument("--json", action="store_true",
+                      help="print the cells as JSON (for a CI matrix: ids, versions, image, backend, skip reason)")
     show.set_defaults(func=cmd_plan)
+
+    exp = sub.add_parser("export", help="shard: one cell's exports as a bundle (one CI job per cell)")
+    exp.add_argument("matrix", type=Path)
+    exp.add_argument("--cell", required=True, help="a cell id from `sandbox plan --json`")
+    exp.add_argument("--out", required=True, type=Path, help="the bundle folder to write")
+    exp.add_argument("--work-dir", type=Path, default=Path("runs"), help="where runs keep scratch files and logs")
+    exp.add_argument("--offline", action="store_true", help="use the cached release catalog only")
+    exp.add_argument("--fresh", action="store_true", help="measure again what the results store has")
+    exp.set_defaults(func=cmd_export)
+
+    ld = sub.add_parser("load", help="shard: one consumer cell's loads of every export bundle")
+    ld.add_argument("matrix", type=Path)
+    ld.add_argument("--cell", required=True, help="the consuming cell's id")
+    ld.add_argument("--bundles", required=True, nargs="+", type=Path, help="export bundle folders (every cell's)")
+    ld.add_argument("--out", required=True, type=Path, help="the load bundle folder to write")
+    ld.add_argument("--work-dir", type=Path, default=Path("runs"), help="where runs keep scratch files and logs")
+    ld.add_argument("--offline", action="store_true", help="use the cached release catalog only")
+    ld.add_argument("--fresh", action="store_true", help="measure again what the results store has")
+    ld.set_defaults(func=cmd_load)
+
+    mg = sub.add_parser("merge", help="shard: the report of a run from its export and load bundles")
+    mg.add_argument("bundles", nargs="+", type=Path, help="every export and load bundle folder of the run")
+    mg.add_argument("--reports", type=Path, default=Path("reports"), help="where reports are written")
+    mg.set_defaults(func=cmd_merge)
 
     rep = sub.add_parser("report", help="re-render a report (index.md, index.html, junit.xml) from a results.json")
     rep.add_argument("results", type=Path, help="a results.json or a report folder")
@@ -153,14 +182,16 @@ def _parser() -> argparse.ArgumentParser:
 
     py = sub.add_parser("pythons", help="list the Python interpreters found")
     py.set_defaults(func=cmd_pythons)
-    for p in (run, show, rep, chk, regs, rp, bs, sh, dif, py):
+    for p in (run, show, exp, ld, mg, rep, chk, regs, rp, bs, sh, dif, py):
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     return parser
 
 
-def _plan(path: Path, offline: bool) -> tuple[matrix.Matrix, list[plan.Cell]]:
+def _plan(path: Path, offline: bool, quiet: bool = False) -> tuple[matrix.Matrix, list[plan.Cell]]:
     mx = matrix.load(path)
     cells = plan.plan(mx, versions.Catalog(offline=offline), pythons.discover())
+    if quiet:
+        return mx, cells
     print(f"matrix {path} ({mx.name}): {len(cells)} cells, probes {', '.join(mx.probes)}; formats {', '.join(mx.formats)}")
     for cell in cells:
         if cell.skip:
@@ -172,24 +203,76 @@ def _plan(path: Path, offline: bool) -> tuple[matrix.Matrix, list[plan.Cell]]:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    _plan(args.matrix, args.offline)
+    mx, cells = _plan(args.matrix, args.offline, quiet=args.json)
+    if args.json:
+        rows = [{"id": c.id, "tensorflow": c.tensorflow or c.request.tensorflow, "python": c.python_version,
+                 "image": c.image, "backend": c.backend, "packages": list(c.request.packages), "skip": c.skip}
+                for c in cells]
+        print(json.dumps({"matrix": str(mx.path), "name": mx.name, "cells": rows}, indent=1))
+    return 0
+
+
+def _one_cell(mx: matrix.Matrix, cells: list[plan.Cell], cell_id: str) -> list[plan.Cell]:
+    found = [c for c in cells if c.id == cell_id]
+    if not found:
+        raise SandboxError(f"{mx.path}: no cell '{cell_id}' in this matrix (it has: {', '.join(c.id for c in cells)})")
+    return found
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    mx, cells = _plan(args.matrix, args.offline)
+    [cell] = _one_cell(mx, cells, args.cell)
+    run = runner.Run(mx, [cell], args.work_dir / f"{mx.name}-export-{cell.id}", 1, _Progress(verbose=False),
+                     fresh=args.fresh)
+    [result] = run.run(export=True, loads=False)
+    shards.write_export(args.out, mx, result, cells.index(cell), run.store)
+    print(f"{cell.id}: {result.state.status}{f' ({result.state.reason})' if result.state.reason else ''}; "
+          f"{run.tally.line()}\nbundle: {args.out}")
+    return 1 if result.state.status == "error" else 0
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    mx, cells = _plan(args.matrix, args.offline)
+    [cell] = _one_cell(mx, cells, args.cell)
+    bundles = shards.read_all(args.bundles, mx)
+    exports = {b.cell: b for b in bundles if b.kind == "export"}
+    if cell.id not in exports:
+        raise SandboxError(f"no export bundle of {cell.id} among --bundles: the consumer's own bundle says "
+                           "whether it is healthy and holds its registry")
+    run = runner.Run(mx, [cell], args.work_dir / f"{mx.name}-load-{cell.id}", 1, _Progress(verbose=False),
+                     fresh=args.fresh)
+    sources = [s for b in exports.values() for s in shards.sources(b, run.store)]
+    [result] = run.loads_only(sources, {cell.id: shards.export_result(exports[cell.id])})
+    shards.write_loads(args.out, mx, result, run.store)
+    print(f"{cell.id}: {result.state.status}; {run.tally.line()}\nbundle: {args.out}")
+    return 1 if result.state.status == "error" else 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    bundles = shards.read_all(args.bundles)
+    mx = shards.the_matrix(bundles)
+    results = shards.merge(bundles)
+    out = _write_report(collect.collect(mx, results), args.reports / mx.name)
+    print(f"merged {len(bundles)} bundles: {len(results)} cells\n"
+          f"report: {out / 'index.html'} {out / 'index.md'} {out / 'junit.xml'}\nresults: {out / 'results.json'}")
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     start = time.monotonic()
     mx, cells = _plan(args.matrix, args.offline)
-    run_dir = args.work_dir / mx.name
     progress = _Progress(verbose=args.verbose)
+    run_dir = args.work_dir / mx.name
     with locks.run_lock(run_dir, wait=not args.no_wait, say=_say):
-        states = runner.Runner(mx, cells, run_dir, args.jobs, progress, resume=args.resume).run()
-        results = collect.collect(mx, cells, states, run_dir)
-        out = _write_report(results, args.reports / mx.name)
-    print(f"\n{len(cells)} cells in {time.monotonic() - start:.0f}s:")
-    for state in states.values():
+        run = runner.Run(mx, cells, run_dir, args.jobs, progress, fresh=args.fresh)
+        results = run.run()
+        out = _write_report(collect.collect(mx, results), args.reports / mx.name)
+    print(f"\n{len(cells)} cells in {time.monotonic() - start:.0f}s; {run.tally.line()}:")
+    for result in results:
+        state = result.state
         print(f"  {state.id}: {state.status}" + (f" ({state.reason})" if state.reason else ""))
     print(f"report: {out / 'index.html'} {out / 'index.md'} {out / 'junit.xml'}\nresults: {out / 'results.json'}")
-    return 1 if any(s.status == "error" for s in states.values()) else 0
+    return 1 if any(r.state.status == "error" for r in results) else 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:

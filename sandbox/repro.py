@@ -259,11 +259,10 @@ def run_consumers(spec: Spec, cells: list[plan_mod.Cell], run_dir: Path, produce
     mx = matrix_mod.Matrix(spec.path, spec.name, tuple(c.request for c in cells), ("repro",),
                            (json.loads((producer[1] / "manifest.jsonl").read_text().splitlines()[0])["format"],),
                            spec.timeout)
-    consumers = run_dir / "consumers"  # the runner starts this folder afresh; the producer lives beside it
-    run = runner.Runner(mx, cells, consumers, jobs, progress)
-    run.keras_unsafe = not spec.keras_safe_mode
-    states = run.run(export=False, external=dict([producer]))
-    return collect.collect(mx, cells, states, consumers, external=dict([producer]))
+    consumers = run_dir / "consumers"  # the run starts this folder afresh; the producer lives beside it
+    run = runner.Run(mx, cells, consumers, jobs, progress, keras_unsafe=not spec.keras_safe_mode)
+    results = run.run(export=False, external=dict([producer]))
+    return collect.collect(mx, results, [(s.producer, s.artifact) for s in run.external])
 
 
 def unconfined(spec: Spec) -> bool:

@@ -59,33 +59,38 @@ def export():
     done = ended(manifest, "artifact", ("probe", "format"))
     if not done:
         append(manifest, {"kind": "cell", "tensorflow": "fake"})
+    only = [tuple(pair.split("/")) for pair in arg("--only").split(",")] if "--only" in sys.argv else ITEMS
     for probe, fmt in ITEMS:
-        if (probe, fmt) in done:
+        if (probe, fmt) in done or (probe, fmt) not in only:
             continue
         append(manifest, {"kind": "start", "probe": probe, "format": fmt})
         work((probe, fmt), crash=(probe, fmt) == CRASH_ON)
-        watchdog.end(functools.partial(append, manifest, {"kind": "artifact", "probe": probe, "format": fmt,
-                                                          "status": "exported", "ops": ["Conv2D"], "op_attrs": {"Conv2D": ["T"]}}))
+        os.makedirs(os.path.join(arg("--out"), probe, fmt), exist_ok=True)
+        with open(os.path.join(arg("--out"), probe, fmt, "model.txt"), "w") as fh:
+            fh.write(arg("--out"))  # differs per cell, as real artifacts do
+        watchdog.end(functools.partial(append, manifest, {"kind": "artifact", "probe": probe, "format": fmt, "status": "exported",
+                                                          "path": f"{probe}/{fmt}/model.txt",
+                                                          "ops": ["Conv2D"], "op_attrs": {"Conv2D": ["T"]}}))
 
 
 def load():
     out = arg("--out")
     done = ended(out, "load", ("producer", "probe", "format", "loader"))
-    producers = [sys.argv[i + 1].split("=")[0] for i, a in enumerate(sys.argv) if a == "--producer"]
-    for producer in producers:
-        for probe, fmt in ITEMS:
-            key = (producer, probe, fmt, "fake_loader")
-            if key in done:
-                continue
-            append(out, {"kind": "start", "producer": producer, "probe": probe, "format": fmt, "loader": "fake_loader"})
-            work(key, hang=60 if (probe, fmt) == HANG_ON else 0)
-            watchdog.end(functools.partial(append, out, {"kind": "load", "producer": producer, "probe": probe, "format": fmt,
-                                                         "loader": "fake_loader", "status": "ok"}))
+    with open(arg("--items")) as fh:
+        items = [json.loads(line) for line in fh if line.strip()]
+    for item in items:
+        key = tuple(item[k] for k in ("producer", "probe", "format", "loader"))
+        if key in done:
+            continue
+        record = {k: item[k] for k in ("producer", "probe", "format", "loader")}
+        append(out, dict(record, kind="start"))
+        work(key, hang=60 if (item["probe"], item["format"]) == HANG_ON else 0)
+        watchdog.end(functools.partial(append, out, dict(record, kind="load", status="ok")))
 
 
 def registry():
     with open(arg("--out"), "w") as fh:
-        json.dump({"ops": {"Conv2D": {"attrs": ["T"]}}}, fh)
+        json.dump({"ops": {"Conv2D": {"attrs": ["T"]}}, "cell": {"kind": "cell", "tensorflow": "fake"}}, fh)
 
 
 watchdog.start(float(arg("--item-timeout", "0")))

@@ -23,6 +23,9 @@ class FakeEnv:
     def __init__(self, cell: plan.Cell) -> None:
         self.cell = cell
 
+    def identity(self) -> dict[str, object]:
+        return {"fake": self.cell.id}
+
     def provision(self, log: Path) -> EnvInfo:
         return EnvInfo("/nowhere", False, 0.0, "fake", 0)
 
@@ -31,7 +34,7 @@ class FakeEnv:
         return commands.run([sys.executable, str(FAKE_AGENT), *args[1:]], log=log, timeout=timeout, check=False)
 
 
-def fake_plan(path: Path, offline: bool) -> tuple[matrix.Matrix, list[plan.Cell]]:
+def fake_plan(path: Path, offline: bool, quiet: bool = False) -> tuple[matrix.Matrix, list[plan.Cell]]:
     """Every cell of the matrix on this Python, without a release catalog."""
     mx = matrix.load(path)
     me = Interpreter(Path(sys.executable), (3, 11, 0), "x86_64", "PATH")

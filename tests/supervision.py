@@ -62,7 +62,8 @@ def start_fake_sandbox(folder: Path, *args: str, hang: float) -> subprocess.Pope
     would start it (so a group-wide SIGINT is a terminal's Ctrl-C)."""
     if not (folder / "matrix.toml").exists():
         (folder / "matrix.toml").write_text(FAKE_MATRIX)
-    env = {**os.environ, "FAKE_AGENT_HANG": str(hang)}
+    # a store of its own: nothing measured by another test is reused
+    env = {**os.environ, "FAKE_AGENT_HANG": str(hang), "SANDBOX_STORE_DIR": str(folder / "store")}
     return subprocess.Popen([sys.executable, str(FAKE_SANDBOX), "run", "matrix.toml", *args], cwd=folder, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 

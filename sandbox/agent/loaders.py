@@ -7,6 +7,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
+import catalog
 import graphinfo
 import kerasapi
 import probes
@@ -157,22 +158,21 @@ def checkpoint_restore(path: str, x: np.ndarray, artifact: Dict[str, Any]) -> np
 
 
 Loader = Callable[[str, np.ndarray, Dict[str, Any]], np.ndarray]
-SAVED_MODELS = ("saved_model", "saved_model_tf1")
-KERAS = ("keras_saved_model", "keras_h5", "keras_v3")
-
-LOADERS: Dict[str, Tuple[Tuple[str, ...], Loader]] = collections.OrderedDict([
-    ("tf1_session", (SAVED_MODELS, tf1_session)),
-    ("tf2_load", (SAVED_MODELS, tf2_load)),
-    ("import_graph_def", (("frozen_graph",), import_graph_def)),
-    ("keras2", (KERAS, keras2)),
-    ("keras3", (KERAS, keras3)),
-    ("tflite_interpreter", (("tflite",), tflite_interpreter)),
-    ("checkpoint_restore", (("checkpoint",), checkpoint_restore)),
-])
+FUNCTIONS = {
+    "tf1_session": tf1_session,
+    "tf2_load": tf2_load,
+    "import_graph_def": import_graph_def,
+    "keras2": keras2,
+    "keras3": keras3,
+    "tflite_interpreter": tflite_interpreter,
+    "checkpoint_restore": checkpoint_restore,
+}  # type: Dict[str, Loader]
+LOADERS: Dict[str, Tuple[Tuple[str, ...], Loader]] = collections.OrderedDict(
+    (name, (formats, FUNCTIONS[name])) for name, formats in catalog.LOADER_FORMATS.items())
 
 
 def for_format(fmt: str) -> List[str]:
-    return [name for name, (formats, _fn) in LOADERS.items() if fmt in formats]
+    return catalog.loaders_for(fmt)
 
 
 def get(name: str) -> Loader:

@@ -33,6 +33,10 @@ class EnvInfo:
 class Environment(Protocol):
     cell: Cell
 
+    def identity(self) -> dict[str, object]:
+        """What decides what this environment measures (not where it lives):
+        the results store keys its records by this. Cheap: builds nothing."""
+
     def provision(self, log: Path) -> EnvInfo:
         """Create (or reuse) the environment; raise ProvisionFailed."""
 

@@ -8,7 +8,6 @@ so the next run finds it and starts at once.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from sandbox import commands, locks
+from sandbox import commands, digests, locks
 from sandbox.envs import ProvisionFailed, engine, wheelhouse
 from sandbox.plan import Cell
 from sandbox.store import cache_dir
@@ -52,7 +51,7 @@ def tag_for(cell: Cell, base_id: str, target: wheelhouse.Target) -> tuple[str, d
         "install_args": list(cell.install_args), "python": target.python, "platform": target.uv_platform(),
         **({"packages": list(cell.request.packages)} if cell.request.packages else {}),
     }
-    digest = hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:12]
+    digest = digests.short(definition)
     return f"{REPOSITORY}:{cell.id}-{digest}", definition
 
 

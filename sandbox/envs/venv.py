@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import platform
 import shutil
 import sys
 import threading
@@ -12,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sandbox import commands, locks
+from sandbox import commands, digests, locks
 from sandbox.commands import Completed
 from sandbox.envs import HEALTH_CHECK, EnvInfo, ProvisionFailed, last_json, register
 from sandbox.errors import CommandFailed
@@ -56,9 +57,13 @@ class VenvEnvironment:
             "requirement": cell.requirement, "install_args": list(cell.install_args),
             **({"packages": list(cell.request.packages)} if cell.request.packages else {}),
         }
-        digest = _digest(self.fingerprint)
+        digest = digests.short(self.fingerprint)
         self.path = cache_dir() / "envs" / f"{cell.id}-{digest}"
         self.python = self.path / "bin" / "python"
+
+    def identity(self) -> dict[str, object]:
+        recipe = {k: v for k, v in self.fingerprint.items() if k not in ("python", "schema")}
+        return {"backend": "venv", "image": self.cell.image, "machine": platform.machine(), **recipe}
 
     def provision(self, log: Path) -> EnvInfo:
         """Build the environment unless a healthy one is cached. One process
@@ -148,8 +153,3 @@ def note(log: Path, message: str) -> None:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a", encoding="utf-8") as fh:
         fh.write(f"# sandbox: {message}\n")
-
-
-def _digest(data: dict[str, object]) -> str:
-    import hashlib
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]

@@ -10,14 +10,13 @@ them.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from sandbox import commands, locks
+from sandbox import commands, digests, locks
 from sandbox.envs import ProvisionFailed
 from sandbox.envs.venv import uv_binary
 from sandbox.errors import CommandFailed
@@ -71,7 +70,7 @@ def ensure(requirements: tuple[str, ...], install_args: tuple[str, ...], target:
     requirement, extra = requirements[0], list(requirements[1:])
     definition = {"schema": SCHEMA, "requirement": requirement, "install_args": list(install_args), **asdict(target),
                   **({"packages": extra} if extra else {})}
-    digest = hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:12]
+    digest = digests.short(definition)
     folder = cache_dir() / "wheelhouses" / digest
     with locks.env_lock(folder):
         if not _matches(folder, definition):
