@@ -84,10 +84,11 @@ def run(
     try:
         output, code = _wait(proc, timeout)
     finally:
-        interrupted = _forget(proc.pid)
+        stopped = _forget(proc.pid)
+    interrupted = stopped and code != 0  # one that finished well as it was stopped is done
     seconds = time.monotonic() - start
     log_command(log, command, code, output, seconds, interrupted)
-    if code is None or (check and code != 0) or (check and interrupted):
+    if code is None or (check and code != 0):
         raise CommandFailed(command, code, tail(output), str(log) if log else None, interrupted=interrupted)
     return Completed(command, code, output, seconds, interrupted)
 
