@@ -6,11 +6,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 from tabulate import tabulate
 
@@ -19,6 +23,8 @@ from sandbox import (
     bisect,
     check,
     collect,
+    envs,
+    locks,
     matrix,
     plan,
     protos,
@@ -29,7 +35,7 @@ from sandbox import (
     shards,
     versions,
 )
-from sandbox.errors import SandboxError
+from sandbox.errors import Interrupted, SandboxError
 from sandbox.report import diff, document
 from sandbox.report.publish import check_writable, write_report
 
@@ -38,23 +44,60 @@ _print_lock = threading.Lock()
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    with _stop_on_signals() as caught:
+        try:
+            return int(args.func(args) or 0)
+        except Interrupted:
+            return _stopped(caught[0] if caught else signal.SIGINT)
+        except SandboxError as exc:
+            if args.debug:
+                traceback.print_exc()
+            print(f"sandbox: error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        except OSError as exc:  # the safety net: a file or folder the specific checks did not foresee
+            if args.debug:
+                traceback.print_exc()
+            where = f" {exc.filename}" if exc.filename else ""
+            print(f"sandbox: error: cannot use{where}: {exc.strerror or exc}; check the path and its permissions "
+                  "(--debug shows where)", file=sys.stderr)
+            return SandboxError.exit_code
+        except KeyboardInterrupt:
+            return _stopped(caught[0] if caught else signal.SIGINT)
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[list[int]]:
+    """Ctrl-C (SIGINT) and SIGTERM alike: stop every agent and container first
+    (envs.interrupt), then unwind as KeyboardInterrupt. Yields the list that
+    receives the signal's number. Children run in their own sessions, so a
+    terminal's Ctrl-C reaches only this process and the stop is in order."""
+    caught: list[int] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        first = not caught
+        caught.append(signum)
+        if first:
+            envs.interrupt()
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield caught  # signals are delivered to the main thread only
+        return
+    before = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return int(args.func(args) or 0)
-    except SandboxError as exc:
-        if args.debug:
-            traceback.print_exc()
-        print(f"sandbox: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except OSError as exc:  # the safety net: a file or folder the specific checks did not foresee
-        if args.debug:
-            traceback.print_exc()
-        where = f" {exc.filename}" if exc.filename else ""
-        print(f"sandbox: error: cannot use{where}: {exc.strerror or exc}; check the path and its permissions "
-              "(--debug shows where)", file=sys.stderr)
-        return SandboxError.exit_code
-    except KeyboardInterrupt:
-        print("sandbox: interrupted; everything finished is in the results store (run again to go on)", file=sys.stderr)
-        return 130
+        yield caught
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
+def _stopped(signum: int) -> int:
+    """After Ctrl-C or SIGTERM: children are stopped (again, in case the
+    interrupt came another way); one line; 128 + the signal's number."""
+    envs.interrupt()
+    name = signal.Signals(signum).name
+    print(f"sandbox: stopped by {name}; everything finished is in the results store (run again to go on)", file=sys.stderr)
+    return 128 + signum
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,6 +115,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="measure everything again, ignoring the results store (it is updated)")
     run.add_argument("--offline", action="store_true", help="use the cached release catalog only")
     run.add_argument("-v", "--verbose", action="store_true", help="print every result, not only failures")
+    run.add_argument("--no-wait", action="store_true",
+                     help="fail (exit 75) instead of waiting when another run of this matrix is running")
     run.set_defaults(func=cmd_run)
 
     show = sub.add_parser("plan", help="print the cells a matrix resolves to, then stop")
@@ -169,9 +214,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     mx, cells = _plan(args.matrix, args.offline, quiet=args.json)
     if args.json:
         rows = [{"id": c.id, "tensorflow": c.tensorflow or c.request.tensorflow, "python": c.python_version,
-                 "image": c.image, "backend": c.backend, "packages": list(c.request.packages), "skip": c.skip}
-                for c in cells]
-        print(json.dumps({"matrix": str(mx.path), "name": mx.name, "cells": rows}, indent=1))
+                 "image": c.image, "backend": c.backend, "packages": list(c.request.packages), "skip": c.skip,
+                 "requirements": list(c.requirements), "install_args": list(c.install_args),
+                 "python_path": str(c.python.path) if c.python else None} for c in cells]
+        print(json.dumps({"matrix": str(mx.path), "name": mx.name, "probes": list(mx.probes),
+                          "formats": list(mx.formats), "cells": rows}, indent=1))
     return 0
 
 
@@ -226,9 +273,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     mx, cells = _plan(args.matrix, args.offline)
     check_writable(args.reports / mx.name)
     progress = _Progress(verbose=args.verbose)
-    run = runner.Run(mx, cells, args.work_dir / mx.name, args.jobs, progress, fresh=args.fresh)
-    results = run.run()
-    out = write_report(collect.collect(mx, results), args.reports / mx.name)
+    run_dir = args.work_dir / mx.name
+    with locks.run_lock(run_dir, wait=not args.no_wait, say=_say):
+        run = runner.Run(mx, cells, run_dir, args.jobs, progress, fresh=args.fresh)
+        results = run.run()
+        out = write_report(collect.collect(mx, results), args.reports / mx.name)
     print(f"\n{len(cells)} cells in {time.monotonic() - start:.0f}s; {run.tally.line()}:")
     for result in results:
         state = result.state
@@ -374,6 +423,10 @@ def cmd_pythons(args: argparse.Namespace) -> int:
         print(f"{minor:5} {interp.full:8} {interp.source:6} {interp.path}")
     print(f"searched: {', '.join(found.searched)}")
     return 0
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 class _Progress:
