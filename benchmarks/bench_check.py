@@ -115,6 +115,7 @@ def export(rev: str, folder: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--baseline", default="726923b", help="revision to compare with (default: before issue 13)")
+    parser.add_argument("--this", help="measure this revision instead of the working tree (e.g. HEAD)")
     parser.add_argument("--sizes", nargs="+", type=int, default=[20, 100], help="GraphDef sizes in MB")
     parser.add_argument("--shapes", nargs="+", default=["tiny", "attrs"], choices=["tiny", "attrs"])
     parser.add_argument("--limit-gb", type=float, default=12.0, help="address-space cap of every run")
@@ -124,6 +125,9 @@ def main() -> None:
         work = Path(tmp)
         export(args.baseline, work / "base")
         trees = {f"baseline {args.baseline}": str(work / "base"), "this tree": str(ROOT)}
+        if args.this:
+            export(args.this, work / "this")
+            trees["this tree"] = str(work / "this")
         if args.only_baseline:
             del trees["this tree"]
         print(f"{'graph':>20} {'tree':>18} {'peak RSS':>10} {'x file':>7} {'time':>8}  output")
