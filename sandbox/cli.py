@@ -224,10 +224,11 @@ def _one_cell(mx: matrix.Matrix, cells: list[plan.Cell], cell_id: str) -> list[p
 def cmd_export(args: argparse.Namespace) -> int:
     mx, cells = _plan(args.matrix, args.offline)
     [cell] = _one_cell(mx, cells, args.cell)
-    run = runner.Run(mx, [cell], args.work_dir / f"{mx.name}-export-{cell.id}", 1, _Progress(verbose=False),
-                     fresh=args.fresh)
-    [result] = run.run(export=True, loads=False)
-    shards.write_export(args.out, mx, result, cells.index(cell), run.store)
+    run_dir = args.work_dir / f"{mx.name}-export-{cell.id}"
+    with locks.run_lock(run_dir, say=_say):
+        run = runner.Run(mx, [cell], run_dir, 1, _Progress(verbose=False), fresh=args.fresh)
+        [result] = run.run(export=True, loads=False)
+        shards.write_export(args.out, mx, result, cells.index(cell), run.store)
     print(f"{cell.id}: {result.state.status}{f' ({result.state.reason})' if result.state.reason else ''}; "
           f"{run.tally.line()}\nbundle: {args.out}")
     return 1 if result.state.status == "error" else 0
@@ -241,11 +242,12 @@ def cmd_load(args: argparse.Namespace) -> int:
     if cell.id not in exports:
         raise SandboxError(f"no export bundle of {cell.id} among --bundles: the consumer's own bundle says "
                            "whether it is healthy and holds its registry")
-    run = runner.Run(mx, [cell], args.work_dir / f"{mx.name}-load-{cell.id}", 1, _Progress(verbose=False),
-                     fresh=args.fresh)
-    sources = [s for b in exports.values() for s in shards.sources(b, run.store)]
-    [result] = run.loads_only(sources, {cell.id: shards.export_result(exports[cell.id])})
-    shards.write_loads(args.out, mx, result, run.store)
+    run_dir = args.work_dir / f"{mx.name}-load-{cell.id}"
+    with locks.run_lock(run_dir, say=_say):
+        run = runner.Run(mx, [cell], run_dir, 1, _Progress(verbose=False), fresh=args.fresh)
+        sources = [s for b in exports.values() for s in shards.sources(b, run.store)]
+        [result] = run.loads_only(sources, {cell.id: shards.export_result(exports[cell.id])})
+        shards.write_loads(args.out, mx, result, run.store)
     print(f"{cell.id}: {result.state.status}; {run.tally.line()}\nbundle: {args.out}")
     return 1 if result.state.status == "error" else 0
 

@@ -26,7 +26,7 @@ from sandbox.journal import Verb, Watcher
 from sandbox.matrix import Matrix
 from sandbox.plan import Cell
 from sandbox.records import INTERRUPTED, Artifact, Load, RecordError
-from sandbox.store import CellPaths, ResultsStore, read_jsonl, write_json, write_text
+from sandbox.store import CellPaths, ResultsStore, StoreError, read_jsonl, write_json, write_text
 
 AGENT = digests.AGENT
 MAX_RESUMES = 50
@@ -221,6 +221,8 @@ class CellRun:
                 self._finish("ok", None)
         except Interrupted:
             self._finish("error", "interrupted")
+        except StoreError:
+            raise  # the store cannot be written: stop the run, keep what is stored
         except Exception as exc:  # a harness bug in one cell must not stop the others
             self._finish("error", f"harness error: {type(exc).__name__}: {exc}", traceback.format_exc())
 
@@ -342,6 +344,8 @@ class CellRun:
                 self._load(todo)
         except Interrupted:
             self._finish("error", "interrupted")
+        except StoreError:
+            raise
         except Exception as exc:  # keep the other consumers going
             self._finish("error", f"harness error: {type(exc).__name__}: {exc}", traceback.format_exc())
 
