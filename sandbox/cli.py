@@ -120,24 +120,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="print the cells as JSON (for a CI matrix: ids, versions, image, backend, skip reason)")
     show.set_defaults(func=cmd_plan)
 
-    exp = sub.add_parser("export", help="shard: one cell's exports as a bundle (one CI job per cell)")
-    exp.add_argument("matrix", type=Path)
-    exp.add_argument("--cell", required=True, help="a cell id from `sandbox plan --json`")
-    exp.add_argument("--out", required=True, type=Path, help="the bundle folder to write")
-    exp.add_argument("--work-dir", type=Path, default=Path("runs"), help="where runs keep scratch files and logs")
-    exp.add_argument("--offline", action="store_true", help="use the cached release catalog only")
-    exp.add_argument("--fresh", action="store_true", help="measure again what the results store has")
-    exp.set_defaults(func=cmd_export)
-
-    ld = sub.add_parser("load", help="shard: one consumer cell's loads of every export bundle")
-    ld.add_argument("matrix", type=Path)
-    ld.add_argument("--cell", required=True, help="the consuming cell's id")
+    exp = _shard_parser(sub, "export", "shard: one cell's exports as a bundle (one CI job per cell)", cmd_export)
+    ld = _shard_parser(sub, "load", "shard: one consumer cell's loads of every export bundle", cmd_load)
     ld.add_argument("--bundles", required=True, nargs="+", type=Path, help="export bundle folders (every cell's)")
-    ld.add_argument("--out", required=True, type=Path, help="the load bundle folder to write")
-    ld.add_argument("--work-dir", type=Path, default=Path("runs"), help="where runs keep scratch files and logs")
-    ld.add_argument("--offline", action="store_true", help="use the cached release catalog only")
-    ld.add_argument("--fresh", action="store_true", help="measure again what the results store has")
-    ld.set_defaults(func=cmd_load)
 
     mg = sub.add_parser("merge", help="shard: the report of a run from its export and load bundles")
     mg.add_argument("bundles", nargs="+", type=Path, help="every export and load bundle folder of the run")
@@ -184,6 +169,19 @@ def _parser() -> argparse.ArgumentParser:
     py.set_defaults(func=cmd_pythons)
     for p in (run, show, exp, ld, mg, rep, chk, regs, rp, bs, sh, dif, py):
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    return parser
+
+
+def _shard_parser(sub: Any, verb: str, text: str, func: Any) -> argparse.ArgumentParser:
+    """The options `sandbox export` and `sandbox load` share."""
+    parser: argparse.ArgumentParser = sub.add_parser(verb, help=text)
+    parser.add_argument("matrix", type=Path)
+    parser.add_argument("--cell", required=True, help="a cell id from `sandbox plan --json`")
+    parser.add_argument("--out", required=True, type=Path, help="the bundle folder to write")
+    parser.add_argument("--work-dir", type=Path, default=Path("runs"), help="where runs keep scratch files and logs")
+    parser.add_argument("--offline", action="store_true", help="use the cached release catalog only")
+    parser.add_argument("--fresh", action="store_true", help="measure again what the results store has")
+    parser.set_defaults(func=func)
     return parser
 
 
