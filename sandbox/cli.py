@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from tabulate import tabulate
 
@@ -126,24 +127,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="print the cells as JSON (for a CI matrix: ids, versions, image, backend, skip reason)")
     show.set_defaults(func=cmd_plan)
 
-    exp = sub.add_parser("export", help="shard: one cell's exports as a bundle (one CI job per cell)")
-    exp.add_argument("matrix", type=Path)
-    exp.add_argument("--cell", required=True, help="a cell id from `sandbox plan --json`")
-    exp.add_argument("--out", required=True, type=Path, help="the bundle folder to write")
-    exp.add_argument("--work-dir", type=Path, default=Path("runs"), help="where runs keep scratch files and logs")
-    exp.add_argument("--offline", action="store_true", help="use the cached release catalog only")
-    exp.add_argument("--fresh", action="store_true", help="measure again what the results store has")
-    exp.set_defaults(func=cmd_export)
-
-    ld = sub.add_parser("load", help="shard: one consumer cell's loads of every export bundle")
-    ld.add_argument("matrix", type=Path)
-    ld.add_argument("--cell", required=True, help="the consuming cell's id")
+    exp = _shard_parser(sub, "export", "shard: one cell's exports as a bundle (one CI job per cell)", cmd_export)
+    ld = _shard_parser(sub, "load", "shard: one consumer cell's loads of every export bundle", cmd_load)
     ld.add_argument("--bundles", required=True, nargs="+", type=Path, help="export bundle folders (every cell's)")
-    ld.add_argument("--out", required=True, type=Path, help="the load bundle folder to write")
-    ld.add_argument("--work-dir", type=Path, default=Path("runs"), help="where runs keep scratch files and logs")
-    ld.add_argument("--offline", action="store_true", help="use the cached release catalog only")
-    ld.add_argument("--fresh", action="store_true", help="measure again what the results store has")
-    ld.set_defaults(func=cmd_load)
 
     mg = sub.add_parser("merge", help="shard: the report of a run from its export and load bundles")
     mg.add_argument("bundles", nargs="+", type=Path, help="every export and load bundle folder of the run")
@@ -195,6 +181,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _shard_parser(sub: Any, verb: str, text: str, func: Any) -> argparse.ArgumentParser:
+    """The options `sandbox export` and `sandbox load` share."""
+    parser: argparse.ArgumentParser = sub.add_parser(verb, help=text)
+    parser.add_argument("matrix", type=Path)
+    parser.add_argument("--cell", required=True, help="a cell id from `sandbox plan --json`")
+    parser.add_argument("--out", required=True, type=Path, help="the bundle folder to write")
+    parser.add_argument("--work-dir", type=Path, default=Path("runs"), help="where runs keep scratch files and logs")
+    parser.add_argument("--offline", action="store_true", help="use the cached release catalog only")
+    parser.add_argument("--fresh", action="store_true", help="measure again what the results store has")
+    parser.set_defaults(func=func)
+    return parser
+
+
 def _plan(path: Path, offline: bool, quiet: bool = False) -> tuple[matrix.Matrix, list[plan.Cell]]:
     mx = matrix.load(path)
     cells = plan.plan(mx, versions.Catalog(offline=offline), pythons.discover())
@@ -232,10 +231,11 @@ def _one_cell(mx: matrix.Matrix, cells: list[plan.Cell], cell_id: str) -> list[p
 def cmd_export(args: argparse.Namespace) -> int:
     mx, cells = _plan(args.matrix, args.offline)
     [cell] = _one_cell(mx, cells, args.cell)
-    run = runner.Run(mx, [cell], args.work_dir / f"{mx.name}-export-{cell.id}", 1, _Progress(verbose=False),
-                     fresh=args.fresh)
-    [result] = run.run(export=True, loads=False)
-    shards.write_export(args.out, mx, result, cells.index(cell), run.store)
+    run_dir = args.work_dir / f"{mx.name}-export-{cell.id}"
+    with locks.run_lock(run_dir, say=_say):
+        run = runner.Run(mx, [cell], run_dir, 1, _Progress(verbose=False), fresh=args.fresh)
+        [result] = run.run(export=True, loads=False)
+        shards.write_export(args.out, mx, result, cells.index(cell), run.store)
     print(f"{cell.id}: {result.state.status}{f' ({result.state.reason})' if result.state.reason else ''}; "
           f"{run.tally.line()}\nbundle: {args.out}")
     return 1 if result.state.status == "error" else 0
@@ -249,11 +249,12 @@ def cmd_load(args: argparse.Namespace) -> int:
     if cell.id not in exports:
         raise SandboxError(f"no export bundle of {cell.id} among --bundles: the consumer's own bundle says "
                            "whether it is healthy and holds its registry")
-    run = runner.Run(mx, [cell], args.work_dir / f"{mx.name}-load-{cell.id}", 1, _Progress(verbose=False),
-                     fresh=args.fresh)
-    sources = [s for b in exports.values() for s in shards.sources(b, run.store)]
-    [result] = run.loads_only(sources, {cell.id: shards.export_result(exports[cell.id])})
-    shards.write_loads(args.out, mx, result, run.store)
+    run_dir = args.work_dir / f"{mx.name}-load-{cell.id}"
+    with locks.run_lock(run_dir, say=_say):
+        run = runner.Run(mx, [cell], run_dir, 1, _Progress(verbose=False), fresh=args.fresh)
+        sources = [s for b in exports.values() for s in shards.sources(b, run.store)]
+        [result] = run.loads_only(sources, {cell.id: shards.export_result(exports[cell.id])})
+        shards.write_loads(args.out, mx, result, run.store)
     print(f"{cell.id}: {result.state.status}; {run.tally.line()}\nbundle: {args.out}")
     return 1 if result.state.status == "error" else 0
 

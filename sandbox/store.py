@@ -103,8 +103,11 @@ class CellPaths:
 STORE_SCHEMA = 1
 
 
-class StoreError(OSError):
-    """The store cannot be written (full or read-only disk, permissions)."""
+class StoreError(SandboxError):
+    """The store cannot be written (full or read-only disk, permissions).
+    What was stored before stays; the next run measures only the rest."""
+
+    exit_code = 74  # EX_IOERR
 
 
 def store_dir() -> Path:
@@ -148,7 +151,8 @@ class ResultsStore:
         try:
             write_json(path, {"store": STORE_SCHEMA, "key": key, "digest": digests.of_json(payload), "payload": payload})
         except OSError as exc:
-            raise StoreError(exc.errno, f"cannot write the results store at {self.root}: {exc.strerror or exc}") from None
+            raise StoreError(f"cannot write the results store at {self.root}: {exc.strerror or exc}; "
+                             "free space (or set SANDBOX_STORE_DIR) and run again: what is stored is kept") from None
 
     def _read(self, path: Path, key: str) -> dict[str, Any] | None:
         from sandbox import digests
@@ -207,7 +211,8 @@ class ResultsStore:
                 except OSError:  # another run put the same record there first
                     pass
         except OSError as exc:
-            raise StoreError(exc.errno, f"cannot write the results store at {self.root}: {exc.strerror or exc}") from None
+            raise StoreError(f"cannot write the results store at {self.root}: {exc.strerror or exc}; "
+                             "free space (or set SANDBOX_STORE_DIR) and run again: what is stored is kept") from None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return key, payload

@@ -206,7 +206,6 @@ def test_sigterm_and_ctrl_c_stop_the_agents_and_exit_with_128_plus_the_signal(
         run.communicate()
 
 
-@pytest.mark.xfail(strict=True, reason="runner wiring pending: Completed.interrupted / commands.stopping() -> interrupted")
 def test_items_stopped_by_sigterm_are_recorded_interrupted_not_crash(tmp_path: Path) -> None:
     run = start_fake_sandbox(tmp_path, "-j", "2", hang=60)
     try:
@@ -222,7 +221,6 @@ def test_items_stopped_by_sigterm_are_recorded_interrupted_not_crash(tmp_path: P
         run.communicate()
 
 
-@pytest.mark.xfail(strict=True, reason="runner wiring pending: pass --item-timeout to the agent's export and load")
 def test_a_hung_item_in_a_run_is_ended_by_the_agents_own_watchdog(tmp_path: Path) -> None:
     (tmp_path / "matrix.toml").write_text(FAKE_MATRIX.replace("timeout = 60", "timeout = 3"))
     run = start_fake_sandbox(tmp_path, "-j", "2", hang=0)  # the fake agent hangs on batch_matmul loads

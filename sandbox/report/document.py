@@ -14,8 +14,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
-import fastjsonschema
-
 from sandbox.errors import SandboxError
 
 SCHEMA_VERSION = 2
@@ -58,9 +56,11 @@ def check(data: Any, where: str) -> None:
     for key, kind in _REQUIRED.items():
         if not isinstance(data.get(key), kind):
             raise SandboxError(f"{where}: key {key!r} is missing or not a {kind.__name__}")
+    from fastjsonschema import JsonSchemaValueException  # here: every command imports this module
+
     try:
         _validator()(data)
-    except fastjsonschema.JsonSchemaValueException as exc:
+    except JsonSchemaValueException as exc:
         message = _first_line(exc.message)
         what = message[5:] if message.startswith("data.") else "the document" + message.removeprefix("data")
         raise SandboxError(f"{where}: not a valid results document: {what} (see {SCHEMA_FILE} in the "
@@ -71,6 +71,8 @@ def check(data: Any, where: str) -> None:
 
 @functools.cache
 def _validator() -> Callable[[Any], Any]:
+    import fastjsonschema
+
     validate: Callable[[Any], Any] = fastjsonschema.compile(schema())
     return validate
 
