@@ -4,13 +4,18 @@ into one-line messages and exit codes."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import signal
 import struct
 import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from tabulate import tabulate
@@ -20,7 +25,9 @@ from sandbox import (
     bisect,
     check,
     collect,
+    envs,
     kerasinfo,
+    locks,
     matrix,
     plan,
     protos,
@@ -28,27 +35,72 @@ from sandbox import (
     registries,
     repro,
     runner,
+    shards,
     versions,
 )
-from sandbox.errors import SandboxError
-from sandbox.report import RENDERERS, diff, document
-from sandbox.store import write_json, write_text
+from sandbox.errors import Interrupted, SandboxError
+from sandbox.report import diff, document
+from sandbox.report.publish import check_writable, write_report
 
 _print_lock = threading.Lock()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    with _stop_on_signals() as caught:
+        try:
+            return int(args.func(args) or 0)
+        except Interrupted:
+            return _stopped(caught[0] if caught else signal.SIGINT)
+        except SandboxError as exc:
+            if args.debug:
+                traceback.print_exc()
+            print(f"sandbox: error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        except OSError as exc:  # the safety net: a file or folder the specific checks did not foresee
+            if args.debug:
+                traceback.print_exc()
+            where = f" {exc.filename}" if exc.filename else ""
+            print(f"sandbox: error: cannot use{where}: {exc.strerror or exc}; check the path and its permissions "
+                  "(--debug shows where)", file=sys.stderr)
+            return SandboxError.exit_code
+        except KeyboardInterrupt:
+            return _stopped(caught[0] if caught else signal.SIGINT)
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[list[int]]:
+    """Ctrl-C (SIGINT) and SIGTERM alike: stop every agent and container first
+    (envs.interrupt), then unwind as KeyboardInterrupt. Yields the list that
+    receives the signal's number. Children run in their own sessions, so a
+    terminal's Ctrl-C reaches only this process and the stop is in order."""
+    caught: list[int] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        first = not caught
+        caught.append(signum)
+        if first:
+            envs.interrupt()
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield caught  # signals are delivered to the main thread only
+        return
+    before = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return int(args.func(args) or 0)
-    except SandboxError as exc:
-        if args.debug:
-            traceback.print_exc()
-        print(f"sandbox: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("sandbox: interrupted; finished results are kept (run again with --resume)", file=sys.stderr)
-        return 130
+        yield caught
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
+def _stopped(signum: int) -> int:
+    """After Ctrl-C or SIGTERM: children are stopped (again, in case the
+    interrupt came another way); one line; 128 + the signal's number."""
+    envs.interrupt()
+    name = signal.Signals(signum).name
+    print(f"sandbox: stopped by {name}; everything finished is in the results store (run again to go on)", file=sys.stderr)
+    return 128 + signum
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,15 +114,29 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, help="cells at once (default: cores)")
     run.add_argument("--work-dir", type=Path, default=Path("runs"), help="where runs keep artifacts and logs")
     run.add_argument("--reports", type=Path, default=Path("reports"), help="where reports are written")
-    run.add_argument("--resume", action="store_true", help="keep what an earlier run of this matrix measured")
+    run.add_argument("--fresh", action="store_true",
+                     help="measure everything again, ignoring the results store (it is updated)")
     run.add_argument("--offline", action="store_true", help="use the cached release catalog only")
     run.add_argument("-v", "--verbose", action="store_true", help="print every result, not only failures")
+    run.add_argument("--no-wait", action="store_true",
+                     help="fail (exit 75) instead of waiting when another run of this matrix is running")
     run.set_defaults(func=cmd_run)
 
     show = sub.add_parser("plan", help="print the cells a matrix resolves to, then stop")
     show.add_argument("matrix", nargs="?", default="matrix.toml", type=Path)
-    show.add_argument("--offline", action="store_true")
+    show.add_argument("--offline", action="store_true", help="use the cached release catalog only")
+    show.add_argument("--json", action="store_true",
+                      help="print the cells as JSON (for a CI matrix: ids, versions, image, backend, skip reason)")
     show.set_defaults(func=cmd_plan)
+
+    exp = _shard_parser(sub, "export", "shard: one cell's exports as a bundle (one CI job per cell)", cmd_export)
+    ld = _shard_parser(sub, "load", "shard: one consumer cell's loads of every export bundle", cmd_load)
+    ld.add_argument("--bundles", required=True, nargs="+", type=Path, help="export bundle folders (every cell's)")
+
+    mg = sub.add_parser("merge", help="shard: the report of a run from its export and load bundles")
+    mg.add_argument("bundles", nargs="+", type=Path, help="every export and load bundle folder of the run")
+    mg.add_argument("--reports", type=Path, default=Path("reports"), help="where reports are written")
+    mg.set_defaults(func=cmd_merge)
 
     rep = sub.add_parser("report", help="re-render a report (index.md, index.html, junit.xml) from a results.json")
     rep.add_argument("results", type=Path, help="a results.json or a report folder")
@@ -80,6 +146,8 @@ def _parser() -> argparse.ArgumentParser:
     chk = sub.add_parser("check", help="will a model load in other TF versions? (static, no environment)")
     chk.add_argument("model", type=Path, help="a SavedModel folder, a frozen GraphDef .pb, a .h5 / .keras or a .tflite file")
     chk.add_argument("--against", required=True, help="tf==X[,tf==Y...] or 'all'")
+    chk.add_argument("--max-model-size", type=float, default=protos.DEFAULT_MAX_BYTES / (1 << 20), metavar="MIB",
+                     help="refuse larger model files (default: %(default).0f MiB)")
     chk.set_defaults(func=cmd_check)
 
     regs = sub.add_parser("registries", help="list the stored op registries, or --build more")
@@ -110,14 +178,29 @@ def _parser() -> argparse.ArgumentParser:
 
     py = sub.add_parser("pythons", help="list the Python interpreters found")
     py.set_defaults(func=cmd_pythons)
-    for p in (run, show, rep, chk, regs, rp, bs, sh, dif, py):
+    for p in (run, show, exp, ld, mg, rep, chk, regs, rp, bs, sh, dif, py):
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     return parser
 
 
-def _plan(path: Path, offline: bool) -> tuple[matrix.Matrix, list[plan.Cell]]:
+def _shard_parser(sub: Any, verb: str, text: str, func: Any) -> argparse.ArgumentParser:
+    """The options `sandbox export` and `sandbox load` share."""
+    parser: argparse.ArgumentParser = sub.add_parser(verb, help=text)
+    parser.add_argument("matrix", type=Path)
+    parser.add_argument("--cell", required=True, help="a cell id from `sandbox plan --json`")
+    parser.add_argument("--out", required=True, type=Path, help="the bundle folder to write")
+    parser.add_argument("--work-dir", type=Path, default=Path("runs"), help="where runs keep scratch files and logs")
+    parser.add_argument("--offline", action="store_true", help="use the cached release catalog only")
+    parser.add_argument("--fresh", action="store_true", help="measure again what the results store has")
+    parser.set_defaults(func=func)
+    return parser
+
+
+def _plan(path: Path, offline: bool, quiet: bool = False) -> tuple[matrix.Matrix, list[plan.Cell]]:
     mx = matrix.load(path)
     cells = plan.plan(mx, versions.Catalog(offline=offline), pythons.discover())
+    if quiet:
+        return mx, cells
     print(f"matrix {path} ({mx.name}): {len(cells)} cells, probes {', '.join(mx.probes)}; formats {', '.join(mx.formats)}")
     for cell in cells:
         if cell.skip:
@@ -129,37 +212,95 @@ def _plan(path: Path, offline: bool) -> tuple[matrix.Matrix, list[plan.Cell]]:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    _plan(args.matrix, args.offline)
+    mx, cells = _plan(args.matrix, args.offline, quiet=args.json)
+    if args.json:
+        rows = [{"id": c.id, "tensorflow": c.tensorflow or c.request.tensorflow, "python": c.python_version,
+                 "image": c.image, "backend": c.backend, "packages": list(c.request.packages), "skip": c.skip,
+                 "requirements": list(c.requirements), "install_args": list(c.install_args),
+                 "python_path": str(c.python.path) if c.python else None} for c in cells]
+        print(json.dumps({"matrix": str(mx.path), "name": mx.name, "probes": list(mx.probes),
+                          "formats": list(mx.formats), "cells": rows}, indent=1))
+    return 0
+
+
+def _one_cell(mx: matrix.Matrix, cells: list[plan.Cell], cell_id: str) -> list[plan.Cell]:
+    found = [c for c in cells if c.id == cell_id]
+    if not found:
+        raise SandboxError(f"{mx.path}: no cell '{cell_id}' in this matrix (it has: {', '.join(c.id for c in cells)})")
+    return found
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    mx, cells = _plan(args.matrix, args.offline)
+    [cell] = _one_cell(mx, cells, args.cell)
+    run_dir = args.work_dir / f"{mx.name}-export-{cell.id}"
+    with locks.run_lock(run_dir, say=_say):
+        run = runner.Run(mx, [cell], run_dir, 1, _Progress(verbose=False), fresh=args.fresh)
+        [result] = run.run(export=True, loads=False)
+        shards.write_export(args.out, mx, result, cells.index(cell), run.store)
+    print(f"{cell.id}: {result.state.status}{f' ({result.state.reason})' if result.state.reason else ''}; "
+          f"{run.tally.line()}\nbundle: {args.out}")
+    return 1 if result.state.status == "error" else 0
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    mx, cells = _plan(args.matrix, args.offline)
+    [cell] = _one_cell(mx, cells, args.cell)
+    bundles = shards.read_all(args.bundles, mx)
+    exports = {b.cell: b for b in bundles if b.kind == "export"}
+    if cell.id not in exports:
+        raise SandboxError(f"no export bundle of {cell.id} among --bundles: the consumer's own bundle says "
+                           "whether it is healthy and holds its registry")
+    run_dir = args.work_dir / f"{mx.name}-load-{cell.id}"
+    with locks.run_lock(run_dir, say=_say):
+        run = runner.Run(mx, [cell], run_dir, 1, _Progress(verbose=False), fresh=args.fresh)
+        sources = [s for b in exports.values() for s in shards.sources(b, run.store)]
+        [result] = run.loads_only(sources, {cell.id: shards.export_result(exports[cell.id])})
+        shards.write_loads(args.out, mx, result, run.store)
+    print(f"{cell.id}: {result.state.status}; {run.tally.line()}\nbundle: {args.out}")
+    return 1 if result.state.status == "error" else 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    bundles = shards.read_all(args.bundles)
+    mx = shards.the_matrix(bundles)
+    results = shards.merge(bundles)
+    out = write_report(collect.collect(mx, results), args.reports / mx.name)
+    print(f"merged {len(bundles)} bundles: {len(results)} cells\n"
+          f"report: {out / 'index.html'} {out / 'index.md'} {out / 'junit.xml'}\nresults: {out / 'results.json'}")
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     start = time.monotonic()
     mx, cells = _plan(args.matrix, args.offline)
-    run_dir = args.work_dir / mx.name
+    check_writable(args.reports / mx.name)
     progress = _Progress(verbose=args.verbose)
-    states = runner.Runner(mx, cells, run_dir, args.jobs, progress, resume=args.resume).run()
-    results = collect.collect(mx, cells, states, run_dir)
-    out = _write_report(results, args.reports / mx.name)
-    print(f"\n{len(cells)} cells in {time.monotonic() - start:.0f}s:")
-    for state in states.values():
+    run_dir = args.work_dir / mx.name
+    with locks.run_lock(run_dir, wait=not args.no_wait, say=_say):
+        run = runner.Run(mx, cells, run_dir, args.jobs, progress, fresh=args.fresh)
+        results = run.run()
+        out = write_report(collect.collect(mx, results), args.reports / mx.name)
+    print(f"\n{len(cells)} cells in {time.monotonic() - start:.0f}s; {run.tally.line()}:")
+    for result in results:
+        state = result.state
         print(f"  {state.id}: {state.status}" + (f" ({state.reason})" if state.reason else ""))
     print(f"report: {out / 'index.html'} {out / 'index.md'} {out / 'junit.xml'}\nresults: {out / 'results.json'}")
-    return 1 if any(s.status == "error" for s in states.values()) else 0
+    return 1 if any(r.state.status == "error" for r in results) else 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     results = document.load(args.results)
     default = args.results if args.results.is_dir() else args.results.parent
     start = time.monotonic()
-    out = _write_report(results, args.out or default)
+    out = write_report(results, args.out or default)
     print(f"report: {out / 'index.html'} {out / 'index.md'} {out / 'junit.xml'} "
           f"({time.monotonic() - start:.2f}s)")
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    verdicts, what = _check_model(args.model)
+    verdicts, what = _check_model(args.model, int(args.max_model_size * (1 << 20)))
     wanted = list(registries.known()) if args.against.strip() == "all" else \
         [registries.parse_target(t) for t in args.against.split(",") if t.strip()]
     rows, failing = [], 0
@@ -175,8 +316,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if failing else 0
 
 
-def _check_model(path: Path) -> tuple[Any, str]:
-    """(registry, target -> verdicts per loader, a description of the model)."""
+def _check_model(path: Path, max_bytes: int | None = None) -> tuple[Any, str]:
+    """(registry, target -> verdicts per loader; a description of the model)."""
     if path.suffix in (".keras", ".h5", ".hdf5"):
         info = kerasinfo.read(path)
         return (lambda reg, v: [check.keras_check(info, reg, v)],
@@ -185,7 +326,9 @@ def _check_model(path: Path) -> tuple[Any, str]:
         ops = _tflite_ops(path)
         return (lambda reg, v: [check.tflite(ops, reg, v)],
                 "TFLite flatbuffer with " + ", ".join(f"{op} v{n}" for op, n in sorted(ops.items())))
-    model = protos.read_model(path)
+    model = protos.read_model(path, max_bytes=max_bytes) if max_bytes else protos.read_model(path)
+    for warning in model.warnings:
+        print(f"sandbox: warning: {path}: {warning}", file=sys.stderr)
     keras = check.keras_metadata((path / "saved_model.pb").read_bytes(), (path / "keras_metadata.pb").exists()) \
         if model.kind == "saved_model" and path.is_dir() else None
     produced = f", written by TF {model.tensorflow}" if model.tensorflow else ""
@@ -220,6 +363,9 @@ def _start_repro(args: argparse.Namespace, suffix: str) -> tuple[
     """What repro and bisect share: the spec, the safety warning."""
     spec = repro.load_spec(args.spec)
     catalog, found = versions.Catalog(), pythons.discover()
+    repro.consumer_versions(spec, catalog)  # no release in the range: say so before the reporter's script runs
+    if getattr(args, "reports", None):
+        check_writable(args.reports / spec.name)
     run_dir = args.work_dir / f"{spec.name}{suffix}"
     if repro.unconfined(spec):
         print(UNSAFE, file=sys.stderr)
@@ -236,7 +382,7 @@ def cmd_repro(args: argparse.Namespace) -> int:
     for cell in cells:
         print(f"  consumer {cell.id:26} " + (f"skipped: {cell.skip}" if cell.skip else " ".join(cell.requirements)))
     results = repro.run_consumers(spec, cells, run_dir, producer, args.jobs, progress)
-    out = _write_report(results, args.reports / spec.name)
+    out = write_report(results, args.reports / spec.name)
     if any(c["status"] == "ok" for c in results["cells"]):
         repro.require_loader(results, spec)
     headers = ["consumer", "loader", "outcome", "class", "named in the error", "all missing (static)", "reproduced"]
@@ -343,12 +489,8 @@ def cmd_pythons(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_report(results: dict[str, Any], out: Path) -> Path:
-    """results.json and every rendering of it, in `out`."""
-    write_json(out / document.RESULTS_FILE, results)
-    for name, render in RENDERERS.items():
-        write_text(out / name, render(results))
-    return out
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 class _Progress:

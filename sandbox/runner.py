@@ -1,31 +1,36 @@
-"""Run the planned cells: provision -> export (+ registry) -> load.
+"""Run planned cells over the results store: measure only what it lacks.
 
-Cells are independent: one failing, crashing or hanging cell is recorded as
-such and never stops the others. Every cell's state and every agent record is
-on disk as soon as it exists.
+Tasks: export(cell) for what the store has not recorded of a producer,
+registry(cell), then load(consumer <- artifact, loader) for every pair it has
+not recorded. A cell's environment is provisioned only when it has something
+to measure, so an unchanged re-run imports no TensorFlow at all. Cells are
+independent: one failing, crashing or hanging cell never stops the others.
 """
 
 from __future__ import annotations
 
 import shutil
-import time
+import threading
 import traceback
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from sandbox import commands, envs
+from sandbox import commands, digests, envs
+from sandbox.agent import catalog
 from sandbox.envs import Environment, ProvisionFailed, environment
-from sandbox.errors import CommandFailed
-from sandbox.journal import Record, Verb, Watcher
+from sandbox.errors import CommandFailed, Interrupted
+from sandbox.journal import Verb, Watcher
 from sandbox.matrix import Matrix
 from sandbox.plan import Cell
-from sandbox.store import read_jsonl, write_json
+from sandbox.records import INTERRUPTED, Artifact, Load, RecordError
+from sandbox.store import CellPaths, ResultsStore, StoreError, read_jsonl, write_json, write_text
 
-AGENT = Path(__file__).resolve().parent / "agent"
+AGENT = digests.AGENT
 MAX_RESUMES = 50
+ITEM_TIMED_OUT = 124  # the agent's exit code when its watchdog ended an item
 
 Progress = Callable[[str, str, str], None]  # (cell id, phase, message)
 
@@ -37,141 +42,129 @@ class CellState:
     reason: str | None = None
     detail: str | None = None
     env: dict[str, Any] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
 
 
-class CellPaths:
-    def __init__(self, run_dir: Path, cell_id: str) -> None:
-        self.root = run_dir / "cells" / cell_id
-        self.artifacts = self.root / "artifacts"
-        self.manifest = self.artifacts / "manifest.jsonl"
-        self.loads = self.root / "loads.jsonl"
-        self.registry = self.root / "registry.json"
-        self.state = self.root / "cell.json"
-        self.logs = self.root / "logs"
+@dataclass
+class CellResult:
+    """What a run knows of one cell: its plan, state, and records from the store."""
+
+    facts: dict[str, Any]  # the plan's facts (collect.cell_facts): a merge has no Cell
+    state: CellState
+    identity: str = ""  # the environment's key in the store
+    artifacts: list[tuple[str, Artifact]] = field(default_factory=list)  # (export key, record)
+    loads: list[tuple[str, Load]] = field(default_factory=list)  # (producer, record)
+    registry: dict[str, Any] | None = None
+    info: dict[str, Any] = field(default_factory=dict)  # what the cell reported about itself
 
 
-class Runner:
-    def __init__(self, matrix: Matrix, cells: list[Cell], run_dir: Path, jobs: int,
-                 progress: Progress, resume: bool = False) -> None:
+@dataclass(frozen=True)
+class Source:
+    """An artifact some consumer may load: a producer's name and its export."""
+
+    producer: str
+    key: str
+    artifact: Artifact
+
+
+@dataclass
+class Tally:
+    """What a run measured and what it took from the store."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, what: str, n: int = 1) -> None:
+        with self.lock:
+            self.counts[what] += n
+
+    def line(self) -> str:
+        c = self.counts
+        return (f"measured {c['export']} exports, {c['load']} loads, {c['registry']} registries; "
+                f"reused {c['export-reused']} exports, {c['load-reused']} loads from the store")
+
+
+class Run:
+    """One run: the cells, where it keeps scratch files, the store, options."""
+
+    def __init__(self, matrix: Matrix, cells: list[Cell], run_dir: Path, jobs: int, progress: Progress,
+                 store: ResultsStore | None = None, fresh: bool = False, keras_unsafe: bool = False) -> None:
         # absolute: container backends mount these paths at the same place inside
-        self.matrix, self.cells, self.run_dir, self.jobs = matrix, cells, run_dir.resolve(), max(1, jobs)
-        self.progress = progress
-        if not resume and run_dir.exists():
-            shutil.rmtree(run_dir)
-        self.states: dict[str, CellState] = {c.id: CellState(c.id) for c in cells}
-        self.envs: dict[str, Environment] = {}
-        self.export = True
-        self.keras_unsafe = False  # a repro spec may let Keras run code stored in the model
+        self.matrix, self.run_dir, self.jobs = matrix, run_dir.resolve(), max(1, jobs)
+        self.progress, self.store, self.fresh = progress, store or ResultsStore(), fresh
+        self.keras_unsafe = keras_unsafe  # a repro spec may let Keras run code stored in the model
+        self.code = digests.ProbeCode(matrix.probe_modules)
+        self.tally = Tally()
+        self.stopping = threading.Event()
+        self.cells = [CellRun(self, cell) for cell in cells]
+        self.external: list[Source] = []
 
-    def run(self, export: bool = True, external: dict[str, Path] | None = None) -> dict[str, CellState]:
-        """Provision every cell (and export its probes, with `export`), then load
-        every healthy cell's artifacts, and those of `external` producers (name ->
-        artifact folder with a manifest), in every healthy cell."""
-        self.export = export
-        self._each(self._produce, self.cells)
-        healthy = [c for c in self.cells if self.states[c.id].status == "ok"]
-        sources = [(c.id, CellPaths(self.run_dir, c.id).artifacts) for c in healthy] if export else []
-        sources += [(name, folder.resolve()) for name, folder in (external or {}).items()]
-        self._each(lambda c: self._consume(c, sources), healthy)
-        return self.states
+    def run(self, export: bool = True, external: dict[str, Path] | None = None, loads: bool = True) -> list[CellResult]:
+        """Export (with `export`) and record every cell's registry, then (with
+        `loads`) load every healthy cell's artifacts, and those of `external`
+        producers (name -> a folder with a manifest, e.g. a user's model), in
+        every healthy cell."""
+        self._scratch()
+        self._each(lambda c: c.produce(export), self.cells)
+        sources = [s for c in self.cells if c.result.state.status == "ok" for s in c.sources()]
+        self.external = [s for name, folder in (external or {}).items() for s in self._external(name, folder)]
+        return self._consume(sources + self.external if loads else [])
 
-    def _each(self, work: Callable[[Cell], None], cells: list[Cell]) -> None:
+    def loads_only(self, sources: list[Source], produced: dict[str, CellResult]) -> list[CellResult]:
+        """Only the load phase, for cells whose export phase ran elsewhere (a
+        shard): `produced` holds what it found (state, facts, registry)."""
+        self._scratch()
+        for cell in self.cells:
+            cell.result = produced[cell.cell.id]
+        return self._consume(sources)
+
+    def _scratch(self) -> None:
+        if self.run_dir.exists():
+            shutil.rmtree(self.run_dir)  # scratch of an earlier run: the store has its results
+
+    def _consume(self, sources: list[Source]) -> list[CellResult]:
+        healthy = [c for c in self.cells if c.result.state.status == "ok"]
+        self._each(lambda c: c.consume(sources), healthy)
+        for cell in self.cells:
+            cell.show()
+        return [c.result for c in self.cells]
+
+    def _each(self, work: Callable[[CellRun], None], cells: list[CellRun]) -> None:
         pool = ThreadPoolExecutor(max_workers=self.jobs)
         try:
             list(pool.map(work, cells))
-        except BaseException:  # Ctrl-C: start no more cells, stop the containers of the running ones
+        except BaseException:  # Ctrl-C, SIGTERM: start no more cells, stop the running agents
+            self.stopping.set()
             pool.shutdown(wait=False, cancel_futures=True)
             envs.interrupt()
+            pool.shutdown(wait=True)  # the workers store what their agents finished
             raise
         pool.shutdown()
 
-    # -- phases -------------------------------------------------------------
-    def _produce(self, cell: Cell) -> None:
-        state, paths = self.states[cell.id], CellPaths(self.run_dir, cell.id)
-        try:
-            if cell.skip:
-                self._finish(state, paths, "skipped", cell.skip)
-                return
-            env = self._provision(cell, state, paths)
-            if env is None:
-                return
-            if self.export:
-                self._export(cell, env, state, paths)
-            else:
-                paths.root.mkdir(parents=True, exist_ok=True)
-                self._registry(cell, env, state, paths)
-        except Exception as exc:  # a harness bug in one cell must not stop the others
-            self._finish(state, paths, "error", f"harness error: {type(exc).__name__}: {exc}",
-                         traceback.format_exc())
+    def _external(self, name: str, folder: Path) -> list[Source]:
+        """A user's model joins the run as a producer: stored by its content."""
+        found = []
+        for record in read_jsonl(folder / "manifest.jsonl"):
+            if record.get("kind") != "artifact":
+                continue
+            files, manifest = _external_files(folder.resolve(), record)
+            payload = Artifact.from_agent(record).to_json()
+            key, payload = self.store.put_export(None, payload, manifest, folder, files)
+            found.append(Source(name, key, Artifact.from_agent(payload)))
+        return found
 
-    def _provision(self, cell: Cell, state: CellState, paths: CellPaths) -> Environment | None:
-        env = environment(cell)
-        as_of = cell.release.exclude_newer[:10] if cell.release else "?"
-        self.progress(cell.id, "provision", f"{' '.join(cell.requirements)} on Python {cell.python_version} "
-                      f"({cell.where}), deps as of {as_of}")
-        try:
-            info = env.provision(paths.logs / "provision.log")
-        except ProvisionFailed as exc:
-            self._finish(state, paths, exc.status, str(exc), exc.detail)
-            return None
-        state.env = {"location": info.location, "reused": info.reused, "gpus": info.gpus}
-        state.seconds["provision"] = round(info.seconds, 1)
-        self.progress(cell.id, "provision", f"{'reused' if info.reused else 'built'} in {info.seconds:.1f}s")
-        if cell.image == "gpu" and info.gpus == 0:
-            self._finish(state, paths, "skipped", "no GPU visible to TensorFlow in this cell")
-            return None
-        self.envs[cell.id] = env
-        return env
+    # keys -------------------------------------------------------------------------
+    def export_key(self, identity: str, probe: str, fmt: str) -> str:
+        return digests.of_json(["export", identity, self.code.digest(probe), probe, fmt])
 
-    def _export(self, cell: Cell, env: Environment, state: CellState, paths: CellPaths) -> None:
-        paths.artifacts.mkdir(parents=True, exist_ok=True)
-        verb = Verb(paths.manifest, "artifact", ("probe", "format"))
-        args = ["export", "--out", str(paths.artifacts), "--probes", ",".join(self.matrix.probes),
-                "--formats", ",".join(self.matrix.formats), *self._module_args()]
-        start = time.monotonic()
-        problem = self._supervise(cell.id, env, args, verb, paths.logs / "export.log", (), (paths.artifacts,))
-        state.seconds["export"] = round(time.monotonic() - start, 1)
-        if problem:
-            self._finish(state, paths, "error", problem)
-            return
-        self._registry(cell, env, state, paths)
+    def load_key(self, identity: str, source: Source, loader: str) -> str:
+        tol = self.matrix.tolerance(source.artifact.probe)
+        return digests.of_json(["load", identity, source.artifact.files_digest, source.artifact.format, loader,
+                                self.code.digest(source.artifact.probe), tol.atol, tol.rtol, self.keras_unsafe])
 
-    def _registry(self, cell: Cell, env: Environment, state: CellState, paths: CellPaths) -> None:
-        """Dump the cell's op registry (for the static check), then mark it ok."""
-        start = time.monotonic()
-        done = self._agent(env, ["registry", "--out", str(paths.registry)], paths.logs / "registry.log", (), (paths.root,))
-        state.seconds["registry"] = round(time.monotonic() - start, 1)
-        if done is None or done.returncode != 0:
-            self.progress(cell.id, "registry", "failed; static checks against this cell are unavailable")
-        self._finish(state, paths, "ok", None)
+    def registry_key(self, identity: str) -> str:
+        return digests.of_json(["registry", identity, digests.agent_code()])
 
-    def _consume(self, cell: Cell, sources: list[tuple[str, Path]]) -> None:
-        state, paths = self.states[cell.id], CellPaths(self.run_dir, cell.id)
-        self.progress(cell.id, "load", f"loading the artifacts of {len(sources)} producers")
-        args = ["load", "--out", str(paths.loads), *self._module_args(), *self._tolerance_args()]
-        if self.keras_unsafe:
-            args.append("--keras-unsafe")
-        for name, folder in sources:
-            args += ["--producer", f"{name}={folder}"]
-        verb = Verb(paths.loads, "load", ("producer", "probe", "format", "loader"))
-        start = time.monotonic()
-        try:
-            problem = self._supervise(cell.id, self.envs[cell.id], args, verb, paths.logs / "load.log",
-                                      tuple(folder for _, folder in sources), (paths.root,))
-        except Exception as exc:  # keep the other consumers going
-            problem = f"harness error: {type(exc).__name__}: {exc}"
-        state.seconds["load"] = round(time.monotonic() - start, 1)
-        counts = Counter(r.get("status") for r in verb.ends())
-        self.progress(cell.id, "load", "done: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
-        if problem:
-            state.status, state.reason = "error", problem
-        write_json(paths.state, asdict(state))
-
-    def _module_args(self) -> list[str]:
-        return [arg for module in self.matrix.probe_modules for arg in ("--probe-module", str(module))]
-
-    def _tolerance_args(self) -> list[str]:
+    def tolerance_args(self) -> list[str]:
         default = self.matrix.tolerance("default")
         args = ["--atol", repr(default.atol), "--rtol", repr(default.rtol)]
         for probe in self.matrix.probes:
@@ -179,48 +172,310 @@ class Runner:
             args += ["--tolerance", f"{probe}={tol.atol!r},{tol.rtol!r}"]
         return args
 
-    # -- supervision ----------------------------------------------------------
-    def _supervise(self, cell_id: str, env: Environment, args: list[str], verb: Verb, log: Path,
-                   readable: tuple[Path, ...], writable: tuple[Path, ...]) -> str | None:
+    def module_args(self) -> list[str]:
+        return [arg for module in self.matrix.probe_modules for arg in ("--probe-module", str(module))]
+
+
+def _external_files(folder: Path, record: dict[str, Any]) -> tuple[dict[str, Path], dict[str, Any]]:
+    """The files of a user's model (paths may be absolute), under fixed names."""
+    files: dict[str, Path] = {}
+    manifest = dict(record)
+    for field_name, name in (("path", "model"), ("inputs", "inputs.npz"), ("outputs", "outputs.npz")):
+        value = record.get(field_name)
+        if not value:
+            continue
+        src = folder / value
+        store_name = f"{name}/{src.name}" if field_name == "path" else name
+        files[store_name] = src
+        manifest[field_name] = store_name
+    return files, manifest
+
+
+class CellRun:
+    """One cell in a run: owns its scratch paths, its environment (provisioned
+    only when it has work) and its journals."""
+
+    def __init__(self, run: Run, cell: Cell) -> None:
+        self.run, self.cell = run, cell
+        self.paths = CellPaths(run.run_dir, cell.id)
+        self.result = CellResult(cell_facts(cell), CellState(cell.id))
+        self.env: Environment | None = None
+        self._provision_failed = False
+        if not cell.skip:
+            self.environment = environment(cell)
+            self.result.identity = digests.of_json(self.environment.identity())
+
+    # produce ----------------------------------------------------------------------
+    def produce(self, export: bool) -> None:
+        state = self.result.state
+        try:
+            if self.cell.skip:
+                self._finish("skipped", self.cell.skip)
+                return
+            items = [(p, f) for p in self.run.matrix.probes for f in self.run.matrix.formats] if export else []
+            missing = self._stored_exports(items)
+            if missing and self._provisioned():
+                self._export(missing)
+            self._registry()
+            if state.status == "planned":
+                self._finish("ok", None)
+        except Interrupted:
+            self._finish("error", "interrupted")
+        except StoreError:
+            raise  # the store cannot be written: stop the run, keep what is stored
+        except Exception as exc:  # a harness bug in one cell must not stop the others
+            self._finish("error", f"harness error: {type(exc).__name__}: {exc}", traceback.format_exc())
+
+    def _stored_exports(self, items: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Take what the store has into the result; return what it lacks."""
+        missing = []
+        self.result.artifacts = []
+        for probe, fmt in items:
+            key = self.run.export_key(self.result.identity, probe, fmt)
+            payload = None if self.run.fresh else self.run.store.get_export(key)
+            if payload is None:
+                missing.append((probe, fmt))
+            else:
+                self.result.artifacts.append((key, Artifact.from_agent(payload)))
+        self.run.tally.add("export-reused", len(items) - len(missing))
+        return missing
+
+    def _provisioned(self) -> bool:
+        """Provision once; False (and the cell's status set) when it cannot be."""
+        if self.env is not None:
+            return True
+        if self._provision_failed:
+            return False
+        cell, env = self.cell, self.environment
+        as_of = cell.release.exclude_newer[:10] if cell.release else "?"
+        self.run.progress(cell.id, "provision", f"{' '.join(cell.requirements)} on Python {cell.python_version} "
+                          f"({cell.where}), deps as of {as_of}")
+        try:
+            info = env.provision(self.paths.logs / "provision.log")
+        except ProvisionFailed as exc:
+            self._provision_failed = True
+            self._finish(exc.status, str(exc), exc.detail)
+            return False
+        self.result.state.env = {"gpus": info.gpus}  # where it lives is no fact about what it measures
+        self.run.progress(cell.id, "provision", f"{'reused' if info.reused else 'built'} in {info.seconds:.1f}s")
+        if cell.image == "gpu" and info.gpus == 0:
+            self._provision_failed = True
+            self._finish("skipped", "no GPU visible to TensorFlow in this cell")
+            return False
+        self.env = env
+        return True
+
+    def _export(self, items: list[tuple[str, str]]) -> None:
+        paths = self.paths
+        paths.artifacts.mkdir(parents=True, exist_ok=True)
+        probes = sorted({p for p, _ in items}, key=self.run.matrix.probes.index)
+        formats = sorted({f for _, f in items}, key=self.run.matrix.formats.index)
+        args = ["export", "--out", str(paths.artifacts), "--probes", ",".join(probes), "--formats", ",".join(formats),
+                "--only", ",".join(f"{p}/{f}" for p, f in items), *self.run.module_args()]
+        verb = Verb(paths.manifest, "artifact", ("probe", "format"))
+        self.run.progress(self.cell.id, "export", f"{len(items)} artifacts to measure")
+        try:
+            problem = self._supervise(args, verb, paths.logs / "export.log", (), (paths.artifacts,))
+        finally:
+            self._ingest_exports(verb)
+        if problem:
+            self._finish("error", problem)
+
+    def _ingest_exports(self, verb: Verb) -> None:
+        """Every export the agent finished goes into the store (on every path,
+        interrupted or not: nothing measured is lost)."""
+        for record in verb.ends():
+            if record.get("kind") == "cell":
+                continue
+            try:
+                artifact = Artifact.from_agent(record)
+            except RecordError:
+                continue  # interrupted: measured again next run
+            key = self.run.export_key(self.result.identity, artifact.probe, artifact.format)
+            files = _export_files(self.paths.artifacts, record) if artifact.exported else {}
+            manifest = {**record, "kind": "artifact"} if artifact.exported else None
+            _, payload = self.run.store.put_export(key, artifact.to_json(), manifest, self.paths.artifacts, files)
+            self.result.artifacts.append((key, Artifact.from_agent(payload)))
+            self.run.tally.add("export")
+        order = {(p, f): i for i, (p, f) in enumerate((p, f) for p in self.run.matrix.probes
+                                                      for f in self.run.matrix.formats)}
+        self.result.artifacts.sort(key=lambda ka: order.get((ka[1].probe, ka[1].format), len(order)))
+
+    def _registry(self) -> None:
+        """The cell's op registry (for the static check) and its facts."""
+        key = self.run.registry_key(self.result.identity)
+        stored = None if self.run.fresh else self.run.store.get("registries", key)
+        if stored is None and self._provisioned():
+            assert self.env is not None
+            done = self._agent(["registry", "--out", str(self.paths.registry)], self.paths.logs / "registry.log",
+                               (), (self.paths.root,))
+            if done is not None and done.returncode == 0 and self.paths.registry.exists():
+                import json
+                stored = json.loads(self.paths.registry.read_text())
+                stored["cell"] = {**dict(stored.get("cell") or {}), **self.result.state.env}
+                self.run.store.put("registries", key, stored)
+                self.run.tally.add("registry")
+            else:
+                self.run.progress(self.cell.id, "registry", "failed; static checks against this cell are unavailable")
+        if stored is not None:
+            self.result.registry = stored
+            self.result.info = {k: v for k, v in dict(stored.get("cell") or {}).items() if k != "kind"}
+
+    def sources(self) -> list[Source]:
+        return [Source(self.cell.id, key, a) for key, a in self.result.artifacts if a.exported]
+
+    def show(self) -> None:
+        """The run folder shows every artifact and registry of the run, also
+        those taken from the store (as links into it), for people to inspect."""
+        for key, artifact in self.result.artifacts:
+            target = self.run.store.export_dir(key) / "files" / artifact.probe / artifact.format
+            link = self.paths.artifacts / artifact.probe / artifact.format
+            if artifact.exported and target.exists() and not link.exists():
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(target, target_is_directory=True)
+        if self.result.registry is not None and not self.paths.registry.exists():
+            write_json(self.paths.registry, self.result.registry)
+
+    # consume ----------------------------------------------------------------------
+    def consume(self, sources: list[Source]) -> None:
+        try:
+            todo = self._stored_loads(sources)
+            if todo and self._provisioned():
+                self._load(todo)
+        except Interrupted:
+            self._finish("error", "interrupted")
+        except StoreError:
+            raise
+        except Exception as exc:  # keep the other consumers going
+            self._finish("error", f"harness error: {type(exc).__name__}: {exc}", traceback.format_exc())
+
+    def _stored_loads(self, sources: list[Source]) -> list[tuple[str, Source, str]]:
+        todo = []
+        self.result.loads = []
+        for source in sources:
+            for loader in catalog.loaders_for(source.artifact.format):
+                key = self.run.load_key(self.result.identity, source, loader)
+                payload = None if self.run.fresh else self.run.store.get("loads", key)
+                if payload is None:
+                    todo.append((key, source, loader))
+                else:
+                    self.result.loads.append((source.producer, Load.from_agent(payload)))
+        self.run.tally.add("load-reused", len(self.result.loads))
+        return todo
+
+    def _load(self, todo: list[tuple[str, Source, str]]) -> None:
+        store, paths = self.run.store, self.paths
+        items, keys = [], {}
+        for key, source, loader in todo:
+            if not store.verify_files(source.key, source.artifact.to_json()):
+                self.run.progress(self.cell.id, "load", f"{source.producer}/{source.artifact.probe}/"
+                                  f"{source.artifact.format}: stored files damaged; measured again next run")
+                continue
+            item = {"producer": source.producer, "dir": str(store.export_dir(source.key) / "files"),
+                    "probe": source.artifact.probe, "format": source.artifact.format, "loader": loader}
+            items.append(item)
+            keys[(source.producer, source.artifact.probe, source.artifact.format, loader)] = key
+        import json
+        write_text(paths.items, "".join(json.dumps(i, sort_keys=True) + "\n" for i in items))
+        self.run.progress(self.cell.id, "load", f"{len(items)} loads to measure")
+        args = ["load", "--out", str(paths.loads), "--items", str(paths.items), *self.run.module_args(),
+                *self.run.tolerance_args(), *(["--keras-unsafe"] if self.run.keras_unsafe else [])]
+        verb = Verb(paths.loads, "load", ("producer", "probe", "format", "loader"))
+        try:
+            problem = self._supervise(args, verb, paths.logs / "load.log", (store.exports,), (paths.root,))
+        finally:
+            self._ingest_loads(verb, keys)
+        if problem:
+            self._finish("error", problem)
+
+    def _ingest_loads(self, verb: Verb, keys: dict[tuple[str, str, str, str], str]) -> None:
+        measured: Counter[str] = Counter()
+        for record in verb.ends():
+            try:
+                load = Load.from_agent(record)
+            except RecordError:
+                continue  # interrupted: measured again next run
+            key = keys.get((str(record.get("producer")), load.probe, load.format, load.loader))
+            if key is None:
+                continue
+            self.run.store.put("loads", key, load.to_json())
+            self.result.loads.append((str(record["producer"]), load))
+            measured[load.status.value] += 1
+        self.run.tally.add("load", sum(measured.values()))
+        if measured:
+            self.run.progress(self.cell.id, "load", "done: " + ", ".join(f"{n} {s}" for s, n in sorted(measured.items())))
+
+    # supervision ------------------------------------------------------------------
+    def _supervise(self, args: list[str], verb: Verb, log: Path, readable: tuple[Path, ...],
+                   writable: tuple[Path, ...]) -> str | None:
         """Run an agent verb to completion, resuming past crashed items.
         Returns None on success, else why the verb could not finish."""
-        phase = args[0]
+        phase, timeout = args[0], self.run.matrix.timeout
         for _ in range(MAX_RESUMES):
-            with Watcher(verb.journal, lambda r: self._echo(cell_id, phase, r)):
-                done = self._agent(env, [*args, "--resume"], log, readable, writable)
+            with Watcher(verb.journal, lambda r: self._echo(phase, r)):
+                try:
+                    done = self._agent([*args, "--resume", "--item-timeout", repr(timeout)], log, readable, writable)
+                except Interrupted:
+                    done = None
+            if self.run.stopping.is_set() or commands.stopping() or (done is not None and done.interrupted):
+                # neither a crash nor a result: the next run measures these items again
+                verb.close_pending(INTERRUPTED, "the run was interrupted")
+                raise Interrupted("the run was interrupted")
             if done is not None and done.returncode == 0 and not verb.pending():
                 return None
-            status = "timeout" if done is None else "crash"
-            reason = (f"no result after {self.matrix.timeout:.0f}s (timeout)" if done is None
+            # 124: the agent's own watchdog ended an item that ran past the timeout
+            status = "timeout" if done is None or done.returncode == ITEM_TIMED_OUT else "crash"
+            reason = (f"no result after {timeout:.0f}s (timeout)" if done is None
                       else f"the agent process died (exit {done.returncode})")
             if verb.close_pending(status, reason) == 0:
                 last = commands.tail(done.output, 1) if done else ""
                 return f"agent `{phase}` failed: {reason}{': ' + last if last else ''} (log: {log})"
-            self.progress(cell_id, phase, f"{reason}; resuming after the item it was on")
+            self.run.progress(self.cell.id, phase, f"{reason}; resuming after the item it was on")
         return f"agent `{phase}` kept dying; gave up after {MAX_RESUMES} resumes (log: {log})"
 
-    def _agent(self, env: Environment, args: list[str], log: Path, readable: tuple[Path, ...],
+    def _agent(self, args: list[str], log: Path, readable: tuple[Path, ...],
                writable: tuple[Path, ...]) -> commands.Completed | None:
-        """None means the command timed out."""
+        """None means the command timed out. The agent ends an item that runs past
+        the timeout itself (exit 124), even with this process gone; the whole
+        command's limit here is only a backstop."""
+        assert self.env is not None
         try:
-            return env.run_python([str(AGENT), *args], log=log, timeout=self.matrix.timeout,
-                                  readable=(AGENT, *self.matrix.probe_modules, *readable), writable=writable)
+            return self.env.run_python([str(AGENT), *args], log=log, timeout=self.run.matrix.timeout * 10 + 60,
+                                       readable=(AGENT, *self.run.matrix.probe_modules, *readable),
+                                       writable=writable)
         except CommandFailed as exc:
             if exc.returncode is None:
                 return None
             raise
 
-    def _echo(self, cell_id: str, phase: str, record: Record) -> None:
+    def _echo(self, phase: str, record: dict[str, Any]) -> None:
         if record.get("kind") in ("artifact", "load"):
             what = "/".join(str(record.get(k)) for k in ("producer", "probe", "format", "loader") if record.get(k))
-            self.progress(cell_id, phase, f"{what}: {record.get('status')}")
+            self.run.progress(self.cell.id, phase, f"{what}: {record.get('status')}")
 
-    def _finish(self, state: CellState, paths: CellPaths, status: str, reason: str | None,
-                detail: str | None = None) -> None:
+    def _finish(self, status: str, reason: str | None, detail: str | None = None) -> None:
+        state = self.result.state
         state.status, state.reason, state.detail = status, reason, detail
-        write_json(paths.state, asdict(state))
-        self.progress(state.id, status, reason or "")
+        self.run.progress(state.id, status, reason or "")
 
 
-def load_records(path: Path, kind: str) -> list[Record]:
-    return [r for r in read_jsonl(path) if r.get("kind") == kind]
+def cell_facts(cell: Cell) -> dict[str, Any]:
+    """What the plan says of a cell, as the results document shows it."""
+    return {
+        "id": cell.id,
+        "tensorflow": cell.tensorflow or cell.request.tensorflow,
+        "python": cell.python_version,
+        "image": cell.image, "backend": cell.backend,
+        "requirement": " ".join(cell.requirements) or None,  # TF, then any extra packages
+        "resolved_as_of": cell.release.exclude_newer if cell.release else None,
+        "python_path": str(cell.python.path) if cell.python else None,
+        "docker_image": cell.docker_image,
+    }
+
+
+def _export_files(folder: Path, record: dict[str, Any]) -> dict[str, Path]:
+    """The files of one exported artifact: the exporter's own folder
+    (<probe>/<format>/) and the reference inputs and outputs."""
+    probe, fmt = str(record["probe"]), str(record["format"])
+    names = [f"{probe}/{fmt}"] + [str(record[k]) for k in ("inputs", "outputs") if record.get(k)]
+    return {name: folder / name for name in names if (folder / name).exists()}

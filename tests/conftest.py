@@ -10,6 +10,16 @@ if TYPE_CHECKING:
     import docker
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Every test session measures into a results store of its own: a store
+    left by an earlier session would let real tests pass without measuring.
+    (Environments are still shared through the cache: they are rebuilt only
+    when their recipe changes.)"""
+    if "SANDBOX_STORE_DIR" not in os.environ:
+        import tempfile
+        os.environ["SANDBOX_STORE_DIR"] = tempfile.mkdtemp(prefix="sandbox-test-store-")
+
+
 @pytest.fixture(autouse=True)
 def no_environment_leaks() -> Iterator[None]:
     """Fail a test that changes os.environ and does not restore it."""

@@ -1,11 +1,20 @@
 """A stand-in for the in-cell agent that speaks its journal protocol and
 misbehaves on request: it dies on one export item and hangs on one load item,
-each only on first try (the runner must record those and resume past them)."""
+each only on first try (the runner must record those and resume past them).
 
+`--hang SECONDS` (or FAKE_AGENT_HANG=SECONDS in its environment, for runs
+started through the real runner): every item sleeps that long instead, and
+nothing crashes. `--item-timeout SECONDS` arms the real agent's watchdog
+(sandbox/agent/watchdog.py), as the real agent does."""
+
+import functools
 import json
 import os
 import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sandbox", "agent"))
+import watchdog  # noqa: E402  (the real agent's)
 
 ITEMS = [("batchnorm", "frozen_graph"), ("batchnorm", "saved_model"), ("batch_matmul", "frozen_graph")]
 CRASH_ON = ("batchnorm", "saved_model")
@@ -25,8 +34,24 @@ def ended(path, kind, keys):
     return {tuple(r[k] for k in keys) for r in records if r["kind"] == kind}
 
 
-def arg(name):
+def arg(name, default=None):
+    if name not in sys.argv:
+        return default
     return sys.argv[sys.argv.index(name) + 1]
+
+
+HANG = float(arg("--hang", os.environ.get("FAKE_AGENT_HANG", "0")))
+
+
+def work(item, crash=False, hang=0.0):
+    """One item: sleep HANG seconds in hang mode, else misbehave as told."""
+    watchdog.begin("/".join(item))
+    if HANG:
+        time.sleep(HANG)
+    elif crash:
+        os._exit(139)
+    else:
+        time.sleep(hang)
 
 
 def export():
@@ -34,35 +59,39 @@ def export():
     done = ended(manifest, "artifact", ("probe", "format"))
     if not done:
         append(manifest, {"kind": "cell", "tensorflow": "fake"})
+    only = [tuple(pair.split("/")) for pair in arg("--only").split(",")] if "--only" in sys.argv else ITEMS
     for probe, fmt in ITEMS:
-        if (probe, fmt) in done:
+        if (probe, fmt) in done or (probe, fmt) not in only:
             continue
         append(manifest, {"kind": "start", "probe": probe, "format": fmt})
-        if (probe, fmt) == CRASH_ON:
-            os._exit(139)
-        append(manifest, {"kind": "artifact", "probe": probe, "format": fmt, "status": "exported",
-                          "ops": ["Conv2D"], "op_attrs": {"Conv2D": ["T"]}})
+        work((probe, fmt), crash=(probe, fmt) == CRASH_ON)
+        os.makedirs(os.path.join(arg("--out"), probe, fmt), exist_ok=True)
+        with open(os.path.join(arg("--out"), probe, fmt, "model.txt"), "w") as fh:
+            fh.write(arg("--out"))  # differs per cell, as real artifacts do
+        watchdog.end(functools.partial(append, manifest, {"kind": "artifact", "probe": probe, "format": fmt, "status": "exported",
+                                                          "path": f"{probe}/{fmt}/model.txt",
+                                                          "ops": ["Conv2D"], "op_attrs": {"Conv2D": ["T"]}}))
 
 
 def load():
     out = arg("--out")
     done = ended(out, "load", ("producer", "probe", "format", "loader"))
-    producers = [sys.argv[i + 1].split("=")[0] for i, a in enumerate(sys.argv) if a == "--producer"]
-    for producer in producers:
-        for probe, fmt in ITEMS:
-            key = (producer, probe, fmt, "fake_loader")
-            if key in done:
-                continue
-            append(out, {"kind": "start", "producer": producer, "probe": probe, "format": fmt, "loader": "fake_loader"})
-            if (probe, fmt) == HANG_ON:
-                time.sleep(60)
-            append(out, {"kind": "load", "producer": producer, "probe": probe, "format": fmt,
-                         "loader": "fake_loader", "status": "ok"})
+    with open(arg("--items")) as fh:
+        items = [json.loads(line) for line in fh if line.strip()]
+    for item in items:
+        key = tuple(item[k] for k in ("producer", "probe", "format", "loader"))
+        if key in done:
+            continue
+        record = {k: item[k] for k in ("producer", "probe", "format", "loader")}
+        append(out, dict(record, kind="start"))
+        work(key, hang=60 if (item["probe"], item["format"]) == HANG_ON else 0)
+        watchdog.end(functools.partial(append, out, dict(record, kind="load", status="ok")))
 
 
 def registry():
     with open(arg("--out"), "w") as fh:
-        json.dump({"ops": {"Conv2D": {"attrs": ["T"]}}}, fh)
+        json.dump({"ops": {"Conv2D": {"attrs": ["T"]}}, "cell": {"kind": "cell", "tensorflow": "fake"}}, fh)
 
 
+watchdog.start(float(arg("--item-timeout", "0")))
 {"export": export, "load": load, "registry": registry}[sys.argv[1]]()

@@ -16,6 +16,7 @@ from sandbox.envs import EnvInfo, ProvisionFailed, engine
 from sandbox.envs.docker import DockerEnvironment
 from sandbox.envs.wheelhouse import Target
 from sandbox.pythons import Interpreter
+from sandbox.store import ResultsStore
 from sandbox.versions import Resolved
 
 
@@ -72,12 +73,13 @@ def test_without_an_engine_docker_cells_are_skipped_and_venv_cells_run(
     box = docker_cell("python:3.11-slim")
     monkeypatch.setattr(runner, "environment", lambda c: DockerEnvironment(c) if c is box else FakeEnv(c))
     mx = matrix.Matrix(tmp_path / "m.toml", "t", (), ("batchnorm",), ("frozen_graph",), timeout=3)
-    states = runner.Runner(mx, [venv_cell, box], tmp_path / "run", 2, lambda *a: None).run()
+    found = runner.Run(mx, [venv_cell, box], tmp_path / "run", 2, lambda *a: None, ResultsStore(tmp_path / "store")).run()
+    states = {r.state.id: r.state for r in found}
     assert states[venv_cell.id].status == "ok"
     assert states[box.id].status == "skipped"
     assert states[box.id].reason == f"no Docker engine answers at unix://{tmp_path}/no-engine.sock: " \
         + str(states[box.id].reason).split(": ", 1)[1]
-    results = collect.collect(mx, [venv_cell, box], states, tmp_path / "run")
+    results = collect.collect(mx, found)
     assert {c["id"]: c["status"] for c in results["cells"]} == {venv_cell.id: "ok", box.id: "skipped"}
 
 
@@ -93,5 +95,5 @@ def test_ctrl_c_stops_the_backends_containers(tmp_path: Path, monkeypatch: pytes
     cell = make_cell("1.0", Interpreter(Path(sys.executable), (3, 11, 0), "x86_64", "PATH"))
     mx = matrix.Matrix(tmp_path / "m.toml", "t", (), ("batchnorm",), ("frozen_graph",), timeout=3)
     with pytest.raises(KeyboardInterrupt):
-        runner.Runner(mx, [cell], tmp_path / "run", 1, lambda *a: None).run()
+        runner.Run(mx, [cell], tmp_path / "run", 1, lambda *a: None, ResultsStore(tmp_path / "store")).run()
     assert stopped == [True]

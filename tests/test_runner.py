@@ -11,9 +11,11 @@ from results_schema import assert_valid
 from sandbox import collect, commands, matrix, plan, runner
 from sandbox.envs import EnvInfo, ProvisionFailed
 from sandbox.pythons import Interpreter
+from sandbox.store import ResultsStore
 from sandbox.versions import Resolved
 
 FAKE_AGENT = Path(__file__).parent / "fake_agent.py"
+PROVISIONED: list[str] = []
 
 
 class FakeEnv:
@@ -22,7 +24,11 @@ class FakeEnv:
     def __init__(self, cell: plan.Cell, broken: bool = False) -> None:
         self.cell, self.broken = cell, broken
 
+    def identity(self) -> dict[str, object]:
+        return {"fake": self.cell.id}
+
     def provision(self, log: Path) -> EnvInfo:
+        PROVISIONED.append(self.cell.id)
         if self.broken:
             raise ProvisionFailed("install-failed", "installing tensorflow==0 failed", "No solution found")
         return EnvInfo("/nowhere", False, 0.0, "fake", 0)
@@ -43,19 +49,21 @@ def test_crash_and_hang_are_recorded_and_the_rest_still_runs(tmp_path: Path, mon
     good, bad = make_cell("1.0", me), make_cell("2.0", me)
     skipped = plan.Cell("tf9.9-py3.11-cpu", good.request, "cpu", "venv", skip="no TensorFlow release matches '9.9'")
     monkeypatch.setattr(runner, "environment", lambda cell: FakeEnv(cell, broken=cell is bad))
-    mx = matrix.Matrix(tmp_path / "m.toml", "t", (), ("batchnorm", "batch_matmul"), ("frozen_graph",), timeout=5)
+    mx = matrix.Matrix(tmp_path / "m.toml", "t", (), ("batchnorm", "batch_matmul"), ("frozen_graph", "saved_model"), timeout=5)
     lines: list[tuple[str, str, str]] = []
-    states = runner.Runner(mx, [good, bad, skipped], tmp_path / "run", 2, lambda *a: lines.append(a)).run()
+    store = ResultsStore(tmp_path / "store")
+    found = runner.Run(mx, [good, bad, skipped], tmp_path / "run", 2, lambda *a: lines.append(a), store).run()
+    states = {r.state.id: r.state for r in found}
 
     assert {k: s.status for k, s in states.items()} == {
         good.id: "ok", bad.id: "install-failed", skipped.id: "skipped"}
     assert states[bad.id].detail == "No solution found"
-    results = collect.collect(mx, [good, bad, skipped], states, tmp_path / "run")
+    results = collect.collect(mx, found)
     assert_valid(results)
     artifacts = {(a["probe"], a["format"]): a["status"] for a in results["artifacts"]}
     assert artifacts == {("batchnorm", "frozen_graph"): "exported", ("batchnorm", "saved_model"): "crash",
                          ("batch_matmul", "frozen_graph"): "exported"}
-    loads = {(l["probe"], l["format"]): (l["status"], l["category"]) for l in results["loads"]}
-    assert loads[("batch_matmul", "frozen_graph")] == ("timeout", "timeout")
-    assert loads[("batchnorm", "frozen_graph")] == ("ok", None)
+    loads = {(l["probe"], l["format"], l["loader"]): (l["status"], l["category"]) for l in results["loads"]}
+    assert loads[("batch_matmul", "frozen_graph", "import_graph_def")] == ("timeout", "timeout")
+    assert loads[("batchnorm", "frozen_graph", "import_graph_def")] == ("ok", None)
     assert any("resuming" in message for _, _, message in lines)

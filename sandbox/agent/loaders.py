@@ -7,6 +7,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
+import catalog
 import graphinfo
 import kerasapi
 import probes
@@ -112,9 +113,9 @@ def _load_model_kwargs(load_model: Any) -> Dict[str, Any]:
 
 
 def _keras_load(keras: Any, path: str, x: np.ndarray, artifact: Dict[str, Any]) -> np.ndarray:
-    if artifact["format"] in KERAS_V3 and not kerasapi.reads_keras_v3(keras):
+    if artifact["format"] in catalog.KERAS_V3 and not kerasapi.reads_keras_v3(keras):
         raise NotApplicable("this Keras (%s) predates the .keras format" % kerasapi.version(keras))
-    if artifact["format"] in KERAS_SAVED_MODELS and not kerasapi.reads_keras_saved_model(keras):
+    if artifact["format"] in catalog.KERAS_SAVED_MODELS and not kerasapi.reads_keras_saved_model(keras):
         raise NotApplicable("this Keras (%s) cannot load SavedModel directories" % kerasapi.version(keras))
     kerasapi.fresh(keras)
     kwargs = _load_model_kwargs(keras.models.load_model)
@@ -179,25 +180,21 @@ def checkpoint_restore(path: str, x: np.ndarray, artifact: Dict[str, Any]) -> np
 
 
 Loader = Callable[[str, np.ndarray, Dict[str, Any]], np.ndarray]
-SAVED_MODELS = ("saved_model", "saved_model_tf1")
-KERAS_SAVED_MODELS = ("keras_saved_model", "tf_keras_saved_model")  # SavedModels with Keras metadata
-KERAS_V3 = ("keras_v3", "tf_keras_v3")
-TFLITE = ("tflite", "tflite_dynamic", "tflite_int8")
-KERAS = KERAS_SAVED_MODELS + ("keras_h5", "tf_keras_h5") + KERAS_V3
-
-LOADERS: Dict[str, Tuple[Tuple[str, ...], Loader]] = collections.OrderedDict([
-    ("tf1_session", (SAVED_MODELS + KERAS_SAVED_MODELS, tf1_session)),
-    ("tf2_load", (SAVED_MODELS + KERAS_SAVED_MODELS, tf2_load)),
-    ("import_graph_def", (("frozen_graph",), import_graph_def)),
-    ("keras2", (KERAS, keras2)),
-    ("keras3", (KERAS, keras3)),
-    ("tflite_interpreter", (TFLITE, tflite_interpreter)),
-    ("checkpoint_restore", (("checkpoint",), checkpoint_restore)),
-])
+FUNCTIONS = {
+    "tf1_session": tf1_session,
+    "tf2_load": tf2_load,
+    "import_graph_def": import_graph_def,
+    "keras2": keras2,
+    "keras3": keras3,
+    "tflite_interpreter": tflite_interpreter,
+    "checkpoint_restore": checkpoint_restore,
+}  # type: Dict[str, Loader]
+LOADERS: Dict[str, Tuple[Tuple[str, ...], Loader]] = collections.OrderedDict(
+    (name, (formats, FUNCTIONS[name])) for name, formats in catalog.LOADER_FORMATS.items())
 
 
 def for_format(fmt: str) -> List[str]:
-    return [name for name, (formats, _fn) in LOADERS.items() if fmt in formats]
+    return catalog.loaders_for(fmt)
 
 
 def get(name: str) -> Loader:

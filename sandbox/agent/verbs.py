@@ -24,6 +24,7 @@ import loaders
 import opregistry
 import probes
 import tfcompat
+import watchdog
 import zoo  # noqa: F401  (registers the built-in probes)
 
 MANIFEST = "manifest.jsonl"
@@ -133,7 +134,9 @@ def _artifact(run: ProbeRun, fmt: str) -> Dict[str, Any]:
     return record
 
 
-def export(out: str, probe_names: List[str], formats: List[str], resume: bool) -> None:
+def export(out: str, probe_names: List[str], formats: List[str], resume: bool,
+           only: Optional[List[Tuple[str, str]]] = None) -> None:
+    """Every probe x format (or only the `only` pairs among them)."""
     manifest = os.path.join(out, MANIFEST)
     previous = _open_log(manifest, resume)
     done = set((r.get("probe"), r.get("format")) for r in previous if r.get("kind") == "artifact")
@@ -143,13 +146,14 @@ def export(out: str, probe_names: List[str], formats: List[str], resume: bool) -
         for name in probe_names:
             run = ProbeRun(out, probes.PROBES[name])
             for fmt in formats:
-                if (name, fmt) in done:
+                if (name, fmt) in done or (only is not None and (name, fmt) not in only):
                     continue
                 writer.write({"kind": "start", "probe": name, "format": fmt})
+                watchdog.begin("export %s/%s" % (name, fmt))
                 started = time.time()
                 record = _artifact(run, fmt)
                 record["seconds"] = round(time.time() - started, 3)
-                writer.write(record)
+                watchdog.end(lambda: writer.write(record))
                 note("export %s/%s: %s (%.1fs)" % (name, fmt, record["status"], record["seconds"]))
 
 
@@ -194,40 +198,65 @@ def _load_one(directory: str, artifact: Dict[str, Any], loader: str,
 LOAD_KEYS = ("producer", "probe", "format", "loader")
 
 
-def _load_items(producer: str, directory: str) -> Iterator[Tuple[Dict[str, Any], Dict[str, Any]]]:
-    """(item, artifact) for every exported artifact x every loader of its format."""
+def _load_items(producer: str, directory: str) -> Iterator[Dict[str, Any]]:
+    """Every exported artifact of a producer x every loader of its format."""
     for artifact in sorted(_exported(directory), key=lambda r: (r["probe"], r["format"])):
         # a reporter's model names the loaders that apply to it (sandbox/repro.py)
         for loader in artifact.get("loaders") or loaders.for_format(artifact["format"]):
-            item = {"producer": producer, "probe": artifact["probe"],
-                    "format": artifact["format"], "loader": loader}
-            yield item, artifact
+            yield {"producer": producer, "dir": directory, "probe": artifact["probe"],
+                   "format": artifact["format"], "loader": loader}
+
+
+def _listed_items(path: str) -> List[Dict[str, Any]]:
+    """The items the host asked for (JSON lines: producer, dir, probe, format, loader)."""
+    items = jsonl.read(path)
+    for item in items:
+        missing = [k for k in LOAD_KEYS + ("dir",) if not isinstance(item.get(k), str)]
+        if missing:
+            raise UsageError("%s: an item lacks %s" % (path, ", ".join(missing)))
+    return items
+
+
+class Artifacts(object):
+    """Exported artifacts by (directory, probe, format), each manifest read once."""
+
+    def __init__(self) -> None:
+        self._by_dir = {}  # type: Dict[str, Dict[Tuple[Any, Any], Dict[str, Any]]]
+
+    def get(self, directory: str, probe: str, fmt: str) -> Optional[Dict[str, Any]]:
+        if directory not in self._by_dir:
+            self._by_dir[directory] = dict(((r["probe"], r["format"]), r) for r in _exported(directory))
+        return self._by_dir[directory].get((probe, fmt))
 
 
 Tolerances = Dict[str, Tuple[float, float]]
 
 
-def load(producers: List[Tuple[str, str]], out: str, resume: bool, tolerances: Tolerances,
+def load(items: List[Dict[str, Any]], out: str, resume: bool, tolerances: Tolerances,
          default: Tuple[float, float]) -> None:
     done = set(tuple(r.get(k) for k in LOAD_KEYS)
                for r in _open_log(out, resume) if r.get("kind") == "load")
+    artifacts = Artifacts()
     with jsonl.Writer(out) as writer:
-        for producer, directory in producers:
-            if not os.path.exists(os.path.join(directory, MANIFEST)):
-                writer.write({"kind": "producer-error", "producer": producer,
-                              "reason": "no %s in %s" % (MANIFEST, directory)})
+        for entry in items:
+            item = dict((k, entry[k]) for k in LOAD_KEYS)
+            if tuple(item[k] for k in LOAD_KEYS) in done:
                 continue
-            for item, artifact in _load_items(producer, directory):
-                if tuple(item[k] for k in LOAD_KEYS) in done:
-                    continue
-                writer.write(dict(item, kind="start"))
-                started = time.time()
-                atol, rtol = tolerances.get(item["probe"], default)
-                record = dict(item, kind="load", atol=atol, rtol=rtol)
-                record.update(_load_one(directory, artifact, item["loader"], atol, rtol))
-                record["seconds"] = round(time.time() - started, 3)
-                writer.write(record)
-                note("load %s: %s" % ("/".join(item[k] for k in LOAD_KEYS), record["status"]))
+            directory = entry["dir"]
+            artifact = artifacts.get(directory, item["probe"], item["format"])
+            if artifact is None:
+                writer.write(dict(item, kind="producer-error",
+                                  reason="no exported %s/%s in %s" % (item["probe"], item["format"], directory)))
+                continue
+            writer.write(dict(item, kind="start"))
+            watchdog.begin("load " + "/".join(item[k] for k in LOAD_KEYS))
+            started = time.time()
+            atol, rtol = tolerances.get(item["probe"], default)
+            record = dict(item, kind="load", atol=atol, rtol=rtol)
+            record.update(_load_one(directory, artifact, item["loader"], atol, rtol))
+            record["seconds"] = round(time.time() - started, 3)
+            watchdog.end(lambda: writer.write(record))
+            note("load %s: %s" % ("/".join(item[k] for k in LOAD_KEYS), record["status"]))
 
 
 # ---------------------------------------------------------------- registry
@@ -252,6 +281,7 @@ def registry(out: str) -> None:
         "source": source,
         "complete": complete,
         "ops": dict((op.name, {"attrs": sorted(a.name for a in op.attr)}) for op in op_defs),
+        "cell": cellinfo.describe(),  # what this cell is, for cells that export nothing
     })
     note("registry: %d ops from %s" % (len(op_defs), source))
 
@@ -274,6 +304,18 @@ def _producer(value: str) -> Tuple[str, str]:
     return name, directory
 
 
+def _pairs(value: Optional[str]) -> Optional[List[Tuple[str, str]]]:
+    if value is None:
+        return None
+    pairs = []
+    for part in value.split(","):
+        probe, sep, fmt = part.strip().partition("/")
+        if not sep or not probe or not fmt:
+            raise UsageError("--only wants PROBE/FORMAT,..., got %r" % value)
+        pairs.append((probe, fmt))
+    return pairs
+
+
 def _tolerance(value: str) -> Tuple[str, Tuple[float, float]]:
     name, sep, rest = value.partition("=")
     parts = rest.split(",")
@@ -285,6 +327,10 @@ def _tolerance(value: str) -> Tuple[str, Tuple[float, float]]:
         raise UsageError("--tolerance wants PROBE=ATOL,RTOL, got %r" % value)
 
 
+ITEM_TIMEOUT_HELP = ("exit %d (nothing written for the item) when one item runs longer; 0: no limit"
+                     % watchdog.ITEM_TIMEOUT_EXIT)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="agent", description="sandbox in-cell agent")
     verbs = top.add_subparsers(dest="verb")
@@ -294,12 +340,19 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("--probes", default=",".join(probes.PROBES))
     ex.add_argument("--formats", default=",".join(exporters.FORMATS))
     ex.add_argument("--resume", action="store_true")
+    ex.add_argument("--item-timeout", type=float, default=0, metavar="SECONDS", help=ITEM_TIMEOUT_HELP)
+    ex.add_argument("--only", metavar="PROBE/FORMAT,...",
+                    help="export only these probe/format pairs (the host's store has the rest)")
     ex.add_argument("--probe-module", action="append", default=[], metavar="PATH",
                     help="a Python file defining PROBES (user probes)")
     ld = verbs.add_parser("load", help="load every producer's artifacts and compare outputs")
-    ld.add_argument("--producer", action="append", required=True, metavar="NAME=DIR")
+    ld.add_argument("--producer", action="append", default=[], metavar="NAME=DIR",
+                    help="load every artifact of this producer with every loader of its format")
+    ld.add_argument("--items", metavar="FILE",
+                    help="load only these items (JSON lines: producer, dir, probe, format, loader)")
     ld.add_argument("--out", required=True)
     ld.add_argument("--resume", action="store_true")
+    ld.add_argument("--item-timeout", type=float, default=0, metavar="SECONDS", help=ITEM_TIMEOUT_HELP)
     ld.add_argument("--atol", type=float, default=1e-4)
     ld.add_argument("--rtol", type=float, default=1e-3)
     ld.add_argument("--tolerance", action="append", default=[], metavar="PROBE=ATOL,RTOL")
@@ -323,17 +376,23 @@ def run(args: argparse.Namespace) -> None:
     _probe_modules(getattr(args, "probe_module", []))
     if args.verb == "export":
         export(args.out, _names(args.probes, list(probes.PROBES), "probe"),
-               _names(args.formats, list(exporters.FORMATS), "format"), args.resume)
+               _names(args.formats, list(exporters.FORMATS), "format"), args.resume, _pairs(args.only))
     elif args.verb == "load":
         tolerances = dict(_tolerance(t) for t in args.tolerance)
         loaders.KERAS_SAFE_MODE[0] = not args.keras_unsafe
-        load([_producer(p) for p in args.producer], args.out, args.resume, tolerances, (args.atol, args.rtol))
+        items = [i for p in args.producer for i in _load_items(*_producer(p))]
+        if args.items:
+            items += _listed_items(args.items)
+        if not items and not args.producer:
+            raise UsageError("load needs --producer NAME=DIR or --items FILE")
+        load(items, args.out, args.resume, tolerances, (args.atol, args.rtol))
     else:
         registry(args.out)
 
 
 def main(argv: List[str]) -> int:
     args = parser().parse_args(argv)
+    watchdog.start(getattr(args, "item_timeout", None))
     started = time.time()
     try:
         run(args)

@@ -63,6 +63,13 @@ class DockerEnvironment:
                 raise ProvisionFailed("skipped", str(exc)) from None
         return self._client
 
+    def identity(self) -> dict[str, object]:
+        # The image is named by its reference: a tag rebuilt with other contents
+        # keeps its records (`--fresh` measures again).
+        return {"backend": "docker", "image": self.cell.image, "docker_image": self.cell.docker_image,
+                "python": self.cell.request.python, "requirements": list(self.cell.requirements),
+                "install_args": list(self.cell.install_args)}
+
     def provision(self, log: Path) -> EnvInfo:
         start = time.monotonic()
         base = self._local_image(log)
@@ -95,7 +102,7 @@ class DockerEnvironment:
         conf = engine.Confinement(readable=tuple(p.resolve() for p in readable if p.exists()),
                                   writable=tuple(p.resolve() for p in writable), gpus=self.cell.image == "gpu")
         return engine.run(self.client, self.image, [self.python, "-E", "-s", "-B", *args], conf,
-                          log=log, timeout=timeout)
+                          log=log, timeout=timeout, python=True)
 
     # -- steps ----------------------------------------------------------------
     def _local_image(self, log: Path) -> Any:

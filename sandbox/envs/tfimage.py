@@ -8,7 +8,6 @@ so the next run finds it and starts at once.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -16,9 +15,10 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from sandbox import commands
+from sandbox import commands, digests, locks
 from sandbox.envs import ProvisionFailed, engine, wheelhouse
 from sandbox.plan import Cell
+from sandbox.store import cache_dir
 
 SCHEMA = 1
 REPOSITORY = "sandbox-tf"
@@ -51,7 +51,7 @@ def tag_for(cell: Cell, base_id: str, target: wheelhouse.Target) -> tuple[str, d
         "install_args": list(cell.install_args), "python": target.python, "platform": target.uv_platform(),
         **({"packages": list(cell.request.packages)} if cell.request.packages else {}),
     }
-    digest = hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:12]
+    digest = digests.short(definition)
     return f"{REPOSITORY}:{cell.id}-{digest}", definition
 
 
@@ -60,15 +60,24 @@ def ensure(client: docker.DockerClient, cell: Cell, base_id: str, python: str, t
     """The tag of `cell`'s TF image on `base_id`, built unless cached; and
     whether it was reused."""
     tag, definition = tag_for(cell, base_id, target)
+    if _exists(client, tag):
+        return tag, True
+    # one build per tag at a time: the next process waits, then finds the image
+    with locks.env_lock(cache_dir() / "images" / tag.replace(":", "_")):
+        if _exists(client, tag):
+            return tag, True
+        assert cell.requirement
+        house = wheelhouse.ensure(cell.requirements, cell.install_args, target, log)
+        _build(client, base_id, python, house, tag, definition, log)
+    return tag, False
+
+
+def _exists(client: docker.DockerClient, tag: str) -> bool:
     try:
         client.images.get(tag)
-        return tag, True
+        return True
     except docker.errors.ImageNotFound:
-        pass
-    assert cell.requirement
-    house = wheelhouse.ensure(cell.requirements, cell.install_args, target, log)
-    _build(client, base_id, python, house, tag, definition, log)
-    return tag, False
+        return False
 
 
 def _build(client: docker.DockerClient, base_id: str, python: str, house: Path, tag: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import platform
 import shutil
 import sys
 import threading
@@ -12,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sandbox import commands
+from sandbox import commands, digests, locks
 from sandbox.commands import Completed
 from sandbox.envs import HEALTH_CHECK, EnvInfo, ProvisionFailed, last_json, register
 from sandbox.errors import CommandFailed
@@ -56,18 +57,35 @@ class VenvEnvironment:
             "requirement": cell.requirement, "install_args": list(cell.install_args),
             **({"packages": list(cell.request.packages)} if cell.request.packages else {}),
         }
-        digest = _digest(self.fingerprint)
+        digest = digests.short(self.fingerprint)
         self.path = cache_dir() / "envs" / f"{cell.id}-{digest}"
         self.python = self.path / "bin" / "python"
 
+    def identity(self) -> dict[str, object]:
+        recipe = {k: v for k, v in self.fingerprint.items() if k not in ("python", "schema")}
+        return {"backend": "venv", "image": self.cell.image, "machine": platform.machine(), **recipe}
+
     def provision(self, log: Path) -> EnvInfo:
+        """Build the environment unless a healthy one is cached. One process
+        builds it at a time (the others wait, then reuse it). A cached one that
+        turns out broken (its files damaged since) is rebuilt once; still
+        broken, it is reported `broken`."""
         start = time.monotonic()
-        reused = self._matches()
-        if not reused:
-            self._build(log)
-        info = self._health(log)
-        if not reused:
-            write_json(self.path / FINGERPRINT, self.fingerprint)
+        with locks.env_lock(self.path, say=lambda message: note(log, message)):
+            reused = self._matches()
+            if not reused:
+                self._build(log)
+            try:
+                info = self._health(log)
+            except ProvisionFailed as exc:
+                if not reused or exc.status != "broken":
+                    raise
+                note(log, f"the cached environment {self.path} is broken ({exc}); rebuilding it once")
+                reused = False
+                self._build(log)
+                info = self._health(log)
+            if not reused:
+                write_json(self.path / FINGERPRINT, self.fingerprint)
         return EnvInfo(str(self.path), reused, time.monotonic() - start, info["tensorflow"], info["gpus"])
 
     def run_python(self, args: list[str], *, log: Path, timeout: float,
@@ -130,6 +148,8 @@ class VenvEnvironment:
         return info
 
 
-def _digest(data: dict[str, object]) -> str:
-    import hashlib
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+def note(log: Path, message: str) -> None:
+    """A line of sandbox's own in a command log."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", encoding="utf-8") as fh:
+        fh.write(f"# sandbox: {message}\n")

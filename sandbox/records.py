@@ -1,0 +1,149 @@
+"""Typed records: the agent's JSON lines are parsed here, once, where they come
+in; the store, collect and the results document use these types.
+
+A stored record names no cell: what it measured is addressed by its key
+(environment, code, artifact digest...), so the same record serves every run,
+matrix or repro that asks the same question. Runs attach the producer and
+consumer names when they collect.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+class ArtifactStatus(str, enum.Enum):
+    EXPORTED = "exported"
+    NOT_APPLICABLE = "not-applicable"
+    ERROR = "error"
+    CRASH = "crash"  # the agent process died on this item
+    TIMEOUT = "timeout"
+
+
+class LoadStatus(str, enum.Enum):
+    OK = "ok"
+    OUTPUTS_DIFFER = "outputs-differ"
+    LOAD_ERROR = "load-error"
+    RUN_ERROR = "run-error"
+    NOT_APPLICABLE = "not-applicable"
+    CRASH = "crash"
+    TIMEOUT = "timeout"
+
+
+class CellStatus(str, enum.Enum):
+    PLANNED = "planned"
+    OK = "ok"
+    SKIPPED = "skipped"
+    INSTALL_FAILED = "install-failed"
+    BROKEN = "broken"
+    ERROR = "error"
+
+
+# An item the run stopped in the middle of (Ctrl-C, SIGTERM): never stored,
+# measured again by the next run.
+INTERRUPTED = "interrupted"
+
+
+class RecordError(ValueError):
+    """An agent line or a stored record that does not have the expected shape."""
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _names(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _table(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, dict) else {}
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One probe saved in one format by one environment (or a user's model)."""
+
+    probe: str
+    format: str
+    status: ArtifactStatus
+    path: str | None = None
+    reason: str | None = None
+    error_type: str | None = None
+    ops: list[str] = field(default_factory=list)
+    op_attrs: dict[str, Any] = field(default_factory=dict)
+    default_attrs: dict[str, Any] = field(default_factory=dict)
+    lazy_ops: list[str] = field(default_factory=list)
+    lazy_attrs: dict[str, Any] = field(default_factory=dict)
+    tflite_ops: Any = None
+    writer: str | None = None
+    trained: Any = None
+    seconds: float | None = None
+    files_digest: str | None = None  # of the stored files; what loads of it are keyed by
+
+    @property
+    def exported(self) -> bool:
+        return self.status is ArtifactStatus.EXPORTED
+
+    @classmethod
+    def from_agent(cls, record: dict[str, Any]) -> Artifact:
+        try:
+            status = ArtifactStatus(record.get("status"))
+            probe, fmt = str(record["probe"]), str(record["format"])
+        except (KeyError, ValueError) as exc:
+            raise RecordError(f"not an artifact record: {exc}") from None
+        return cls(probe, fmt, status, _text(record.get("path")), _text(record.get("reason")),
+                   _text(record.get("error_type")), _names(record.get("ops")), _table(record.get("op_attrs")),
+                   _table(record.get("default_attrs")), _names(record.get("lazy_ops")),
+                   _table(record.get("lazy_attrs")), record.get("tflite_ops"), _text(record.get("writer")),
+                   record.get("trained"), _number(record.get("seconds")), _text(record.get("files_digest")))
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = self.status.value
+        return data
+
+
+@dataclass(frozen=True)
+class Load:
+    """One artifact loaded (and run) with one loader in one environment."""
+
+    probe: str
+    format: str
+    loader: str
+    status: LoadStatus
+    error_type: str | None = None
+    error: str | None = None
+    reason: str | None = None
+    max_abs_err: float | None = None
+    max_rel_err: float | None = None
+    atol: float | None = None
+    rtol: float | None = None
+    seconds: float | None = None
+
+    @classmethod
+    def from_agent(cls, record: dict[str, Any]) -> Load:
+        try:
+            status = LoadStatus(record.get("status"))
+            probe, fmt, loader = str(record["probe"]), str(record["format"]), str(record["loader"])
+        except (KeyError, ValueError) as exc:
+            raise RecordError(f"not a load record: {exc}") from None
+        return cls(probe, fmt, loader, status, _text(record.get("error_type")), _text(record.get("error")),
+                   _text(record.get("reason")), _number(record.get("max_abs_err")),
+                   _number(record.get("max_rel_err")), _number(record.get("atol")), _number(record.get("rtol")),
+                   _number(record.get("seconds")))
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = self.status.value
+        return data
+
+
+def field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))

@@ -1,0 +1,175 @@
+"""The results store and the digests that address it (pure logic; the real
+incremental runs are in test_real_incremental.py)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from test_runner import PROVISIONED, FakeEnv, make_cell
+
+from sandbox import collect, digests, matrix, runner
+from sandbox.pythons import Interpreter
+from sandbox.store import ResultsStore
+
+MODULE = '''
+import numpy as np
+from probes import Probe
+
+SCALE = 2.0
+
+
+def helper(x):
+    return x * SCALE
+
+
+class Base(Probe):
+    def init_params(self, rng):
+        return {"w": np.ones((2, 2), np.float32)}
+
+
+class First(Base):
+    name = "first"
+
+    def forward(self, tf, params, x):
+        return tf.matmul(x, params["w"])
+
+
+class Second(Probe):
+    name = "second"
+
+    def forward(self, tf, params, x):
+        return x + 1.0
+
+
+PROBES = [First(), Second()]
+'''
+
+
+def digests_of(tmp_path: Path, text: str) -> dict[str, str]:
+    path = tmp_path / "probes_module.py"
+    path.write_text(text)
+    return digests.probe_code(path)
+
+
+def test_editing_one_probe_changes_only_its_digest(tmp_path: Path) -> None:
+    before = digests_of(tmp_path, MODULE)
+    after = digests_of(tmp_path, MODULE.replace("return x + 1.0", "return x + 2.0"))
+    assert before["first"] == after["first"]
+    assert before["second"] != after["second"]
+
+
+def test_editing_a_base_class_changes_its_probes_only(tmp_path: Path) -> None:
+    before = digests_of(tmp_path, MODULE)
+    after = digests_of(tmp_path, MODULE.replace("np.ones((2, 2)", "np.zeros((2, 2)"))
+    assert before["first"] != after["first"]
+    assert before["second"] == after["second"]
+
+
+def test_shared_code_changes_every_probe_and_listing_a_probe_changes_none(tmp_path: Path) -> None:
+    before = digests_of(tmp_path, MODULE)
+    shared = digests_of(tmp_path, MODULE.replace("SCALE = 2.0", "SCALE = 3.0"))
+    assert before["first"] != shared["first"] and before["second"] != shared["second"]
+    listed = digests_of(tmp_path, MODULE.replace("PROBES = [First(), Second()]", "PROBES = [Second(), First()]"))
+    assert {k: v for k, v in listed.items() if k != "*"} == {k: v for k, v in before.items() if k != "*"}
+
+
+def test_builtin_zoo_has_a_digest_per_builtin_probe() -> None:
+    code = digests.ProbeCode()
+    assert set(matrix.BUILTIN_PROBES) <= set(code.digests)
+    assert len(set(code.digests.values())) == len(code.digests)
+
+
+def test_a_record_reads_back_and_a_damaged_one_is_set_aside(tmp_path: Path) -> None:
+    store = ResultsStore(tmp_path)
+    store.put("loads", "ab" * 32, {"status": "ok", "seconds": 1.5})
+    assert store.get("loads", "ab" * 32) == {"status": "ok", "seconds": 1.5}
+    assert store.get("loads", "cd" * 32) is None
+    path = tmp_path / "loads" / "ab" / f"{'ab' * 32}.json"
+    path.write_text(path.read_text().replace('"ok"', '"outputs-differ"'))  # payload no longer matches its digest
+    assert store.get("loads", "ab" * 32) is None
+    assert not path.exists() and path.with_name(path.name + ".damaged").exists()
+    path.write_text("{torn")
+    assert store.get("loads", "ab" * 32) is None
+
+
+def test_a_record_under_another_key_is_not_trusted(tmp_path: Path) -> None:
+    store = ResultsStore(tmp_path)
+    store.put("loads", "ab" * 32, {"status": "ok"})
+    src = tmp_path / "loads" / "ab" / f"{'ab' * 32}.json"
+    dst = tmp_path / "loads" / "cd" / f"{'cd' * 32}.json"
+    dst.parent.mkdir(parents=True)
+    dst.write_text(src.read_text())
+    assert store.get("loads", "cd" * 32) is None
+
+
+def test_export_files_are_verified_before_use(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    (source / "p" / "fmt").mkdir(parents=True)
+    (source / "p" / "fmt" / "model.pb").write_bytes(b"graph")
+    (source / "p" / "inputs.npz").write_bytes(b"x")
+    store = ResultsStore(tmp_path / "store")
+    key, payload = store.put_export("ef" * 32, {"probe": "p", "format": "fmt", "status": "exported"},
+                                    {"kind": "artifact", "probe": "p"}, source,
+                                    {"p/fmt": source / "p" / "fmt", "p/inputs.npz": source / "p" / "inputs.npz"})
+    folder = store.export_dir(key) / "files"
+    assert (folder / "p" / "fmt" / "model.pb").read_bytes() == b"graph"
+    assert json.loads((folder / "manifest.jsonl").read_text())["probe"] == "p"
+    assert store.get_export(key) == payload and payload["files_digest"]
+    assert ResultsStore(tmp_path / "store").verify_files(key, payload)
+    (folder / "p" / "fmt" / "model.pb").write_bytes(b"grapH")
+    assert not ResultsStore(tmp_path / "store").verify_files(key, payload)
+    assert store.get_export(key) is None  # set aside: the export is measured again
+
+
+def test_a_users_model_is_addressed_by_its_content(tmp_path: Path) -> None:
+    store = ResultsStore(tmp_path / "store")
+    model = tmp_path / "m.pb"
+    model.write_bytes(b"one")
+    payload = {"probe": "repro", "format": "frozen_graph", "status": "exported"}
+    first, _ = store.put_export(None, payload, {}, tmp_path, {"model/m.pb": model})
+    again, _ = store.put_export(None, payload, {}, tmp_path, {"model/m.pb": model})
+    model.write_bytes(b"two")
+    other, _ = store.put_export(None, payload, {}, tmp_path, {"model/m.pb": model})
+    assert first == again != other
+
+
+def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **options: object) -> tuple[dict, runner.Run]:  # type: ignore[type-arg]
+    me = Interpreter(Path(sys.executable), (3, 11, 0), "x86_64", "PATH")
+    cells = [make_cell("1.0", me), make_cell("2.0", me)]
+    monkeypatch.setattr(runner, "environment", lambda cell: FakeEnv(cell))
+    mx = matrix.Matrix(tmp_path / "m.toml", "t", (), ("batchnorm",), ("frozen_graph",), timeout=30)
+    run = runner.Run(mx, cells, tmp_path / "run", 2, lambda *a: None, ResultsStore(tmp_path / "store"), **options)  # type: ignore[arg-type]
+    return collect.collect(mx, run.run()), run
+
+
+def _comparable(results: dict) -> dict:  # type: ignore[type-arg]
+    return {k: v for k, v in results.items() if k != "created"}
+
+
+def test_an_unchanged_rerun_measures_nothing_and_gives_the_same_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    PROVISIONED.clear()
+    first, run = _run(tmp_path, monkeypatch)
+    assert sorted(PROVISIONED) == ["tf1.0-py3.11-cpu", "tf2.0-py3.11-cpu"]
+    assert run.tally.counts["load"] == 4 and run.tally.counts["export"] == 2  # 2 consumers x 2 producers
+    PROVISIONED.clear()
+    second, run = _run(tmp_path, monkeypatch)
+    assert PROVISIONED == [] and run.tally.counts["load"] == run.tally.counts["export"] == 0
+    assert run.tally.counts["load-reused"] == 4
+    assert _comparable(second) == _comparable(first)
+    PROVISIONED.clear()
+    _, run = _run(tmp_path, monkeypatch, fresh=True)
+    assert run.tally.counts["load"] == 4 and len(PROVISIONED) == 2
+
+
+def test_a_damaged_load_record_is_measured_again_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first, _ = _run(tmp_path, monkeypatch)
+    [victim, *_] = sorted((tmp_path / "store" / "loads").rglob("*.json"))
+    victim.write_text(victim.read_text().replace('"ok"', '"crash"'))
+    PROVISIONED.clear()
+    second, run = _run(tmp_path, monkeypatch)
+    assert run.tally.counts["load"] == 1 and run.tally.counts["load-reused"] == 3
+    assert len(PROVISIONED) == 1  # only the consumer of that load
+    assert _comparable(second) == _comparable(first)
