@@ -24,6 +24,9 @@ from sandbox.static import static_check, tflite_check
 
 WILL_FAIL, SHOULD_LOAD, UNKNOWN = "will fail", "should load", "unknown"
 FUNCTIONAL_FROM = (2, 4)  # Keras configs name the model class "Functional" from tf.keras 2.4 on
+# Keras 3 reads .h5 files of Keras 2: measured for 2.12's, not for 2.2.4-tf's (TF 1.13-1.15:
+# "Error when deserializing class 'Dense'"); the releases between are not measured.
+KERAS3_READS_H5_FROM = (2, 3)
 
 
 @dataclass(frozen=True)
@@ -107,10 +110,10 @@ def tflite(ops: dict[str, int], registry: dict[str, Any], target: str) -> Verdic
 
 def keras_check(info: KerasInfo, registry: dict[str, Any], target: str) -> Verdict:
     """The file against the Keras `target` ships. Measured (TF 1.13-1.15,
-    2.12, 2.18 with and without tf-keras): Keras 2 reads no Keras 3 file (.h5:
-    InputLayer's batch_shape; .keras: keras.src modules); Keras 3 reads Keras
-    2 .h5 files but no Keras 2 .keras file (its keras.engine / tf_keras.src
-    modules); Keras 2.2 (TF 1.x) knows no "Functional"; a layer class the
+    2.4, 2.11, 2.12, 2.18 with and without tf-keras): Keras 2 reads no Keras 3
+    file (.h5: InputLayer's batch_shape; .keras: keras.src modules); Keras 3
+    reads Keras 2 .h5 files (not TF 1.x's) but no Keras 2 .keras file (its
+    keras.engine / tf_keras.src modules); Keras 2.2 (TF 1.x) knows no "Functional"; a layer class the
     target lacks fails by name."""
     keras = registry.get("keras")
     if not keras:
@@ -131,6 +134,9 @@ def _format_reasons(info: KerasInfo, major: int, version: str) -> list[str]:
     writer = info.writer_major
     if major < 3 and writer >= 3:
         return [f"a Keras {info.keras_version} file; Keras {version} reads no Keras 3 file"]
+    if major >= 3 and info.format == "keras_h5" and _version(info.keras_version or "2.99") < KERAS3_READS_H5_FROM:
+        return [f"Keras {version} reads no .h5 file of Keras {info.keras_version} (TF 1.x): "
+                "its layer configs carry arguments Keras 3 rejects"]
     if info.format != "keras_v3":
         return []
     if major < 3 and _version(version) < (2, 12):

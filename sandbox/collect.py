@@ -69,6 +69,7 @@ def _order(matrix: Matrix, producers: list[str]) -> Callable[[str, Load], tuple[
 def _artifact(producer: str, artifact: Artifact) -> dict[str, Any]:
     data = artifact.to_json()
     data.pop("files_digest", None)
+    data.pop("loaders", None)  # what the run loaded it with: the loads say
     return {"producer": producer, **data}
 
 

@@ -99,7 +99,7 @@ def load_spec(path: Path) -> Spec:
     _check_consumers(consumers["tensorflow"], where)
     _check_choice(producer.get("format"), "producer.format", tuple(name for name, _ in DETECT), where)
     _check_choice(consumers.get("loader"), "consumers.loader", agent_loaders(), where)
-    reads = catalog.LOADER_FORMATS.get(consumers.get("loader", ""), ())
+    reads = tuple(fmt for fmt, names in LOADERS.items() if consumers.get("loader") in names)
     if "format" in producer and "loader" in consumers and producer["format"] not in reads:
         raise ConfigError(f"{where}: key 'consumers.loader': {consumers['loader']} does not read a "
                           f"{producer['format']} (it reads {', '.join(reads)})")

@@ -140,6 +140,7 @@ KERAS22 = {"keras": {"version": "2.2.4-tf", "major": 2, "layers": ["Dense", "Inp
     (_keras("keras_h5", "3.9.0"), KERAS2, True),  # Keras 2 reads no Keras 3 file
     (_keras("keras_v3", "3.9.0", ("keras.layers", "keras.src.models.functional")), KERAS2, True),
     (_keras("keras_h5", "2.12.0"), KERAS3, False),  # Keras 3 reads Keras 2 .h5
+    (_keras("keras_h5", "2.2.4-tf"), KERAS3, True),  # ... but not TF 1.x's
     (_keras("keras_v3", "2.12.0", ("keras.engine.functional",)), KERAS3, True),  # ... but no Keras 2 .keras
     (_keras("keras_v3", "2.18.0", ("keras.layers", "tf_keras.src.engine.functional")), KERAS3, True),
     (_keras("keras_v3", "2.18.0", ("keras.layers", "tf_keras.src.engine.functional")), KERAS2, True),
