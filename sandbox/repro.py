@@ -92,6 +92,12 @@ def load_spec(path: Path) -> Spec:
         raise ConfigError(f"{where}: key 'producer.tensorflow': required to run a script")
     if "artifact" in producer and is_range(producer.get("tensorflow", "")):
         raise ConfigError(f"{where}: key 'producer.tensorflow': a range of producers needs a 'script' to run in each")
+    if is_range(producer.get("tensorflow", "")) and producer["tensorflow"].strip() != "all":
+        try:
+            SpecifierSet(producer["tensorflow"])
+        except InvalidSpecifier:
+            raise ConfigError(f"{where}: key 'producer.tensorflow': '{producer['tensorflow']}' is not a version "
+                              "or a range like \">=2.10,<2.16\"") from None
     if "tensorflow" not in consumers:
         raise ConfigError(f"{where}: key 'consumers.tensorflow': required (versions, a range like \">=1.13,<2\", or \"all\")")
     _check_cell(producer, "producer", where)
@@ -117,7 +123,9 @@ def load_spec(path: Path) -> Spec:
 
 def _check_cell(table: dict[str, Any], section: str, where: str) -> None:
     """tensorflow (producer), python, image, backend, docker_image: as in a matrix."""
-    for key in ("python", "image", "backend") + (("tensorflow",) if section == "producer" else ()):
+    # a producer's range of versions is checked as a range (sandbox bisect over producers)
+    one_version = section == "producer" and not is_range(table.get("tensorflow", ""))
+    for key in ("python", "image", "backend") + (("tensorflow",) if one_version else ()):
         if key in table:
             if not isinstance(table[key], str):
                 raise ConfigError(f"{where}: key '{section}.{key}': expected a string, got a list")

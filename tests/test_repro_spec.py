@@ -46,6 +46,10 @@ def test_examples_are_valid() -> None:
     ('timeout = nan\n[producer]\nartifact = "make.py"\n[consumers]\ntensorflow = "all"', "key 'timeout'"),
     ('name = "a/b"\n[producer]\nartifact = "make.py"\n[consumers]\ntensorflow = "all"', "key 'name'"),
     ('[producer]\nscript = "."\ntensorflow = "2.15"\n[consumers]\ntensorflow = "all"', "is not a file"),
+    ('[producer]\nartifact = "make.py"\ntensorflow = ">=2.10"\n[consumers]\ntensorflow = "all"',
+     "a range of producers needs a 'script'"),
+    ('[producer]\nscript = "make.py"\ntensorflow = ">=2.1x,<"\n[consumers]\ntensorflow = "all"',
+     "key 'producer.tensorflow': '>=2.1x,<' is not a version or a range"),
 ])
 def test_bad_specs(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
