@@ -66,9 +66,16 @@ def test_unknown_target_says_what_is_known() -> None:
         registries.load("0.9")
 
 
-def test_shipped_registries_cover_every_minor_from_1_12() -> None:
+def test_shipped_registries_cover_every_minor_from_1_0() -> None:
     known = registries.known()
-    assert {"1.12", "1.13", "1.14", "1.15", "2.0", "2.15", "2.21"} <= set(known)
+    assert {f"1.{i}" for i in range(16)} | {f"2.{i}" for i in range(22)} <= set(known)
+    # with the interpreter's TFLite op versions where construction tells (1.11+), and tf.keras (1.4+)
+    for minor, tflite, keras in (("1.10", False, True), ("1.11", True, True), ("2.18", True, True), ("1.3", False, False)):
+        data = registries.load(minor)[1]
+        assert bool(data.get("tflite_ops")) == tflite and bool(data.get("keras")) == keras, minor
+    assert registries.load("2.12")[1]["tflite_ops"]["FULLY_CONNECTED"] < registries.load("2.18")[1]["tflite_ops"][
+        "FULLY_CONNECTED"]
+    assert registries.load("2.18")[1]["keras"]["major"] == 3
     version, data = registries.load("2.15")
     assert version.startswith("2.15.") and "VarHandleOp" in data["ops"]
     assert "debug_name" in data["ops"]["VarHandleOp"]["attrs"]
