@@ -16,6 +16,10 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # TF <= 1.4's importer: "ValueError: No op named FusedBatchNormV3 in defined operations."
     ("op-not-registered", re.compile(r"No op named ([A-Za-z0-9_>.]+) in defined operations")),
     ("unknown-attr", re.compile(r"NodeDef mentions attr '([^']+)' not in Op<name=([A-Za-z0-9_>.]+?)[;>]")),
+    # an op whose inputs changed: TF 1.13 running a 2.12 function whose TensorListStack takes
+    # element_shape as a data input ("Expected input[1] == '...' to be a control input. In {{node a/Op}}")
+    ("op-signature", re.compile(r"Expected input\[\d+\] == '[^']+' to be a control input\.\s*"
+                                r"In \{\{node (?:[^}]*/)?([A-Za-z0-9_]+)\}\}")),
     # an op registered without a kernel for this device (GPU-only CudnnRNN* on a CPU build)
     ("missing-kernel", re.compile(r"No (?:OpKernel|registered kernel) (?:was registered to support|for) Op '([^']+)'")),
     ("missing-kernel", re.compile(r"No registered '([^']+)' OpKernel for '?[A-Z]+'? devices")),
@@ -44,7 +48,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 FAILED = ("load-error", "run-error", "crash", "timeout")
-CATEGORIES = ("op-not-registered", "unknown-attr", "missing-kernel", "keras-deserialization", "tflite-op-version",
+CATEGORIES = ("op-not-registered", "unknown-attr", "op-signature", "missing-kernel", "keras-deserialization", "tflite-op-version",
               "protobuf-parse", "crash", "timeout", "other")
 
 

@@ -12,6 +12,11 @@ CASES = [
     ("load-error", "NodeDef mentions attr 'debug_name' not in Op<name=VarHandleOp; signature= -> resource:resource; "
      "attr=container:string,default=\"\">; NodeDef: {{node x}}", "unknown-attr", ("VarHandleOp.debug_name",)),
     ("run-error", "No OpKernel was registered to support Op 'Einsum' used by node", "missing-kernel", ("Einsum",)),
+    ("run-error", "Expected input[1] == 'TensorArrayV2Stack/TensorListStack/element_shape:output:0' to be a control "
+     "input.\n\tIn {{node TensorArrayV2Stack/TensorListStack}}\n\t [[{{node model/lstm/PartitionedCall}}]]",
+     "op-signature", ("TensorListStack",)),
+    ("load-error", "No op named BatchMatMulV2 in defined operations.", "op-not-registered", ("BatchMatMulV2",)),
+    ("load-error", "Expecting value: line 1 column 1 (char 0)", "keras-deserialization", ()),
     ("run-error", "Didn't find op for builtin opcode 'FULLY_CONNECTED' version '11'", "tflite-op-version",
      ("FULLY_CONNECTED@v11",)),
     ("load-error", "Error parsing message with type 'tensorflow.SavedModel'", "protobuf-parse", ()),
