@@ -6,11 +6,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import struct
 import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from tabulate import tabulate
@@ -20,6 +25,9 @@ from sandbox import (
     bisect,
     check,
     collect,
+    envs,
+    kerasinfo,
+    locks,
     matrix,
     plan,
     protos,
@@ -30,25 +38,69 @@ from sandbox import (
     shards,
     versions,
 )
-from sandbox.errors import SandboxError
-from sandbox.report import RENDERERS, diff, document, redact
-from sandbox.store import write_json, write_text
+from sandbox.errors import Interrupted, SandboxError
+from sandbox.report import diff, document
+from sandbox.report.publish import check_writable, write_report
 
 _print_lock = threading.Lock()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    with _stop_on_signals() as caught:
+        try:
+            return int(args.func(args) or 0)
+        except Interrupted:
+            return _stopped(caught[0] if caught else signal.SIGINT)
+        except SandboxError as exc:
+            if args.debug:
+                traceback.print_exc()
+            print(f"sandbox: error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        except OSError as exc:  # the safety net: a file or folder the specific checks did not foresee
+            if args.debug:
+                traceback.print_exc()
+            where = f" {exc.filename}" if exc.filename else ""
+            print(f"sandbox: error: cannot use{where}: {exc.strerror or exc}; check the path and its permissions "
+                  "(--debug shows where)", file=sys.stderr)
+            return SandboxError.exit_code
+        except KeyboardInterrupt:
+            return _stopped(caught[0] if caught else signal.SIGINT)
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[list[int]]:
+    """Ctrl-C (SIGINT) and SIGTERM alike: stop every agent and container first
+    (envs.interrupt), then unwind as KeyboardInterrupt. Yields the list that
+    receives the signal's number. Children run in their own sessions, so a
+    terminal's Ctrl-C reaches only this process and the stop is in order."""
+    caught: list[int] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        first = not caught
+        caught.append(signum)
+        if first:
+            envs.interrupt()
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield caught  # signals are delivered to the main thread only
+        return
+    before = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return int(args.func(args) or 0)
-    except SandboxError as exc:
-        if args.debug:
-            traceback.print_exc()
-        print(f"sandbox: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("sandbox: interrupted; everything finished is in the results store (run again to go on)", file=sys.stderr)
-        return 130
+        yield caught
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
+def _stopped(signum: int) -> int:
+    """After Ctrl-C or SIGTERM: children are stopped (again, in case the
+    interrupt came another way); one line; 128 + the signal's number."""
+    envs.interrupt()
+    name = signal.Signals(signum).name
+    print(f"sandbox: stopped by {name}; everything finished is in the results store (run again to go on)", file=sys.stderr)
+    return 128 + signum
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,6 +118,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="measure everything again, ignoring the results store (it is updated)")
     run.add_argument("--offline", action="store_true", help="use the cached release catalog only")
     run.add_argument("-v", "--verbose", action="store_true", help="print every result, not only failures")
+    run.add_argument("--no-wait", action="store_true",
+                     help="fail (exit 75) instead of waiting when another run of this matrix is running")
     run.set_defaults(func=cmd_run)
 
     show = sub.add_parser("plan", help="print the cells a matrix resolves to, then stop")
@@ -75,24 +129,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="print the cells as JSON (for a CI matrix: ids, versions, image, backend, skip reason)")
     show.set_defaults(func=cmd_plan)
 
-    exp = sub.add_parser("export", help="shard: one cell's exports as a bundle (one CI job per cell)")
-    exp.add_argument("matrix", type=Path)
-    exp.add_argument("--cell", required=True, help="a cell id from `sandbox plan --json`")
-    exp.add_argument("--out", required=True, type=Path, help="the bundle folder to write")
-    exp.add_argument("--work-dir", type=Path, default=Path("runs"), help="where runs keep scratch files and logs")
-    exp.add_argument("--offline", action="store_true", help="use the cached release catalog only")
-    exp.add_argument("--fresh", action="store_true", help="measure again what the results store has")
-    exp.set_defaults(func=cmd_export)
-
-    ld = sub.add_parser("load", help="shard: one consumer cell's loads of every export bundle")
-    ld.add_argument("matrix", type=Path)
-    ld.add_argument("--cell", required=True, help="the consuming cell's id")
+    exp = _shard_parser(sub, "export", "shard: one cell's exports as a bundle (one CI job per cell)", cmd_export)
+    ld = _shard_parser(sub, "load", "shard: one consumer cell's loads of every export bundle", cmd_load)
     ld.add_argument("--bundles", required=True, nargs="+", type=Path, help="export bundle folders (every cell's)")
-    ld.add_argument("--out", required=True, type=Path, help="the load bundle folder to write")
-    ld.add_argument("--work-dir", type=Path, default=Path("runs"), help="where runs keep scratch files and logs")
-    ld.add_argument("--offline", action="store_true", help="use the cached release catalog only")
-    ld.add_argument("--fresh", action="store_true", help="measure again what the results store has")
-    ld.set_defaults(func=cmd_load)
 
     mg = sub.add_parser("merge", help="shard: the report of a run from its export and load bundles")
     mg.add_argument("bundles", nargs="+", type=Path, help="every export and load bundle folder of the run")
@@ -105,8 +144,10 @@ def _parser() -> argparse.ArgumentParser:
     rep.set_defaults(func=cmd_report)
 
     chk = sub.add_parser("check", help="will a model load in other TF versions? (static, no environment)")
-    chk.add_argument("model", type=Path, help="a SavedModel folder or a frozen GraphDef .pb")
+    chk.add_argument("model", type=Path, help="a SavedModel folder, a frozen GraphDef .pb, a .h5 / .keras or a .tflite file")
     chk.add_argument("--against", required=True, help="tf==X[,tf==Y...] or 'all'")
+    chk.add_argument("--max-model-size", type=float, default=protos.DEFAULT_MAX_BYTES / (1 << 20), metavar="MIB",
+                     help="refuse larger model files (default: %(default).0f MiB)")
     chk.set_defaults(func=cmd_check)
 
     regs = sub.add_parser("registries", help="list the stored op registries, or --build more")
@@ -145,6 +186,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _shard_parser(sub: Any, verb: str, text: str, func: Any) -> argparse.ArgumentParser:
+    """The options `sandbox export` and `sandbox load` share."""
+    parser: argparse.ArgumentParser = sub.add_parser(verb, help=text)
+    parser.add_argument("matrix", type=Path)
+    parser.add_argument("--cell", required=True, help="a cell id from `sandbox plan --json`")
+    parser.add_argument("--out", required=True, type=Path, help="the bundle folder to write")
+    parser.add_argument("--work-dir", type=Path, default=Path("runs"), help="where runs keep scratch files and logs")
+    parser.add_argument("--offline", action="store_true", help="use the cached release catalog only")
+    parser.add_argument("--fresh", action="store_true", help="measure again what the results store has")
+    parser.set_defaults(func=func)
+    return parser
+
+
 def _plan(path: Path, offline: bool, quiet: bool = False) -> tuple[matrix.Matrix, list[plan.Cell]]:
     mx = matrix.load(path)
     cells = plan.plan(mx, versions.Catalog(offline=offline), pythons.discover())
@@ -164,9 +218,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     mx, cells = _plan(args.matrix, args.offline, quiet=args.json)
     if args.json:
         rows = [{"id": c.id, "tensorflow": c.tensorflow or c.request.tensorflow, "python": c.python_version,
-                 "image": c.image, "backend": c.backend, "packages": list(c.request.packages), "skip": c.skip}
-                for c in cells]
-        print(json.dumps({"matrix": str(mx.path), "name": mx.name, "cells": rows}, indent=1))
+                 "image": c.image, "backend": c.backend, "packages": list(c.request.packages), "skip": c.skip,
+                 "requirements": list(c.requirements), "install_args": list(c.install_args),
+                 "python_path": str(c.python.path) if c.python else None} for c in cells]
+        print(json.dumps({"matrix": str(mx.path), "name": mx.name, "probes": list(mx.probes),
+                          "formats": list(mx.formats), "cells": rows}, indent=1))
     return 0
 
 
@@ -180,10 +236,11 @@ def _one_cell(mx: matrix.Matrix, cells: list[plan.Cell], cell_id: str) -> list[p
 def cmd_export(args: argparse.Namespace) -> int:
     mx, cells = _plan(args.matrix, args.offline)
     [cell] = _one_cell(mx, cells, args.cell)
-    run = runner.Run(mx, [cell], args.work_dir / f"{mx.name}-export-{cell.id}", 1, _Progress(verbose=False),
-                     fresh=args.fresh)
-    [result] = run.run(export=True, loads=False)
-    shards.write_export(args.out, mx, result, cells.index(cell), run.store)
+    run_dir = args.work_dir / f"{mx.name}-export-{cell.id}"
+    with locks.run_lock(run_dir, say=_say):
+        run = runner.Run(mx, [cell], run_dir, 1, _Progress(verbose=False), fresh=args.fresh)
+        [result] = run.run(export=True, loads=False)
+        shards.write_export(args.out, mx, result, cells.index(cell), run.store)
     print(f"{cell.id}: {result.state.status}{f' ({result.state.reason})' if result.state.reason else ''}; "
           f"{run.tally.line()}\nbundle: {args.out}")
     return 1 if result.state.status == "error" else 0
@@ -197,11 +254,12 @@ def cmd_load(args: argparse.Namespace) -> int:
     if cell.id not in exports:
         raise SandboxError(f"no export bundle of {cell.id} among --bundles: the consumer's own bundle says "
                            "whether it is healthy and holds its registry")
-    run = runner.Run(mx, [cell], args.work_dir / f"{mx.name}-load-{cell.id}", 1, _Progress(verbose=False),
-                     fresh=args.fresh)
-    sources = [s for b in exports.values() for s in shards.sources(b, run.store)]
-    [result] = run.loads_only(sources, {cell.id: shards.export_result(exports[cell.id])})
-    shards.write_loads(args.out, mx, result, run.store)
+    run_dir = args.work_dir / f"{mx.name}-load-{cell.id}"
+    with locks.run_lock(run_dir, say=_say):
+        run = runner.Run(mx, [cell], run_dir, 1, _Progress(verbose=False), fresh=args.fresh)
+        sources = [s for b in exports.values() for s in shards.sources(b, run.store)]
+        [result] = run.loads_only(sources, {cell.id: shards.export_result(exports[cell.id])})
+        shards.write_loads(args.out, mx, result, run.store)
     print(f"{cell.id}: {result.state.status}; {run.tally.line()}\nbundle: {args.out}")
     return 1 if result.state.status == "error" else 0
 
@@ -210,7 +268,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     bundles = shards.read_all(args.bundles)
     mx = shards.the_matrix(bundles)
     results = shards.merge(bundles)
-    out = _write_report(collect.collect(mx, results), args.reports / mx.name, args.redact)
+    out = write_report(collect.collect(mx, results), args.reports / mx.name, args.redact)
     print(f"merged {len(bundles)} bundles: {len(results)} cells\n"
           f"report: {out / 'index.html'} {out / 'index.md'} {out / 'junit.xml'}\nresults: {out / 'results.json'}")
     return 0
@@ -219,10 +277,13 @@ def cmd_merge(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     start = time.monotonic()
     mx, cells = _plan(args.matrix, args.offline)
+    check_writable(args.reports / mx.name)
     progress = _Progress(verbose=args.verbose)
-    run = runner.Run(mx, cells, args.work_dir / mx.name, args.jobs, progress, fresh=args.fresh)
-    results = run.run()
-    out = _write_report(collect.collect(mx, results), args.reports / mx.name, args.redact)
+    run_dir = args.work_dir / mx.name
+    with locks.run_lock(run_dir, wait=not args.no_wait, say=_say):
+        run = runner.Run(mx, cells, run_dir, args.jobs, progress, fresh=args.fresh)
+        results = run.run()
+        out = write_report(collect.collect(mx, results), args.reports / mx.name, args.redact)
     print(f"\n{len(cells)} cells in {time.monotonic() - start:.0f}s; {run.tally.line()}:")
     for result in results:
         state = result.state
@@ -235,27 +296,57 @@ def cmd_report(args: argparse.Namespace) -> int:
     results = document.load(args.results)
     default = args.results if args.results.is_dir() else args.results.parent
     start = time.monotonic()
-    out = _write_report(results, args.out or default, args.redact)
+    out = write_report(results, args.out or default, args.redact)
     print(f"report: {out / 'index.html'} {out / 'index.md'} {out / 'junit.xml'} "
           f"({time.monotonic() - start:.2f}s)")
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    model = protos.read_model(args.model)
+    verdicts, what = _check_model(args.model, int(args.max_model_size * (1 << 20)))
     wanted = list(registries.known()) if args.against.strip() == "all" else \
         [registries.parse_target(t) for t in args.against.split(",") if t.strip()]
     rows, failing = [], 0
     for target in wanted:
         version, registry = registries.load(target)
-        verdict = check.check(model, registry, version)
-        failing += verdict.verdict == check.WILL_FAIL
-        rows.append([f"tf=={version}", verdict.verdict, ", ".join(verdict.missing_ops),
-                     ", ".join(verdict.unknown_attrs), ", ".join(verdict.ignored_ops + verdict.ignored_attrs)])
-    produced = f", written by TF {model.tensorflow}" if model.tensorflow else ""
-    print(f"{args.model}: {model.kind} with {len(model.ops)} ops{produced}")
-    print(tabulate(rows, ["target", "verdict", "missing ops", "unknown attrs", "tolerated ops/attrs"]))
+        for verdict in verdicts(registry, version):
+            failing += verdict.verdict == check.WILL_FAIL
+            rows.append([f"tf=={version}", verdict.loader, verdict.verdict, ", ".join(verdict.missing_ops),
+                         ", ".join(verdict.unknown_attrs),
+                         "; ".join(verdict.ignored_ops + verdict.ignored_attrs + verdict.reasons)])
+    print(f"{args.model}: {what}")
+    print(tabulate(rows, ["target", "loader", "verdict", "missing ops", "unknown attrs", "tolerated / why"]))
     return 1 if failing else 0
+
+
+def _check_model(path: Path, max_bytes: int | None = None) -> tuple[Any, str]:
+    """(registry, target -> verdicts per loader; a description of the model)."""
+    if path.suffix in (".keras", ".h5", ".hdf5"):
+        info = kerasinfo.read(path)
+        return (lambda reg, v: [check.keras_check(info, reg, v)],
+                f"{info.format} written by Keras {info.keras_version or '?'}, layers {', '.join(info.layers)}")
+    if path.suffix == ".tflite":
+        ops = _tflite_ops(path)
+        return (lambda reg, v: [check.tflite(ops, reg, v)],
+                "TFLite flatbuffer with " + ", ".join(f"{op} v{n}" for op, n in sorted(ops.items())))
+    model = protos.read_model(path, max_bytes=max_bytes) if max_bytes else protos.read_model(path)
+    for warning in model.warnings:
+        print(f"sandbox: warning: {path}: {warning}", file=sys.stderr)
+    keras = check.keras_metadata((path / "saved_model.pb").read_bytes(), (path / "keras_metadata.pb").exists()) \
+        if model.kind == "saved_model" and path.is_dir() else None
+    produced = f", written by TF {model.tensorflow}" if model.tensorflow else ""
+    kind = "Keras SavedModel" if keras else model.kind
+    return (lambda reg, v: check.check_all(model, reg, v, keras), f"{kind} with {len(model.ops)} ops{produced}")
+
+
+def _tflite_ops(path: Path) -> dict[str, int]:
+    from sandbox.agent import tfliteinfo
+
+    try:
+        found: dict[str, int] = tfliteinfo.describe(str(path))["tflite_ops"]
+    except (OSError, struct.error, IndexError, UnicodeDecodeError) as exc:
+        raise SandboxError(f"{path}: not a readable TFLite flatbuffer: {exc}") from None
+    return found
 
 
 def cmd_registries(args: argparse.Namespace) -> int:
@@ -271,24 +362,32 @@ UNSAFE = ("warning: the venv backend runs the reporter's script and model on thi
 
 
 def _start_repro(args: argparse.Namespace, suffix: str) -> tuple[
-        repro.Spec, versions.Catalog, pythons.Discovery, _Progress, Path, tuple[str, Path]]:
-    """What repro and bisect share: the spec, the safety warning, the producer's model."""
+        repro.Spec, versions.Catalog, pythons.Discovery, _Progress, Path]:
+    """What repro and bisect share: the spec, the safety warning."""
     spec = repro.load_spec(args.spec)
     catalog, found = versions.Catalog(), pythons.discover()
+    repro.consumer_versions(spec, catalog)  # no release in the range: say so before the reporter's script runs
+    if getattr(args, "reports", None):
+        check_writable(args.reports / spec.name)
     run_dir = args.work_dir / f"{spec.name}{suffix}"
     if repro.unconfined(spec):
         print(UNSAFE, file=sys.stderr)
-    progress = _Progress(verbose=False)
-    return spec, catalog, found, progress, run_dir, repro.prepare_producer(spec, run_dir, catalog, found, progress)
+    return spec, catalog, found, _Progress(verbose=False), run_dir
 
 
 def cmd_repro(args: argparse.Namespace) -> int:
-    spec, catalog, found, progress, run_dir, producer = _start_repro(args, "")
+    spec, catalog, found, progress, run_dir = _start_repro(args, "")
+    if repro.producer_versions(spec, catalog):
+        raise SandboxError(f"{spec.path}: key 'producer.tensorflow': a range of producers is for `sandbox bisect`; "
+                           "repro wants one version")
+    producer = repro.prepare_producer(spec, run_dir, catalog, found, progress)
     cells = repro.plan_cells(spec, repro.consumer_versions(spec, catalog), catalog, found, spec.name)
     for cell in cells:
         print(f"  consumer {cell.id:26} " + (f"skipped: {cell.skip}" if cell.skip else " ".join(cell.requirements)))
     results = repro.run_consumers(spec, cells, run_dir, producer, args.jobs, progress)
-    out = _write_report(results, args.reports / spec.name, args.redact)
+    out = write_report(results, args.reports / spec.name, args.redact)
+    if any(c["status"] == "ok" for c in results["cells"]):
+        repro.require_loader(results, spec)
     headers = ["consumer", "loader", "outcome", "class", "named in the error", "all missing (static)", "reproduced"]
     print("\n" + tabulate(repro.summary_rows(results, spec), headers if spec.expect_error else headers[:-1]))
     skipped = [c for c in results["cells"] if c["status"] != "ok"]
@@ -299,18 +398,47 @@ def cmd_repro(args: argparse.Namespace) -> int:
 
 
 def cmd_bisect(args: argparse.Namespace) -> int:
-    spec, catalog, found, progress, run_dir, producer = _start_repro(args, "-bisect")
-    planned = repro.plan_cells(spec, repro.consumer_versions(spec, catalog, every_patch=True), catalog, found, spec.name)
-    cells = {str(c.tensorflow): c for c in planned if not c.skip}
-    order = list(cells)
-    print(f"bisecting {len(order)} releases ({order[0]} .. {order[-1]}); at most {bisect.bound(len(order))} environments")
+    """Over consumers (one producer, a range of consumers), or over producers
+    (a script's producer.tensorflow is a range; one consumer)."""
+    spec, catalog, found, progress, run_dir = _start_repro(args, "-bisect")
+    producers = repro.producer_versions(spec, catalog)
+    if producers is None:
+        producer = repro.prepare_producer(spec, run_dir, catalog, found, progress)
+        planned = repro.plan_cells(spec, repro.consumer_versions(spec, catalog, every_patch=True), catalog, found,
+                                   spec.name)
+        cells = {str(c.tensorflow): c for c in planned if not c.skip}
 
-    def evaluate(version: str) -> str:
-        cell = cells[version]
-        word = repro.consumer_outcome(repro.run_consumers(spec, [cell], run_dir / cell.id, producer, 1, progress), spec)
-        print(f"  {cell.id:26} {word}", flush=True)
+        def evaluate(version: str) -> str:
+            cell = cells[version]
+            word = repro.consumer_outcome(repro.run_consumers(spec, [cell], run_dir / cell.id, producer, 1, progress),
+                                          spec)
+            print(f"  {cell.id:26} {word}", flush=True)
+            return word
+        _bisect(list(cells), "releases", evaluate)
+        return 0
+    consumers = [c for c in repro.plan_cells(spec, repro.consumer_versions(spec, catalog), catalog, found, spec.name)
+                 if not c.skip]
+    if len(consumers) != 1:
+        raise SandboxError(f"{spec.path}: key 'consumers.tensorflow': bisecting producers wants one consumer, "
+                           f"got {len(consumers)} ({', '.join(c.id for c in consumers) or 'none runnable'})")
+
+    def evaluate_producer(version: str) -> str:
+        pinned = repro.at_producer(spec, version)
+        try:
+            producer = repro.prepare_producer(pinned, run_dir / f"producer-{version}", catalog, found, progress)
+        except SandboxError as exc:  # the script fails in this release: an outcome, not an abort
+            print(f"  producer {version:17} export fails: {exc}", flush=True)
+            return "export fails"
+        word = repro.consumer_outcome(repro.run_consumers(pinned, consumers, run_dir / f"producer-{version}",
+                                                          producer, 1, progress), spec)
+        print(f"  producer {version:17} {word} in {consumers[0].id}", flush=True)
         return word
+    _bisect(producers, "producer releases", evaluate_producer)
+    return 0
 
+
+def _bisect(order: list[str], what: str, evaluate: Any) -> None:
+    print(f"bisecting {len(order)} {what} ({order[0]} .. {order[-1]}); at most {bisect.bound(len(order))} environments")
     found_at = bisect.bisect(order, evaluate)
     path = " -> ".join(f"{v} ({o})" for v, o in found_at.path)
     print(f"path: {path}")
@@ -321,7 +449,6 @@ def cmd_bisect(args: argparse.Namespace) -> int:
         print(f"first change: {found_at.first_changed} ('{before[found_at.first_changed]}'; "
               f"{found_at.last_unchanged} gives '{before[str(found_at.last_unchanged)]}') "
               f"after {found_at.evaluations} environments")
-    return 0
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
@@ -365,15 +492,8 @@ def cmd_pythons(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_report(results: dict[str, Any], out: Path, hide: bool = True) -> Path:
-    """results.json and every rendering of it, in `out`; without host names
-    and local paths unless `hide` is False (--no-redact)."""
-    if hide:
-        results = redact.redact(results)
-    write_json(out / document.RESULTS_FILE, results)
-    for name, render in RENDERERS.items():
-        write_text(out / name, render(results))
-    return out
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 class _Progress:

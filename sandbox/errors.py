@@ -18,14 +18,22 @@ class CommandFailed(SandboxError):
 
     exit_code = 3
 
-    def __init__(self, command: list[str], returncode: int | None, output_tail: str, log: str | None) -> None:
+    def __init__(self, command: list[str], returncode: int | None, output_tail: str, log: str | None,
+                 *, interrupted: bool = False) -> None:
         self.command = command
         self.returncode = returncode
         self.output_tail = output_tail
         self.log = log
-        what = "timed out" if returncode is None else f"exited {returncode}"
+        self.interrupted = interrupted  # stopped by commands.stop_all (Ctrl-C, SIGTERM), not by itself
+        what = "was interrupted" if interrupted else "timed out" if returncode is None else f"exited {returncode}"
         where = f" (log: {log})" if log else ""
         super().__init__(f"`{' '.join(command[:4])}{' ...' if len(command) > 4 else ''}` {what}{where}")
+
+
+class Interrupted(SandboxError):
+    """The run is being stopped (Ctrl-C, SIGTERM): no new command or container starts."""
+
+    exit_code = 130
 
 
 class HarnessError(SandboxError):

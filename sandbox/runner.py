@@ -21,15 +21,16 @@ from typing import Any, Callable
 from sandbox import commands, digests, envs
 from sandbox.agent import catalog
 from sandbox.envs import Environment, ProvisionFailed, environment
-from sandbox.errors import CommandFailed
+from sandbox.errors import CommandFailed, Interrupted
 from sandbox.journal import Verb, Watcher
 from sandbox.matrix import Matrix
 from sandbox.plan import Cell
 from sandbox.records import INTERRUPTED, Artifact, Load, RecordError
-from sandbox.store import CellPaths, ResultsStore, read_jsonl, write_json, write_text
+from sandbox.store import CellPaths, ResultsStore, StoreError, read_jsonl, write_json, write_text
 
 AGENT = digests.AGENT
 MAX_RESUMES = 50
+ITEM_TIMED_OUT = 124  # the agent's exit code when its watchdog ended an item
 
 Progress = Callable[[str, str, str], None]  # (cell id, phase, message)
 
@@ -80,10 +81,6 @@ class Tally:
         c = self.counts
         return (f"measured {c['export']} exports, {c['load']} loads, {c['registry']} registries; "
                 f"reused {c['export-reused']} exports, {c['load-reused']} loads from the store")
-
-
-class Interrupted(Exception):
-    """The run was stopped (Ctrl-C, SIGTERM) while an agent was working."""
 
 
 class Run:
@@ -224,6 +221,8 @@ class CellRun:
                 self._finish("ok", None)
         except Interrupted:
             self._finish("error", "interrupted")
+        except StoreError:
+            raise  # the store cannot be written: stop the run, keep what is stored
         except Exception as exc:  # a harness bug in one cell must not stop the others
             self._finish("error", f"harness error: {type(exc).__name__}: {exc}", traceback.format_exc())
 
@@ -345,6 +344,8 @@ class CellRun:
                 self._load(todo)
         except Interrupted:
             self._finish("error", "interrupted")
+        except StoreError:
+            raise
         except Exception as exc:  # keep the other consumers going
             self._finish("error", f"harness error: {type(exc).__name__}: {exc}", traceback.format_exc())
 
@@ -352,7 +353,7 @@ class CellRun:
         todo = []
         self.result.loads = []
         for source in sources:
-            for loader in catalog.loaders_for(source.artifact.format):
+            for loader in source.artifact.loaders or catalog.loaders_for(source.artifact.format):
                 key = self.run.load_key(self.result.identity, source, loader)
                 payload = None if self.run.fresh else self.run.store.get("loads", key)
                 if payload is None:
@@ -412,13 +413,18 @@ class CellRun:
         phase, timeout = args[0], self.run.matrix.timeout
         for _ in range(MAX_RESUMES):
             with Watcher(verb.journal, lambda r: self._echo(phase, r)):
-                done = self._agent([*args, "--resume"], log, readable, writable)
-            if self.run.stopping.is_set():
+                try:
+                    done = self._agent([*args, "--resume", "--item-timeout", repr(timeout)], log, readable, writable)
+                except Interrupted:
+                    done = None
+            if self.run.stopping.is_set() or commands.stopping() or (done is not None and done.interrupted):
+                # neither a crash nor a result: the next run measures these items again
                 verb.close_pending(INTERRUPTED, "the run was interrupted")
-                raise Interrupted()
+                raise Interrupted("the run was interrupted")
             if done is not None and done.returncode == 0 and not verb.pending():
                 return None
-            status = "timeout" if done is None else "crash"
+            # 124: the agent's own watchdog ended an item that ran past the timeout
+            status = "timeout" if done is None or done.returncode == ITEM_TIMED_OUT else "crash"
             reason = (f"no result after {timeout:.0f}s (timeout)" if done is None
                       else f"the agent process died (exit {done.returncode})")
             if verb.close_pending(status, reason) == 0:
@@ -429,10 +435,12 @@ class CellRun:
 
     def _agent(self, args: list[str], log: Path, readable: tuple[Path, ...],
                writable: tuple[Path, ...]) -> commands.Completed | None:
-        """None means the command timed out."""
+        """None means the command timed out. The agent ends an item that runs past
+        the timeout itself (exit 124), even with this process gone; the whole
+        command's limit here is only a backstop."""
         assert self.env is not None
         try:
-            return self.env.run_python([str(AGENT), *args], log=log, timeout=self.run.matrix.timeout,
+            return self.env.run_python([str(AGENT), *args], log=log, timeout=self.run.matrix.timeout * 10 + 60,
                                        readable=(AGENT, *self.run.matrix.probe_modules, *readable),
                                        writable=writable)
         except CommandFailed as exc:

@@ -1,11 +1,20 @@
 """A stand-in for the in-cell agent that speaks its journal protocol and
 misbehaves on request: it dies on one export item and hangs on one load item,
-each only on first try (the runner must record those and resume past them)."""
+each only on first try (the runner must record those and resume past them).
 
+`--hang SECONDS` (or FAKE_AGENT_HANG=SECONDS in its environment, for runs
+started through the real runner): every item sleeps that long instead, and
+nothing crashes. `--item-timeout SECONDS` arms the real agent's watchdog
+(sandbox/agent/watchdog.py), as the real agent does."""
+
+import functools
 import json
 import os
 import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sandbox", "agent"))
+import watchdog  # noqa: E402  (the real agent's)
 
 ITEMS = [("batchnorm", "frozen_graph"), ("batchnorm", "saved_model"), ("batch_matmul", "frozen_graph")]
 CRASH_ON = ("batchnorm", "saved_model")
@@ -25,8 +34,24 @@ def ended(path, kind, keys):
     return {tuple(r[k] for k in keys) for r in records if r["kind"] == kind}
 
 
-def arg(name):
+def arg(name, default=None):
+    if name not in sys.argv:
+        return default
     return sys.argv[sys.argv.index(name) + 1]
+
+
+HANG = float(arg("--hang", os.environ.get("FAKE_AGENT_HANG", "0")))
+
+
+def work(item, crash=False, hang=0.0):
+    """One item: sleep HANG seconds in hang mode, else misbehave as told."""
+    watchdog.begin("/".join(item))
+    if HANG:
+        time.sleep(HANG)
+    elif crash:
+        os._exit(139)
+    else:
+        time.sleep(hang)
 
 
 def export():
@@ -39,14 +64,13 @@ def export():
         if (probe, fmt) in done or (probe, fmt) not in only:
             continue
         append(manifest, {"kind": "start", "probe": probe, "format": fmt})
-        if (probe, fmt) == CRASH_ON:
-            os._exit(139)
+        work((probe, fmt), crash=(probe, fmt) == CRASH_ON)
         os.makedirs(os.path.join(arg("--out"), probe, fmt), exist_ok=True)
         with open(os.path.join(arg("--out"), probe, fmt, "model.txt"), "w") as fh:
             fh.write(arg("--out"))  # differs per cell, as real artifacts do
-        append(manifest, {"kind": "artifact", "probe": probe, "format": fmt, "status": "exported",
-                          "path": f"{probe}/{fmt}/model.txt",
-                          "ops": ["Conv2D"], "op_attrs": {"Conv2D": ["T"]}})
+        watchdog.end(functools.partial(append, manifest, {"kind": "artifact", "probe": probe, "format": fmt, "status": "exported",
+                                                          "path": f"{probe}/{fmt}/model.txt",
+                                                          "ops": ["Conv2D"], "op_attrs": {"Conv2D": ["T"]}}))
 
 
 def load():
@@ -60,9 +84,8 @@ def load():
             continue
         record = {k: item[k] for k in ("producer", "probe", "format", "loader")}
         append(out, dict(record, kind="start"))
-        if (item["probe"], item["format"]) == HANG_ON:
-            time.sleep(60)
-        append(out, dict(record, kind="load", status="ok"))
+        work(key, hang=60 if (item["probe"], item["format"]) == HANG_ON else 0)
+        watchdog.end(functools.partial(append, out, dict(record, kind="load", status="ok")))
 
 
 def registry():
@@ -70,4 +93,5 @@ def registry():
         json.dump({"ops": {"Conv2D": {"attrs": ["T"]}}, "cell": {"kind": "cell", "tensorflow": "fake"}}, fh)
 
 
+watchdog.start(float(arg("--item-timeout", "0")))
 {"export": export, "load": load, "registry": registry}[sys.argv[1]]()

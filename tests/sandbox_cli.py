@@ -12,10 +12,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def sandbox(args: list[str], cwd: Path, timeout: float = 1800, expect: int = 0) -> subprocess.CompletedProcess[str]:
-    """`python -m sandbox ARGS` in `cwd`; fails the test unless it exits `expect`."""
+def sandbox(args: list[str], cwd: Path, timeout: float = 1800, expect: int = 0,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m sandbox ARGS` in `cwd` (with `env` added to the environment);
+    fails the test unless it exits `expect`."""
     # cwd is a scratch folder: make the package importable from this checkout too
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, **(env or {}),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     done = subprocess.run([sys.executable, "-m", "sandbox", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env=env, check=False)
     assert done.returncode == expect, done.stdout + done.stderr

@@ -12,6 +12,7 @@ from results_schema import assert_valid
 
 from sandbox import cli
 from sandbox.report import document
+from sandbox.report.publish import write_report
 from sandbox.report.redact import redact, text
 
 RECORDED = Path(__file__).parent / "data" / "default-results.json"
@@ -70,3 +71,10 @@ def test_run_merge_and_repro_take_the_flag() -> None:
     for verb in (["run"], ["repro", "spec.toml"], ["merge", "bundle"]):
         assert parser.parse_args([*verb]).redact is True
         assert parser.parse_args([*verb, "--no-redact"]).redact is False
+
+
+def test_the_writer_redacts_unless_told_not_to(tmp_path: Path, results: dict[str, Any]) -> None:
+    write_report(results, tmp_path / "clean")
+    write_report(results, tmp_path / "kept", hide=False)
+    assert json.loads((tmp_path / "clean" / "results.json").read_text()) == redact(results)
+    assert json.loads((tmp_path / "kept" / "results.json").read_text()) == results

@@ -18,6 +18,10 @@ warnings.filterwarnings("ignore")
 # runs `toco_from_protos` from there, and the venv is never "activated".
 os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
 
+# Watch for a dead host from the start: importing TF takes seconds.
+import watchdog  # noqa: E402
+watchdog.start()
+
 import verbs  # noqa: E402  (must follow the environment set-up above)
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import loaders
 import opregistry
 import probes
 import tfcompat
+import watchdog
 import zoo  # noqa: F401  (registers the built-in probes)
 
 MANIFEST = "manifest.jsonl"
@@ -148,10 +149,11 @@ def export(out: str, probe_names: List[str], formats: List[str], resume: bool,
                 if (name, fmt) in done or (only is not None and (name, fmt) not in only):
                     continue
                 writer.write({"kind": "start", "probe": name, "format": fmt})
+                watchdog.begin("export %s/%s" % (name, fmt))
                 started = time.time()
                 record = _artifact(run, fmt)
                 record["seconds"] = round(time.time() - started, 3)
-                writer.write(record)
+                watchdog.end(lambda: writer.write(record))
                 note("export %s/%s: %s (%.1fs)" % (name, fmt, record["status"], record["seconds"]))
 
 
@@ -199,7 +201,8 @@ LOAD_KEYS = ("producer", "probe", "format", "loader")
 def _load_items(producer: str, directory: str) -> Iterator[Dict[str, Any]]:
     """Every exported artifact of a producer x every loader of its format."""
     for artifact in sorted(_exported(directory), key=lambda r: (r["probe"], r["format"])):
-        for loader in loaders.for_format(artifact["format"]):
+        # a reporter's model names the loaders that apply to it (sandbox/repro.py)
+        for loader in artifact.get("loaders") or loaders.for_format(artifact["format"]):
             yield {"producer": producer, "dir": directory, "probe": artifact["probe"],
                    "format": artifact["format"], "loader": loader}
 
@@ -246,20 +249,33 @@ def load(items: List[Dict[str, Any]], out: str, resume: bool, tolerances: Tolera
                                   reason="no exported %s/%s in %s" % (item["probe"], item["format"], directory)))
                 continue
             writer.write(dict(item, kind="start"))
+            watchdog.begin("load " + "/".join(item[k] for k in LOAD_KEYS))
             started = time.time()
             atol, rtol = tolerances.get(item["probe"], default)
             record = dict(item, kind="load", atol=atol, rtol=rtol)
             record.update(_load_one(directory, artifact, item["loader"], atol, rtol))
             record["seconds"] = round(time.time() - started, 3)
-            writer.write(record)
+            watchdog.end(lambda: writer.write(record))
             note("load %s: %s" % ("/".join(item[k] for k in LOAD_KEYS), record["status"]))
 
 
 # ---------------------------------------------------------------- registry
 
+def _tflite_runtime() -> Optional[Dict[str, int]]:
+    """The TFLite interpreter's highest version of each builtin op (None: no
+    interpreter, or one whose construction does not tell)."""
+    import tfliteinfo
+    interpreter_cls = tfcompat.lookup(tfcompat.tf(), "lite.Interpreter") or tfcompat.lookup(
+        tfcompat.tf(), "contrib.lite.Interpreter")
+    return None if interpreter_cls is None else tfliteinfo.runtime_versions(interpreter_cls)
+
+
 def registry(out: str) -> None:
     source, complete, op_defs = opregistry.registered_ops()
+    import kerasapi
     jsonl.write_json(out, {
+        "tflite_ops": _tflite_runtime(),
+        "keras": kerasapi.describe_native(),
         "tensorflow": tfcompat.tf().__version__,
         "python": platform.python_version(),
         "source": source,
@@ -311,6 +327,10 @@ def _tolerance(value: str) -> Tuple[str, Tuple[float, float]]:
         raise UsageError("--tolerance wants PROBE=ATOL,RTOL, got %r" % value)
 
 
+ITEM_TIMEOUT_HELP = ("exit %d (nothing written for the item) when one item runs longer; 0: no limit"
+                     % watchdog.ITEM_TIMEOUT_EXIT)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="agent", description="sandbox in-cell agent")
     verbs = top.add_subparsers(dest="verb")
@@ -320,6 +340,7 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("--probes", default=",".join(probes.PROBES))
     ex.add_argument("--formats", default=",".join(exporters.FORMATS))
     ex.add_argument("--resume", action="store_true")
+    ex.add_argument("--item-timeout", type=float, default=0, metavar="SECONDS", help=ITEM_TIMEOUT_HELP)
     ex.add_argument("--only", metavar="PROBE/FORMAT,...",
                     help="export only these probe/format pairs (the host's store has the rest)")
     ex.add_argument("--probe-module", action="append", default=[], metavar="PATH",
@@ -331,6 +352,7 @@ def parser() -> argparse.ArgumentParser:
                     help="load only these items (JSON lines: producer, dir, probe, format, loader)")
     ld.add_argument("--out", required=True)
     ld.add_argument("--resume", action="store_true")
+    ld.add_argument("--item-timeout", type=float, default=0, metavar="SECONDS", help=ITEM_TIMEOUT_HELP)
     ld.add_argument("--atol", type=float, default=1e-4)
     ld.add_argument("--rtol", type=float, default=1e-3)
     ld.add_argument("--tolerance", action="append", default=[], metavar="PROBE=ATOL,RTOL")
@@ -370,6 +392,7 @@ def run(args: argparse.Namespace) -> None:
 
 def main(argv: List[str]) -> int:
     args = parser().parse_args(argv)
+    watchdog.start(getattr(args, "item_timeout", None))
     started = time.time()
     try:
         run(args)

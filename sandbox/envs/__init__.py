@@ -66,9 +66,13 @@ def environment(cell: Cell) -> Environment:
 
 
 def interrupt() -> None:
-    """Stop what the backends run outside this process group (containers),
-    which Ctrl-C does not reach; subprocesses get the SIGINT themselves."""
+    """The one stop entry point (Ctrl-C, SIGTERM): stop every subprocess
+    (commands.stop_all) and every container this process started, and start
+    no more of either. Call it before anything else is torn down."""
     import sys
+
+    from sandbox import commands
+    commands.stop_all()
     engine = sys.modules.get("sandbox.envs.engine")
     if engine is not None:
         engine.interrupt()

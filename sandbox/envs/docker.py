@@ -102,7 +102,7 @@ class DockerEnvironment:
         conf = engine.Confinement(readable=tuple(p.resolve() for p in readable if p.exists()),
                                   writable=tuple(p.resolve() for p in writable), gpus=self.cell.image == "gpu")
         return engine.run(self.client, self.image, [self.python, "-E", "-s", "-B", *args], conf,
-                          log=log, timeout=timeout)
+                          log=log, timeout=timeout, python=True)
 
     # -- steps ----------------------------------------------------------------
     def _local_image(self, log: Path) -> Any:

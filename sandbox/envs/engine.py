@@ -24,7 +24,7 @@ from docker.models.containers import Container as SDKContainer
 from docker.types import DeviceRequest
 
 from sandbox import commands
-from sandbox.errors import CommandFailed, SandboxError
+from sandbox.errors import CommandFailed, Interrupted, SandboxError
 
 # Per container: enough for the probe zoo of one TF; bounded so that a model
 # that explodes cannot take the machine (or its neighbours) with it.
@@ -38,10 +38,6 @@ ENVIRONMENT = {"HOME": "/tmp", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONDONTWRITEBYTE
 
 class EngineUnavailable(SandboxError):
     """No Docker engine answers; docker cells are skipped with this reason."""
-
-
-class Interrupted(SandboxError):
-    """The run is being stopped (Ctrl-C): no new container starts."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +92,7 @@ def connect() -> docker.DockerClient:
 
 # -- containers that always go away ------------------------------------------
 _live: set[Container] = set()
-_live_lock = threading.Lock()
+_live_lock = threading.RLock()  # reentrant: interrupt() may run in a signal handler
 _stopping = threading.Event()
 
 
@@ -174,11 +170,39 @@ class Container:
             pass
 
 
+# A container outlives a host killed with kill -9 (nobody is left to remove
+# it). With `bounded`, the container's command runs under this Python wrapper
+# (PID 1; Python 3.6+ syntax), which kills it and exits 124 once the deadline
+# passes: a container never runs longer than its timeout plus DEADLINE_GRACE.
+DEADLINE_GRACE = 30.0
+BOUNDED = (
+    "import subprocess, sys\n"
+    "child = subprocess.Popen(sys.argv[2:])\n"
+    "try:\n"
+    "    code = child.wait(timeout=float(sys.argv[1]))\n"
+    "except subprocess.TimeoutExpired:\n"
+    "    child.kill()\n"
+    "    sys.stderr.write('sandbox: the container ran past its deadline (%ss); stopped\\n' % sys.argv[1])\n"
+    "    code = 124\n"
+    "sys.exit(128 - code if code < 0 else code)\n"
+)
+
+
+def bounded(command: list[str], seconds: float) -> list[str]:
+    """`command` (whose first word is a Python) ending by itself after `seconds`."""
+    return [command[0], "-E", "-s", "-B", "-c", BOUNDED, f"{seconds:g}", *command]
+
+
 def run(client: docker.DockerClient, image: str, command: list[str], conf: Confinement, *, log: Path | None,
-        timeout: float | None) -> commands.Completed:
+        timeout: float | None, python: bool = False) -> commands.Completed:
     """Run `command` in `image` confined by `conf`; never raises on a non-zero
-    exit; a timeout raises CommandFailed (returncode None) like commands.run."""
+    exit; a timeout raises CommandFailed (returncode None) like commands.run.
+    With `python` (the command's first word is the image's Python) and a
+    timeout, the container also ends by itself DEADLINE_GRACE after the
+    timeout, even if this process is killed."""
     shown = ["docker", "run", image, *command]
+    if python and timeout is not None:
+        command = bounded(command, timeout + DEADLINE_GRACE)
     start = time.monotonic()
     with Container(client, image, command, conf) as box:
         code = box.wait(timeout)

@@ -15,9 +15,10 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from sandbox import commands, digests
+from sandbox import commands, digests, locks
 from sandbox.envs import ProvisionFailed, engine, wheelhouse
 from sandbox.plan import Cell
+from sandbox.store import cache_dir
 
 SCHEMA = 1
 REPOSITORY = "sandbox-tf"
@@ -59,15 +60,24 @@ def ensure(client: docker.DockerClient, cell: Cell, base_id: str, python: str, t
     """The tag of `cell`'s TF image on `base_id`, built unless cached; and
     whether it was reused."""
     tag, definition = tag_for(cell, base_id, target)
+    if _exists(client, tag):
+        return tag, True
+    # one build per tag at a time: the next process waits, then finds the image
+    with locks.env_lock(cache_dir() / "images" / tag.replace(":", "_")):
+        if _exists(client, tag):
+            return tag, True
+        assert cell.requirement
+        house = wheelhouse.ensure(cell.requirements, cell.install_args, target, log)
+        _build(client, base_id, python, house, tag, definition, log)
+    return tag, False
+
+
+def _exists(client: docker.DockerClient, tag: str) -> bool:
     try:
         client.images.get(tag)
-        return tag, True
+        return True
     except docker.errors.ImageNotFound:
-        pass
-    assert cell.requirement
-    house = wheelhouse.ensure(cell.requirements, cell.install_args, target, log)
-    _build(client, base_id, python, house, tag, definition, log)
-    return tag, False
+        return False
 
 
 def _build(client: docker.DockerClient, base_id: str, python: str, house: Path, tag: str,

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sandbox import commands, digests
+from sandbox import commands, digests, locks
 from sandbox.commands import Completed
 from sandbox.envs import HEALTH_CHECK, EnvInfo, ProvisionFailed, last_json, register
 from sandbox.errors import CommandFailed
@@ -66,13 +66,26 @@ class VenvEnvironment:
         return {"backend": "venv", "image": self.cell.image, "machine": platform.machine(), **recipe}
 
     def provision(self, log: Path) -> EnvInfo:
+        """Build the environment unless a healthy one is cached. One process
+        builds it at a time (the others wait, then reuse it). A cached one that
+        turns out broken (its files damaged since) is rebuilt once; still
+        broken, it is reported `broken`."""
         start = time.monotonic()
-        reused = self._matches()
-        if not reused:
-            self._build(log)
-        info = self._health(log)
-        if not reused:
-            write_json(self.path / FINGERPRINT, self.fingerprint)
+        with locks.env_lock(self.path, say=lambda message: note(log, message)):
+            reused = self._matches()
+            if not reused:
+                self._build(log)
+            try:
+                info = self._health(log)
+            except ProvisionFailed as exc:
+                if not reused or exc.status != "broken":
+                    raise
+                note(log, f"the cached environment {self.path} is broken ({exc}); rebuilding it once")
+                reused = False
+                self._build(log)
+                info = self._health(log)
+            if not reused:
+                write_json(self.path / FINGERPRINT, self.fingerprint)
         return EnvInfo(str(self.path), reused, time.monotonic() - start, info["tensorflow"], info["gpus"])
 
     def run_python(self, args: list[str], *, log: Path, timeout: float,
@@ -133,3 +146,10 @@ class VenvEnvironment:
         if info.get("tensorflow") != self.cell.tensorflow:
             raise ProvisionFailed("broken", f"the cell imports TensorFlow {info.get('tensorflow')}, not {self.cell.tensorflow}")
         return info
+
+
+def note(log: Path, message: str) -> None:
+    """A line of sandbox's own in a command log."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", encoding="utf-8") as fh:
+        fh.write(f"# sandbox: {message}\n")

@@ -16,7 +16,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from sandbox import commands, digests
+from sandbox import commands, digests, locks
 from sandbox.envs import ProvisionFailed
 from sandbox.envs.venv import uv_binary
 from sandbox.errors import CommandFailed
@@ -72,21 +72,30 @@ def ensure(requirements: tuple[str, ...], install_args: tuple[str, ...], target:
                   **({"packages": extra} if extra else {})}
     digest = digests.short(definition)
     folder = cache_dir() / "wheelhouses" / digest
+    with locks.env_lock(folder):
+        if not _matches(folder, definition):
+            _fill(folder, definition, requirements, install_args, target, log)
+    return folder
+
+
+def _matches(folder: Path, definition: dict[str, object]) -> bool:
     try:
-        if json.loads((folder / MARKER).read_text()) == definition:
-            return folder
+        return bool(json.loads((folder / MARKER).read_text()) == definition)
     except (OSError, ValueError):
-        pass
+        return False
+
+
+def _fill(folder: Path, definition: dict[str, object], requirements: tuple[str, ...], install_args: tuple[str, ...],
+          target: Target, log: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     try:
         _resolve(folder, requirements, install_args, target, log)
         _download(folder, target, log)
     except CommandFailed as exc:
-        raise ProvisionFailed("install-failed", f"preparing the wheels of {requirement} for Python {target.python} "
+        raise ProvisionFailed("install-failed", f"preparing the wheels of {requirements[0]} for Python {target.python} "
                               f"on {target.uv_platform()} failed", exc.output_tail) from exc
     write_json(folder / MARKER, definition)
-    return folder
 
 
 def _resolve(folder: Path, requirements: tuple[str, ...], install_args: tuple[str, ...], target: Target,
