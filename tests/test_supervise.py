@@ -238,11 +238,12 @@ def test_a_waiting_run_stops_at_once_on_sigterm(tmp_path: Path) -> None:
         wait_for(lambda: agents_of(tmp_path), 20, "the first run's agents run")
         second = start_fake_sandbox(tmp_path, hang=60)
         wait_for(lambda: (tmp_path / "runs" / ".t.lock.owner").exists(), 10, "the first run holds the lock")
-        time.sleep(1)  # the second is waiting now
+        assert second.stderr is not None
+        said = second.stderr.readline()  # blocks until the second says it waits (its handlers are set)
+        assert "waiting for another sandbox run of t" in said
         second.send_signal(signal.SIGTERM)
         _, err = second.communicate(timeout=10)
-        assert second.returncode == 143, err
-        assert "waiting for another sandbox run of t" in err
+        assert second.returncode == 143, said + err
         assert first.poll() is None  # the first goes on
     finally:
         first.kill()
@@ -265,7 +266,7 @@ def test_a_second_run_of_the_same_matrix_waits_for_the_first(tmp_path: Path) -> 
         assert first.returncode == 0 and second.returncode == 0, err1 + err2
         assert f"waiting for another sandbox run of t (pid {first.pid}) ..." in err2
         for out in (out1, out2):  # nothing lost to the other run
-            assert "tf1.0-py3.11-cpu: ok" in out and "tf2.0-py3.11-cpu: ok" in out
+            assert "2 cells in " in out and ": 2 ok" in out, out
         loads = json.loads((tmp_path / "reports" / "t" / "results.json").read_text())["loads"]
         # 2 consumers x 2 producers x 2 probes x 1 format
         assert len(loads) == 2 * 2 * 2 and {l["status"] for l in loads} == {"ok"}
