@@ -260,9 +260,14 @@ def _offline(p: argparse.ArgumentParser) -> None:
                    help="use the cached release catalog only (no request to PyPI)")
 
 
-def _plan(path: Path, offline: bool, quiet: bool = False) -> tuple[matrix.Matrix, list[plan.Cell]]:
+def _resolve(path: Path, offline: bool) -> tuple[matrix.Matrix, list[plan.Cell]]:
     mx = matrix.load(path)
-    cells = plan.plan(mx, versions.Catalog(offline=offline), pythons.discover())
+    return mx, plan.plan(mx, versions.Catalog(offline=offline), pythons.discover())
+
+
+def _plan(path: Path, offline: bool, quiet: bool = False) -> tuple[matrix.Matrix, list[plan.Cell]]:
+    """The matrix and its cells, printed unless quiet."""
+    mx, cells = _resolve(path, offline)
     if quiet:
         return mx, cells
     print(f"matrix {path} ({mx.name}): {len(cells)} cells, probes {', '.join(mx.probes)}; formats {', '.join(mx.formats)}")

@@ -32,6 +32,7 @@ from sandbox.summary import Summary
 
 Mode = Literal["live", "plain", "quiet"]
 MEASURED = ("export", "load")  # the phases whose items the bars count
+PAIRS_SHOWN, NAMES_SHOWN = 8, 6  # per format in the closing summary (all with -v)
 
 
 def pick_mode(stream: TextIO, quiet: bool) -> Mode:
@@ -122,7 +123,9 @@ class Display:
 
     # events ------------------------------------------------------------------------
     def _on_PhaseStarted(self, line: CellLine, event: ev.PhaseStarted) -> None:
-        line.phase, line.todo, line.done = event.phase, event.todo, 0
+        line.phase = event.phase
+        if event.phase in MEASURED:  # the bar and counter follow the phase that has items
+            line.todo, line.done = event.todo, 0
         line.reused[event.phase] += event.reused
         if event.phase == "provision":
             line.provision = "building"
@@ -132,11 +135,11 @@ class Display:
 
     def _on_ItemDone(self, line: CellLine, event: ev.ItemDone) -> None:
         line.done += 1
-        failed = event.status in FAILED or event.status in ("error", "outputs-differ")
+        failed = event.status in FAILED or event.status == "error"  # a load, or an export, that failed
         line.failures += failed
         if self.progress is not None and self.overall is not None and event.phase in MEASURED:
             self.progress.advance(self.overall)
-        if self.verbose or (failed and self.mode == "plain" and self.verbose):
+        if self.verbose:
             self._say(line.id, event.phase, f"{event.item}: {event.status}")
 
     def _on_PhaseFinished(self, line: CellLine, event: ev.PhaseFinished) -> None:
@@ -149,7 +152,9 @@ class Display:
             line.reused[event.phase] += event.reused
         if event.phase == "load":
             line.load_statuses.update(dict(event.counts))
-        line.phase, line.done = f"{event.phase}ed" if event.phase != "registry" else "registry", line.todo
+        line.phase = {"export": "exported", "load": "loaded"}.get(event.phase, event.phase)
+        if event.phase in MEASURED:
+            line.done = line.todo
         if self.mode == "plain" and (event.phase != "registry" or dict(event.counts).get("failed")):
             self._say(line.id, event.phase, _phase_words(event))
 
@@ -181,9 +186,7 @@ class Display:
             note.append(f"{' ' if note else ''}{reused} reused", style="dim")
         if line.phase == "provision":
             note.append(line.provision)
-        busy = line.phase in MEASURED
-        self.progress.update(task, total=line.todo if busy else None, completed=line.done if busy else 0,
-                             phase=line.phase, note=note)
+        self.progress.update(task, total=line.todo or None, completed=line.done, phase=line.phase, note=note)
 
     def _say(self, cell: str, phase: str, message: str) -> None:
         elapsed = time.monotonic() - self.start
@@ -258,12 +261,14 @@ def closing_summary(summary: Summary, tally: str, seconds: float, outputs: list[
                  f" ({summary.not_applicable} not applicable)")
     lines.append(tally)
     if summary.formats:
-        lines.append("failing pairs by format (producer->consumer failed/loads; ops and attrs named in the errors):")
+        lines.append("failing pairs by format (producer->consumer failed/loads; ops and attrs named in the errors; all with -v):")
     for fmt in summary.formats:
-        pairs = ", ".join(f"{summary.pair(p)} {p.failed}/{p.applicable}" for p in fmt.pairs)
-        names = fmt.names if verbose else fmt.names[:6]
+        shown = fmt.pairs if verbose else fmt.pairs[:PAIRS_SHOWN]
+        pairs = ", ".join(f"{summary.pair(p)} {p.failed}/{p.applicable}" for p in shown)
+        pairs += f" +{len(fmt.pairs) - len(shown)} more pairs" if len(shown) < len(fmt.pairs) else ""
+        names = fmt.names if verbose else fmt.names[:NAMES_SHOWN]
         more = f" +{len(fmt.names) - len(names)} more" if len(names) < len(fmt.names) else ""
-        lines.append(f"  {fmt.format}: {pairs}" + (f"; {', '.join(names)}{more}" if names else ""))
+        lines.append(f"  {fmt.format} ({len(fmt.pairs)} pairs): {pairs}" + (f"; {', '.join(names)}{more}" if names else ""))
         if verbose:
             lines += [f"    {summary.pair(p)}: {p.failed}/{p.applicable} failed; {', '.join(p.names) or '-'}"
                       for p in fmt.pairs]
