@@ -324,11 +324,11 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def _display(cells: list[str], quiet: bool = False, verbose: bool = False,
-             live: bool = True) -> Iterator[display.Display]:
+def _display(cells: list[str], quiet: bool = False, verbose: bool = False, live: bool = True,
+             start: float | None = None) -> Iterator[display.Display]:
     """The output layer of a run: live on a terminal, plain lines elsewhere."""
     mode = display.pick_mode(sys.stdout, quiet)
-    with display.Display("plain" if mode == "live" and not live else mode, verbose) as show:
+    with display.Display("plain" if mode == "live" and not live else mode, verbose, start=start) as show:
         show.begin(cells)
         yield show
 
@@ -344,10 +344,11 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    start = time.monotonic()
     mx, cells = _plan(args.matrix, args.offline, quiet=args.quiet)
     run_dir = args.work_dir / mx.name
     with locks.run_lock(run_dir, wait=not args.no_wait, say=_say):
-        with _display([c.id for c in cells], args.quiet, args.verbose) as show:
+        with _display([c.id for c in cells], args.quiet, args.verbose, start=start) as show:
             run = runner.Run(mx, cells, run_dir, args.jobs, show, fresh=args.fresh)
             results = run.run()
         document_ = collect.collect(mx, results)

@@ -64,11 +64,12 @@ class Display:
     """A listener for run events (sandbox.events) and the closing summary.
     Use as a context manager around the run; thread-safe."""
 
-    def __init__(self, mode: Mode, verbose: bool = False, stream: TextIO | None = None) -> None:
+    def __init__(self, mode: Mode, verbose: bool = False, stream: TextIO | None = None,
+                 start: float | None = None) -> None:
         self.mode, self.verbose = mode, verbose
         self.stream = stream or sys.stdout
         self.console = Console(file=self.stream, highlight=False)
-        self.start = time.monotonic()
+        self.start = time.monotonic() if start is None else start  # the command's start: times count from it
         self.cells: dict[str, CellLine] = {}
         self.lock = threading.RLock()
         self.progress: Progress | None = None
@@ -265,7 +266,7 @@ def closing_summary(summary: Summary, tally: str, seconds: float, outputs: list[
     for fmt in summary.formats:
         shown = fmt.pairs if verbose else fmt.pairs[:PAIRS_SHOWN]
         pairs = ", ".join(f"{summary.pair(p)} {p.failed}/{p.applicable}" for p in shown)
-        pairs += f" +{len(fmt.pairs) - len(shown)} more pairs" if len(shown) < len(fmt.pairs) else ""
+        pairs += f" +{len(fmt.pairs) - len(shown)} more" if len(shown) < len(fmt.pairs) else ""
         names = fmt.names if verbose else fmt.names[:NAMES_SHOWN]
         more = f" +{len(fmt.names) - len(names)} more" if len(names) < len(fmt.names) else ""
         lines.append(f"  {fmt.format} ({len(fmt.pairs)} pairs): {pairs}" + (f"; {', '.join(names)}{more}" if names else ""))

@@ -33,8 +33,7 @@ class FormatFailures:
 
     @property
     def names(self) -> tuple[str, ...]:
-        counts = Counter(n for p in self.pairs for n in p.names)
-        return tuple(n for n, _ in counts.most_common())
+        return _by_count(Counter(n for p in self.pairs for n in p.names))
 
 
 @dataclass(frozen=True)
@@ -91,10 +90,15 @@ def _failing(results: dict[str, Any]) -> tuple[FormatFailures, ...]:
     found = []
     for fmt in sorted({k[0] for k in failed}, key=lambda f: (order.get(f, len(order)), f)):
         pairs = tuple(PairFailures(p, c, failed[(f, p, c)], applicable[(f, p, c)],
-                                   tuple(n for n, _ in named[(f, p, c)].most_common()))
+                                   _by_count(named[(f, p, c)]))
                       for (f, p, c) in failed if f == fmt)
         found.append(FormatFailures(fmt, pairs))
     return tuple(found)
+
+
+def _by_count(counts: Counter[str]) -> tuple[str, ...]:
+    """Most named first; ties by name (the same on every run)."""
+    return tuple(sorted(counts, key=lambda n: (-counts[n], n)))
 
 
 def short_labels(ids: list[str]) -> dict[str, str]:
