@@ -97,6 +97,13 @@ def first(work: Path) -> dict[str, Any]:
     # 2 cells x 2 probes x 2 formats exported; each artifact loaded by its format's loaders
     # (frozen_graph: 1, saved_model: 2) in both cells: 2 producers x 2 probes x 3 x 2 consumers
     assert tally(done.stdout) == (8, 24, 2, 0, 0)
+    # a pipe gets one line per cell phase, never one per load
+    lines = done.stdout.splitlines()
+    assert len(lines) < 40, done.stdout
+    for cell in ("tf1.15.5-py3.7-cpu", "tf2.18.1-py3.11-cpu"):
+        phases = [l.split()[3] for l in lines if l.startswith("[") and l.split()[2] == cell]
+        assert sorted(phases) == ["export", "load", "provision"], done.stdout
+    assert "loads: " in done.stdout and "2 cells in " in done.stdout
     shutil.copy(work / "reports" / "inc" / "results.json", work / "first.json")
     return results(work, "inc")
 
