@@ -6,7 +6,8 @@ invocation (absolute seconds vary with the machine and its load).
 Runs, in order: `cold` (only with --cold: empty uv and sandbox caches, so every
 wheel is downloaded and every environment built), `fresh-envs` (warm uv cache,
 empty environment cache), `warm -j1` (the baseline: every environment reused,
-one cell at a time) and `warm` (reused, default jobs)."""
+everything measured again with --fresh, one cell at a time) and `warm`
+(reused, --fresh, default jobs)."""
 
 from __future__ import annotations
 
@@ -43,8 +44,10 @@ def main() -> None:
             times["cold"] = run("cold", args.matrix, work, cold_env)
         fresh_env = {**os.environ, "SANDBOX_CACHE_DIR": str(work / "fresh")}
         times["fresh-envs"] = run("fresh-envs", args.matrix, work, fresh_env)
-        times["warm -j1"] = run("warm -j1", args.matrix, work, fresh_env, "-j", "1")
-        times["warm"] = run("warm", args.matrix, work, fresh_env)
+        # --fresh: measure everything again in the reused environments (else the
+        # results store makes a warm run a no-op: bench_store.py times that)
+        times["warm -j1"] = run("warm -j1", args.matrix, work, fresh_env, "-j", "1", "--fresh")
+        times["warm"] = run("warm", args.matrix, work, fresh_env, "--fresh")
     base = times["warm -j1"]
     print("\nratio to the baseline (warm -j1 = 1.00):")
     for label, seconds in times.items():

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -40,8 +40,8 @@ from sandbox import (
     versions,
 )
 from sandbox.errors import Interrupted, SandboxError
-from sandbox.report import RENDERERS, diff, document
-from sandbox.store import write_json, write_text
+from sandbox.report import diff, document
+from sandbox.report.publish import check_writable, write_report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,6 +56,13 @@ def main(argv: list[str] | None = None) -> int:
                 traceback.print_exc()
             print(f"sandbox: error: {exc}", file=sys.stderr)
             return exc.exit_code
+        except OSError as exc:  # the safety net: a file or folder the specific checks did not foresee
+            if args.debug:
+                traceback.print_exc()
+            where = f" {exc.filename}" if exc.filename else ""
+            print(f"sandbox: error: cannot use{where}: {exc.strerror or exc}; check the path and its permissions "
+                  "(--debug shows where)", file=sys.stderr)
+            return SandboxError.exit_code
         except KeyboardInterrupt:
             return _stopped(caught[0] if caught else signal.SIGINT)
 
@@ -101,6 +108,7 @@ EXIT_CODES = """exit codes:
   2    usage or configuration error (a bad matrix, spec, path or option)
   3    a command sandbox ran failed (its log is named)
   4    a bug in sandbox itself (please report it, with --debug)
+  74   the results store cannot be written (what was stored is kept)
   75   busy: another run of this matrix holds its lock (with --no-wait)
   130  interrupted by Ctrl-C (SIGINT); 143 stopped by SIGTERM"""
 
@@ -168,24 +176,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="print the plan as JSON (for a CI matrix; shape: $defs/plan of sandbox/report/cli.schema.json)")
     show.set_defaults(func=cmd_plan)
 
-    exp = verb("export", "shard: one cell's exports as a bundle (one CI job per cell)")
-    exp.add_argument("matrix", type=Path, help="the matrix file")
-    exp.add_argument("--cell", required=True, help="a cell id from `sandbox plan --json`")
-    exp.add_argument("--out", required=True, type=Path, help="the bundle folder to write")
-    _work_dir(exp)
-    _offline(exp)
-    exp.add_argument("--fresh", action="store_true", help="measure again what the results store has")
-    exp.set_defaults(func=cmd_export)
-
-    ld = verb("load", "shard: one consumer cell's loads of every export bundle")
-    ld.add_argument("matrix", type=Path, help="the matrix file")
-    ld.add_argument("--cell", required=True, help="the consuming cell's id")
+    _shard_parser(verb, "export", "shard: one cell's exports as a bundle (one CI job per cell)", cmd_export)
+    ld = _shard_parser(verb, "load", "shard: one consumer cell's loads of every export bundle", cmd_load)
     ld.add_argument("--bundles", required=True, nargs="+", type=Path, help="export bundle folders (every cell's)")
-    ld.add_argument("--out", required=True, type=Path, help="the load bundle folder to write")
-    _work_dir(ld)
-    _offline(ld)
-    ld.add_argument("--fresh", action="store_true", help="measure again what the results store has")
-    ld.set_defaults(func=cmd_load)
 
     mg = verb("merge", "shard: the report of a run from its export and load bundles")
     mg.add_argument("bundles", nargs="+", type=Path, help="every export and load bundle folder of the run")
@@ -200,6 +193,8 @@ def _parser() -> argparse.ArgumentParser:
     chk = verb("check", "will a model load in other TF versions? (static, no environment; exit 1: it will fail somewhere)")
     chk.add_argument("model", type=Path, help="a SavedModel folder or a frozen GraphDef .pb")
     chk.add_argument("--against", required=True, help="tf==X[,tf==Y...] or 'all' (every stored op registry)")
+    chk.add_argument("--max-model-size", type=float, default=protos.DEFAULT_MAX_BYTES / (1 << 20), metavar="MIB",
+                     help="refuse larger model files (default: %(default).0f MiB)")
     chk.add_argument("--json", action="store_true", help="print the verdicts as JSON ($defs/check of cli.schema.json)")
     chk.set_defaults(func=cmd_check)
 
@@ -260,6 +255,20 @@ def _offline(p: argparse.ArgumentParser) -> None:
                    help="use the cached release catalog only (no request to PyPI)")
 
 
+def _shard_parser(verb: Callable[[str, str], argparse.ArgumentParser], name: str, text: str,
+                  func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+    """The options `sandbox export` and `sandbox load` share."""
+    parser = verb(name, text)
+    parser.add_argument("matrix", type=Path, help="the matrix file")
+    parser.add_argument("--cell", required=True, help="a cell id from `sandbox plan --json`")
+    parser.add_argument("--out", required=True, type=Path, help="the bundle folder to write")
+    _work_dir(parser)
+    _offline(parser)
+    parser.add_argument("--fresh", action="store_true", help="measure again what the results store has")
+    parser.set_defaults(func=func)
+    return parser
+
+
 def _resolve(path: Path, offline: bool) -> tuple[matrix.Matrix, list[plan.Cell]]:
     mx = matrix.load(path)
     return mx, plan.plan(mx, versions.Catalog(offline=offline), pythons.discover())
@@ -297,10 +306,12 @@ def _one_cell(mx: matrix.Matrix, cells: list[plan.Cell], cell_id: str) -> list[p
 def cmd_export(args: argparse.Namespace) -> int:
     mx, cells = _plan(args.matrix, args.offline)
     [cell] = _one_cell(mx, cells, args.cell)
-    with _display([cell.id]) as show:
-        run = runner.Run(mx, [cell], args.work_dir / f"{mx.name}-export-{cell.id}", 1, show, fresh=args.fresh)
-        [result] = run.run(export=True, loads=False)
-    shards.write_export(args.out, mx, result, cells.index(cell), run.store)
+    run_dir = args.work_dir / f"{mx.name}-export-{cell.id}"
+    with locks.run_lock(run_dir, say=_say):
+        with _display([cell.id]) as show:
+            run = runner.Run(mx, [cell], run_dir, 1, show, fresh=args.fresh)
+            [result] = run.run(export=True, loads=False)
+        shards.write_export(args.out, mx, result, cells.index(cell), run.store)
     print(f"{cell.id}: {result.state.status}{f' ({result.state.reason})' if result.state.reason else ''}; "
           f"{run.tally.line()}\nbundle: {args.out}")
     return 1 if result.state.status == "error" else 0
@@ -314,11 +325,13 @@ def cmd_load(args: argparse.Namespace) -> int:
     if cell.id not in exports:
         raise SandboxError(f"no export bundle of {cell.id} among --bundles: the consumer's own bundle says "
                            "whether it is healthy and holds its registry")
-    with _display([cell.id]) as show:
-        run = runner.Run(mx, [cell], args.work_dir / f"{mx.name}-load-{cell.id}", 1, show, fresh=args.fresh)
-        sources = [s for b in exports.values() for s in shards.sources(b, run.store)]
-        [result] = run.loads_only(sources, {cell.id: shards.export_result(exports[cell.id])})
-    shards.write_loads(args.out, mx, result, run.store)
+    run_dir = args.work_dir / f"{mx.name}-load-{cell.id}"
+    with locks.run_lock(run_dir, say=_say):
+        with _display([cell.id]) as show:
+            run = runner.Run(mx, [cell], run_dir, 1, show, fresh=args.fresh)
+            sources = [s for b in exports.values() for s in shards.sources(b, run.store)]
+            [result] = run.loads_only(sources, {cell.id: shards.export_result(exports[cell.id])})
+        shards.write_loads(args.out, mx, result, run.store)
     print(f"{cell.id}: {result.state.status}; {run.tally.line()}\nbundle: {args.out}")
     return 1 if result.state.status == "error" else 0
 
@@ -337,7 +350,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     bundles = shards.read_all(args.bundles)
     mx = shards.the_matrix(bundles)
     results = shards.merge(bundles)
-    out = _write_report(collect.collect(mx, results), args.reports / mx.name)
+    out = write_report(collect.collect(mx, results), args.reports / mx.name)
     print(f"merged {len(bundles)} bundles: {len(results)} cells\n"
           f"report: {out / 'index.html'} {out / 'index.md'} {out / 'junit.xml'}\nresults: {out / 'results.json'}")
     return 0
@@ -346,13 +359,14 @@ def cmd_merge(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     start = time.monotonic()
     mx, cells = _plan(args.matrix, args.offline, quiet=args.quiet)
+    check_writable(args.reports / mx.name)
     run_dir = args.work_dir / mx.name
     with locks.run_lock(run_dir, wait=not args.no_wait, say=_say):
         with _display([c.id for c in cells], args.quiet, args.verbose, start=start) as show:
             run = runner.Run(mx, cells, run_dir, args.jobs, show, fresh=args.fresh)
             results = run.run()
         document_ = collect.collect(mx, results)
-        out = _write_report(document_, args.reports / mx.name)
+        out = write_report(document_, args.reports / mx.name)
     found = summary.summarize(document_)
     show.table()
     show.summary(display.closing_summary(found, run.tally.line(), show.wall(), _outputs(out), args.verbose))
@@ -369,14 +383,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     results = document.load(args.results)
     default = args.results if args.results.is_dir() else args.results.parent
     start = time.monotonic()
-    out = _write_report(results, args.out or default)
+    out = write_report(results, args.out or default)
     print(f"report: {out / 'index.html'} {out / 'index.md'} {out / 'junit.xml'} "
           f"({time.monotonic() - start:.2f}s)")
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    model = protos.read_model(args.model)
+    model = protos.read_model(args.model, max_bytes=int(args.max_model_size * (1 << 20)))
+    for warning in model.warnings:
+        print(f"sandbox: warning: {args.model}: {warning}", file=sys.stderr)
     wanted = list(registries.known()) if args.against.strip() == "all" else \
         [registries.parse_target(t) for t in args.against.split(",") if t.strip()]
     if not wanted:
@@ -413,6 +429,9 @@ def _start_repro(args: argparse.Namespace, suffix: str, show: display.Display) -
     """What repro and bisect share: the spec, the safety warning, the producer's model."""
     spec = repro.load_spec(args.spec)
     catalog, found = versions.Catalog(), pythons.discover()
+    repro.consumer_versions(spec, catalog)  # no release in the range: say so before the reporter's script runs
+    if getattr(args, "reports", None):
+        check_writable(args.reports / spec.name)
     run_dir = args.work_dir / f"{spec.name}{suffix}"
     if repro.unconfined(spec):
         print(UNSAFE, file=sys.stderr)
@@ -426,7 +445,7 @@ def cmd_repro(args: argparse.Namespace) -> int:
         for cell in cells if not args.json else []:
             print(f"  consumer {cell.id:26} " + (f"skipped: {cell.skip}" if cell.skip else " ".join(cell.requirements)))
         results = repro.run_consumers(spec, cells, run_dir, producer, args.jobs, show)
-    out = _write_report(results, args.reports / spec.name)
+    out = write_report(results, args.reports / spec.name)
     if args.json:
         _print_json(shapes.repro(spec, results, _outputs(out)))
         return 0
@@ -519,14 +538,6 @@ def cmd_pythons(args: argparse.Namespace) -> int:
 
 def _print_json(data: dict[str, Any]) -> None:
     print(json.dumps(data, indent=1))
-
-
-def _write_report(results: dict[str, Any], out: Path) -> Path:
-    """results.json and every rendering of it, in `out`."""
-    write_json(out / document.RESULTS_FILE, results)
-    for name, render in RENDERERS.items():
-        write_text(out / name, render(results))
-    return out
 
 
 def _say(message: str) -> None:

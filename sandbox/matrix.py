@@ -12,8 +12,10 @@ in, top level or per include. It may name the cell's versions as
 
 from __future__ import annotations
 
+import ast
 import difflib
 import itertools
+import math
 import re
 import string
 import sys
@@ -101,19 +103,40 @@ def load(path: Path) -> Matrix:
     return parse(read_toml(path), path)
 
 
+MAX_TOML_BYTES = 1 << 20  # a matrix or a repro spec is a few hundred bytes
+
+
 def read_toml(path: Path) -> dict[str, Any]:
+    """The TOML table in `path`; a ConfigError naming the file for anything
+    that is not a readable, reasonably small UTF-8 TOML file."""
+    if path.exists() and not path.is_dir() and not path.is_file():  # a FIFO would block the read
+        raise ConfigError(f"{path}: not a regular file; give the path of a .toml file")
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_TOML_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder; give the path of a .toml file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    if len(raw) > MAX_TOML_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_TOML_BYTES // 1024} KiB; is this the right file?")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text (UTF-8) TOML file: byte {exc.start} is {raw[exc.start]:#04x}") from None
     return parse_toml(text, path)
 
 
 def parse_toml(text: str, path: Path) -> dict[str, Any]:
+    """The TOML table in `text` (read from `path`, which errors name)."""
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid TOML: nested too deeply") from None
 
 
 def parse(data: dict[str, Any], path: Path) -> Matrix:
@@ -124,7 +147,7 @@ def parse(data: dict[str, Any], path: Path) -> Matrix:
         raise ConfigError(f"{where}: key 'tensorflow': required (a list of versions like [\"1.15\", \"2.15\"])")
     axes = {axis: _axis(data, axis, where) for axis in AXES if axis in data or axis in DEFAULTS}
     excludes = [_entry(e, f"exclude[{i}]", where) for i, e in enumerate(_tables(data, "exclude", where))]
-    image = _docker_image(data.get("docker_image", DEFAULT_DOCKER_IMAGE), "docker_image", where)
+    image = docker_image(data.get("docker_image", DEFAULT_DOCKER_IMAGE), "docker_image", where)
     packages = _packages(data.get("packages", []), "packages", where)
     raw_includes = _tables(data, "include", where)
     cells: list[CellRequest] = []
@@ -143,16 +166,17 @@ def parse(data: dict[str, Any], path: Path) -> Matrix:
     modules = tuple(_module(m, path, f"probe_modules[{i}]")
                     for i, m in enumerate(_strings(data.get("probe_modules", []), "probe_modules", where, empty=True)))
     probes = tuple(_strings(data.get("probes", list(DEFAULT_PROBES)), "probes", where))
-    if not modules:  # user probes are only known inside the cells
-        _known(probes, BUILTIN_PROBES, "probes", where)
+    known = _user_probes(modules, data.get("probe_modules"), where)
+    if known is not None:  # else some user probe's name is only known when its module runs, in the cells
+        _known(probes, BUILTIN_PROBES + known, "probes", where)
     return Matrix(
         path=path,
-        name=as_string(data.get("name", path.stem if path.stem != "matrix" else "default"), "name", where),
+        name=safe_name(data.get("name", path.stem if path.stem != "matrix" else "default"), "name", where),
         cells=tuple(dict.fromkeys(cells)),
         probes=probes,
         formats=_known(tuple(_strings(data.get("formats", list(DEFAULT_FORMATS)), "formats", where)),
                        FORMATS, "formats", where),
-        timeout=_number(data.get("timeout", 900), "timeout", where),
+        timeout=number(data.get("timeout", 900), "timeout", where),
         probe_modules=modules,
         tolerances=_tolerances(data.get("tolerance", {}), where),
     )
@@ -182,7 +206,7 @@ def _checked(cell: CellRequest, key: str, where: str) -> CellRequest:
     return cell
 
 
-def _docker_image(value: Any, key: str, where: str) -> str:
+def docker_image(value: Any, key: str, where: str) -> str:
     text = as_string(value, key, where)
     if not text or any(c.isspace() for c in text):
         raise ConfigError(f"{where}: key '{key}': {text!r} is not an image reference like \"python:3.11-slim\"")
@@ -214,6 +238,83 @@ def _module(value: str, matrix: Path, key: str) -> Path:
     return found
 
 
+def _user_probes(modules: tuple[Path, ...], raw: Any, where: str) -> tuple[str, ...] | None:
+    """The probe names the user modules define, read on the host without
+    running them (they import TensorFlow); None when a name can only be known
+    by running its module. A module that does not parse, defines no PROBES,
+    or reuses a built-in probe's name is a ConfigError now, before any cell."""
+    names: list[str] = []
+    complete = True
+    for i, module in enumerate(modules):
+        key = f"probe_modules[{i}]" if isinstance(raw, list) else "probe_modules"
+        found = probe_names(module, key, where)
+        if found is None:
+            complete = False
+            continue
+        for name in found:
+            if name in BUILTIN_PROBES or name in names:
+                raise ConfigError(f"{where}: key '{key}': {module} defines probe '{name}', a name already taken; rename it")
+            names.append(name)
+    return tuple(names) if complete else None
+
+
+def probe_names(module: Path, key: str, where: str) -> list[str] | None:
+    """The `name`s of the probes in a user module's top-level `PROBES = [...]`,
+    from its syntax tree: each entry an instance `Cls(...)` of a class of the
+    module whose body (or a base class's in the module) sets `name = "..."`.
+    None when an entry is anything else (it is then checked in the cell)."""
+    try:
+        source = module.read_bytes()
+        tree = ast.parse(source, filename=str(module))
+    except OSError as exc:
+        raise ConfigError(f"{where}: key '{key}': cannot read {module}: {exc.strerror or exc}") from None
+    except (SyntaxError, ValueError) as exc:  # ValueError: NUL bytes
+        line = f" line {exc.lineno}" if isinstance(exc, SyntaxError) and exc.lineno else ""
+        msg = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+        raise ConfigError(f"{where}: key '{key}': {module}{line}: {msg}; fix the probe module") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: key '{key}': {module}: nested too deeply to parse") from None
+    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+    listed = [node.value for node in tree.body if isinstance(node, ast.Assign)
+              and any(isinstance(t, ast.Name) and t.id == "PROBES" for t in node.targets)]
+    listed += [node.value for node in tree.body if isinstance(node, ast.AnnAssign) and node.value is not None
+               and isinstance(node.target, ast.Name) and node.target.id == "PROBES"]
+    if not listed:
+        raise ConfigError(f"{where}: key '{key}': {module} defines no top-level PROBES list "
+                          "(PROBES = [MyProbe()]; see examples/my_probes.py)")
+    entries = listed[-1]
+    if not isinstance(entries, (ast.List, ast.Tuple)):
+        return None
+    if not entries.elts:
+        raise ConfigError(f"{where}: key '{key}': {module}: PROBES is empty; list the probes, like PROBES = [MyProbe()]")
+    names = []
+    for entry in entries.elts:
+        name = _class_name(entry, classes)
+        if name is None:
+            return None
+        names.append(name)
+    return names
+
+
+def _class_name(entry: ast.expr, classes: dict[str, ast.ClassDef]) -> str | None:
+    """"batchnorm" for `BatchNorm()` when class BatchNorm (or a base in the module) sets name = "batchnorm"."""
+    if not (isinstance(entry, ast.Call) and isinstance(entry.func, ast.Name)):
+        return None
+    todo, seen = [entry.func.id], set()
+    while todo:
+        cls = classes.get(todo.pop(0))
+        if cls is None or cls.name in seen:
+            continue
+        seen.add(cls.name)
+        for stmt in cls.body:
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
+            value = stmt.value if isinstance(stmt, (ast.Assign, ast.AnnAssign)) else None
+            if any(isinstance(t, ast.Name) and t.id == "name" for t in targets):
+                return value.value if isinstance(value, ast.Constant) and isinstance(value.value, str) else None
+        todo += [b.id for b in cls.bases if isinstance(b, ast.Name)]
+    return None
+
+
 def _tolerances(table: Any, where: str) -> tuple[tuple[str, Tolerance], ...]:
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: key 'tolerance': expected tables like [tolerance.batchnorm] atol = 1e-4")
@@ -223,7 +324,7 @@ def _tolerances(table: Any, where: str) -> tuple[tuple[str, Tolerance], ...]:
         if not isinstance(entry, dict):
             raise ConfigError(f"{where}: key '{key}': expected a table with atol and/or rtol")
         check_keys(entry, ("atol", "rtol"), where, f"{key}.")
-        atol, rtol = (_number(entry.get(k, default), f"{key}.{k}", where, zero=True)
+        atol, rtol = (number(entry.get(k, default), f"{key}.{k}", where, zero=True)
                       for k, default in zip(("atol", "rtol"), DEFAULT_TOLERANCE))
         found.append((probe, Tolerance(atol, rtol)))
     return tuple(found)
@@ -245,7 +346,7 @@ def _axis(data: dict[str, Any], axis: str, where: str) -> list[str]:
     raw = data.get(axis, DEFAULTS.get(axis, []))
     values = _strings(raw, axis, where)
     for i, value in enumerate(values):
-        _check_value(axis, value, f"{axis}[{i}]" if isinstance(raw, list) else axis, where)
+        check_value(axis, value, f"{axis}[{i}]" if isinstance(raw, list) else axis, where)
     return values
 
 
@@ -256,13 +357,13 @@ def _entry(table: Any, key: str, where: str) -> dict[str, str]:
     entry = {k: as_string(v, f"{key}.{k}", where) for k, v in table.items() if k != "packages"}
     for k, v in entry.items():
         if k == "docker_image":
-            _docker_image(v, f"{key}.{k}", where)
+            docker_image(v, f"{key}.{k}", where)
         else:
-            _check_value(k, v, f"{key}.{k}", where)
+            check_value(k, v, f"{key}.{k}", where)
     return entry
 
 
-def _check_value(axis: str, value: str, key: str, where: str) -> None:
+def check_value(axis: str, value: str, key: str, where: str) -> None:
     problem = None
     if axis == "tensorflow" and not _TF_VERSION.match(value):
         problem = f"'{value}' is not a TensorFlow version like \"1.15\" or \"2.15.1\""
@@ -297,9 +398,31 @@ def as_string(value: Any, key: str, where: str) -> str:
     return value
 
 
-def _number(value: Any, key: str, where: str, zero: bool = False) -> float:
-    bad = isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (value == 0 and not zero)
+def number(value: Any, key: str, where: str, zero: bool = False) -> float:
+    """A finite number > 0 (>= 0 with `zero`): nan, inf and negatives mean nothing here."""
+    bad = (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+           or value < 0 or (value == 0 and not zero))
     if bad:
         what = "a number >= 0" if zero else "a positive number of seconds"
         raise ConfigError(f"{where}: key '{key}': expected {what}, got {value!r}")
     return float(value)
+
+
+_UNSAFE_NAME = re.compile(r"[/\\\x00-\x1f\x7f]")
+MAX_NAME = 100
+
+
+def safe_name(value: Any, key: str, where: str) -> str:
+    """A name used as a folder under the reports and work folders (a run
+    deletes and rewrites what is there): one plain path component."""
+    text = as_string(value, key, where)
+    problem = None
+    if not text.strip():
+        problem = "must not be empty"
+    elif text in (".", "..") or _UNSAFE_NAME.search(text):
+        problem = f"{text!r} is not a plain folder name (no '/', '\\', control characters, '.' or '..')"
+    elif text != text.strip() or text.startswith("-") or len(text) > MAX_NAME:
+        problem = f"{text!r} is not a plain folder name (no leading '-' or spaces, at most {MAX_NAME} characters)"
+    if problem:
+        raise ConfigError(f"{where}: key '{key}': {problem}; use letters, digits, '-', '_' and '.', like name = \"my-matrix\"")
+    return text

@@ -124,6 +124,10 @@ def _why_not(request: CellRequest, releases: Releases, pythons: Discovery) -> st
     if request.python == "auto":
         return (f"no installed Python has a TensorFlow {request.tensorflow} wheel (it supports "
                 f"{', '.join(supported)}; found {', '.join(pythons.interpreters) or 'none'})")
+    if request.backend == "venv" and pythons.find(request.python) is None:
+        wheel = "" if request.python in supported else \
+            f"; TensorFlow {request.tensorflow} has no wheel for it either (it has {', '.join(supported)})"
+        return pythons.missing_reason(request.python) + wheel
     if request.python not in supported:
         return f"TensorFlow {request.tensorflow} has no wheel for Python {request.python} (it has {', '.join(supported)})"
     return pythons.missing_reason(request.python)

@@ -7,7 +7,6 @@ version; one that does not run is ignored.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -88,15 +87,17 @@ def _pyenv_candidates(root: Path) -> list[Path]:
 
 
 def _uv_candidates() -> list[Path]:
+    """The interpreters in uv's managed-Python folder. (`uv python dir`, not
+    `uv python list`: listing probes every python on PATH, pyenv's failing
+    shims included, which costs seconds.)"""
     uv = shutil.which("uv")
     if not uv:
         return []
     try:
-        out = subprocess.run([uv, "python", "list", "--only-installed", "--output-format", "json"],
-                             capture_output=True, text=True, timeout=30).stdout
-        return [Path(entry["path"]) for entry in json.loads(out or "[]") if entry.get("path")]
-    except (OSError, subprocess.SubprocessError, ValueError, KeyError, TypeError):
+        out = subprocess.run([uv, "python", "dir"], capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
         return []
+    return sorted(Path(out).glob("*/bin/python3")) if out else []
 
 
 def _inspect(candidate: tuple[Path, str]) -> Interpreter | None:

@@ -16,6 +16,7 @@ A spec is a small TOML file:
 
 from __future__ import annotations
 
+import difflib
 import json
 import shutil
 from dataclasses import dataclass
@@ -28,9 +29,10 @@ from packaging.version import Version
 from sandbox import events, protos, pythons
 from sandbox import matrix as matrix_mod
 from sandbox import plan as plan_mod
+from sandbox.agent import catalog
 from sandbox.classify import FAILED
 from sandbox.errors import ConfigError, SandboxError
-from sandbox.matrix import as_string, check_keys, read_toml
+from sandbox.matrix import as_string, check_keys, check_value, docker_image, number, read_toml, safe_name
 from sandbox.store import append_jsonl
 from sandbox.versions import Catalog
 
@@ -62,6 +64,8 @@ class Spec:
 
 
 def load_spec(path: Path) -> Spec:
+    """Parse and validate a spec: everything in it is checked here, before
+    any environment is built or the reporter's script runs."""
     data = read_toml(path)
     where = str(path)
     check_keys(data, SECTIONS, where, "")
@@ -77,14 +81,73 @@ def load_spec(path: Path) -> Spec:
         raise ConfigError(f"{where}: key 'producer.tensorflow': required to run a script")
     if "tensorflow" not in consumers:
         raise ConfigError(f"{where}: key 'consumers.tensorflow': required (versions, a range like \">=1.13,<2\", or \"all\")")
+    _check_cell(producer, "producer", where)
+    _check_cell(consumers, "consumers", where)
+    _check_consumers(consumers["tensorflow"], where)
+    _check_choice(producer.get("format"), "producer.format", tuple(name for name, _ in DETECT), where)
+    _check_choice(consumers.get("loader"), "consumers.loader", agent_loaders(), where)
+    reads = catalog.LOADER_FORMATS.get(consumers.get("loader", ""), ())
+    if "format" in producer and "loader" in consumers and producer["format"] not in reads:
+        raise ConfigError(f"{where}: key 'consumers.loader': {consumers['loader']} does not read a "
+                          f"{producer['format']} (it reads {', '.join(reads)})")
     cell = {k: v for k, v in consumers.items() if k in ("image", "backend", "docker_image")}
-    spec = Spec(path, as_string(data.get("name", path.stem), "name", where), producer, consumers["tensorflow"],
+    spec = Spec(path, safe_name(data.get("name", path.stem), "name", where), producer, consumers["tensorflow"],
                 consumers.get("python", "auto"), cell, consumers.get("loader"), expect.get("error"),
-                float(data.get("timeout", 900)), safe)
+                number(data.get("timeout", 900), "timeout", where), safe)
     source = spec.source()
     if source is not None and not source.exists():
         raise ConfigError(f"{where}: key 'producer': {source} does not exist")
+    if "script" in producer and source is not None and not source.is_file():
+        raise ConfigError(f"{where}: key 'producer.script': {source} is not a file")
     return spec
+
+
+def _check_cell(table: dict[str, Any], section: str, where: str) -> None:
+    """tensorflow (producer), python, image, backend, docker_image: as in a matrix."""
+    for key in ("python", "image", "backend") + (("tensorflow",) if section == "producer" else ()):
+        if key in table:
+            if not isinstance(table[key], str):
+                raise ConfigError(f"{where}: key '{section}.{key}': expected a string, got a list")
+            check_value(key, table[key], f"{section}.{key}", where)
+    if "docker_image" in table:
+        if not isinstance(table["docker_image"], str):
+            raise ConfigError(f"{where}: key '{section}.docker_image': expected a string, got a list")
+        docker_image(table["docker_image"], f"{section}.docker_image", where)
+    if table.get("backend") == "docker" and table.get("python", "auto") == "auto":
+        raise ConfigError(f"{where}: key '{section}.python': docker cells need an explicit Python version, the one "
+                          f"in the image (like python = \"3.11\"), not \"auto\"")
+
+
+def _check_consumers(value: Any, where: str) -> None:
+    """A list of versions, a range (a PEP 440 specifier set) or "all"."""
+    key = "consumers.tensorflow"
+    if isinstance(value, list):
+        if not value:
+            raise ConfigError(f"{where}: key '{key}': must not be empty")
+        for i, version in enumerate(value):
+            check_value("tensorflow", version, f"{key}[{i}]", where)
+        return
+    text = value.strip()
+    if text == "all":
+        return
+    try:
+        SpecifierSet(text)
+    except InvalidSpecifier:
+        raise ConfigError(f"{where}: key '{key}': '{text}' is not a list, a range like \">=1.13,<2\" or \"all\"") from None
+    if not text:
+        raise ConfigError(f"{where}: key '{key}': empty; give versions, a range like \">=1.13,<2\" or \"all\"")
+
+
+def _check_choice(value: Any, key: str, known: tuple[str, ...], where: str) -> None:
+    if value is not None and value not in known:
+        close = difflib.get_close_matches(str(value), known, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"expected one of {', '.join(known)}"
+        raise ConfigError(f"{where}: key '{key}': unknown {key.split('.')[-1]} {value!r}; {hint}")
+
+
+def agent_loaders() -> tuple[str, ...]:
+    """The loader names the agent registers (its catalog: names only, no TF)."""
+    return tuple(catalog.LOADER_FORMATS)
 
 
 def _table(data: dict[str, Any], key: str, allowed: tuple[str, ...], where: str,

@@ -28,7 +28,7 @@ from sandbox.journal import Verb, Watcher
 from sandbox.matrix import Matrix
 from sandbox.plan import Cell
 from sandbox.records import INTERRUPTED, Artifact, Load, RecordError
-from sandbox.store import CellPaths, ResultsStore, read_jsonl, write_json, write_text
+from sandbox.store import CellPaths, ResultsStore, StoreError, read_jsonl, write_json, write_text
 
 AGENT = digests.AGENT
 MAX_RESUMES = 50
@@ -222,6 +222,8 @@ class CellRun:
                 self._finish("ok", None)
         except Interrupted:
             self._finish("error", "interrupted")
+        except StoreError:
+            raise  # the store cannot be written: stop the run, keep what is stored
         except Exception as exc:  # a harness bug in one cell must not stop the others
             self._finish("error", f"harness error: {type(exc).__name__}: {exc}", traceback.format_exc())
 
@@ -355,6 +357,8 @@ class CellRun:
                 self.run.emit(ev.PhaseFinished(self.cell.id, "load", reused=len(self.result.loads)))
         except Interrupted:
             self._finish("error", "interrupted")
+        except StoreError:
+            raise
         except Exception as exc:  # keep the other consumers going
             self._finish("error", f"harness error: {type(exc).__name__}: {exc}", traceback.format_exc())
 

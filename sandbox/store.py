@@ -10,13 +10,27 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from sandbox.errors import SandboxError
+
 
 def cache_dir() -> Path:
-    """Where environments and the release catalog are kept between runs."""
+    """Where environments and the release catalog are kept between runs:
+    created if missing; a SandboxError when it cannot be written."""
     if os.environ.get("SANDBOX_CACHE_DIR"):
-        return Path(os.environ["SANDBOX_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "sandbox"
+        folder, source = Path(os.environ["SANDBOX_CACHE_DIR"]), "SANDBOX_CACHE_DIR"
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        folder, source = Path(base) / "sandbox", "XDG_CACHE_HOME" if os.environ.get("XDG_CACHE_HOME") else "HOME"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        raise SandboxError(f"cache folder {folder} cannot be created ({why}); set SANDBOX_CACHE_DIR to a "
+                           f"writable folder (it now comes from {source})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise SandboxError(f"cache folder {folder} is not writable; set SANDBOX_CACHE_DIR to a writable folder "
+                           f"(it now comes from {source})")
+    return folder
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -89,8 +103,11 @@ class CellPaths:
 STORE_SCHEMA = 1
 
 
-class StoreError(OSError):
-    """The store cannot be written (full or read-only disk, permissions)."""
+class StoreError(SandboxError):
+    """The store cannot be written (full or read-only disk, permissions).
+    What was stored before stays; the next run measures only the rest."""
+
+    exit_code = 74  # EX_IOERR
 
 
 def store_dir() -> Path:
@@ -134,7 +151,8 @@ class ResultsStore:
         try:
             write_json(path, {"store": STORE_SCHEMA, "key": key, "digest": digests.of_json(payload), "payload": payload})
         except OSError as exc:
-            raise StoreError(exc.errno, f"cannot write the results store at {self.root}: {exc.strerror or exc}") from None
+            raise StoreError(f"cannot write the results store at {self.root}: {exc.strerror or exc}; "
+                             "free space (or set SANDBOX_STORE_DIR) and run again: what is stored is kept") from None
 
     def _read(self, path: Path, key: str) -> dict[str, Any] | None:
         from sandbox import digests
@@ -193,7 +211,8 @@ class ResultsStore:
                 except OSError:  # another run put the same record there first
                     pass
         except OSError as exc:
-            raise StoreError(exc.errno, f"cannot write the results store at {self.root}: {exc.strerror or exc}") from None
+            raise StoreError(f"cannot write the results store at {self.root}: {exc.strerror or exc}; "
+                             "free space (or set SANDBOX_STORE_DIR) and run again: what is stored is kept") from None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return key, payload

@@ -18,8 +18,8 @@ def test_bad_matrix_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Captur
 
 def test_report_rerenders_a_results_file(tmp_path: Path) -> None:
     results = tmp_path / "results.json"
-    results.write_text('{"schema_version": 2, "name": "x", "created": "now", "sandbox_version": "0", '
-                       '"matrix": "m.toml", "formats": [], "cells": [], "loads": [], "artifacts": []}')
+    results.write_text('{"schema_version": 2, "name": "x", "created": "2026-01-01T00:00:00Z", "sandbox_version": "0", '
+                       '"matrix": "m.toml", "probes": [], "formats": [], "cells": [], "loads": [], "artifacts": []}')
     assert cli.main(["report", str(results)]) == 0
     assert (tmp_path / "index.md").read_text().startswith("# TensorFlow compatibility: x")
     assert "<h1>TensorFlow compatibility: x</h1>" in (tmp_path / "index.html").read_text()

@@ -139,7 +139,7 @@ def test_bad_probe_settings_name_the_key(tmp_path: Path, text: str, message: str
 
 
 def test_user_probe_modules_resolve_beside_the_matrix(tmp_path: Path) -> None:
-    (tmp_path / "mine.py").write_text("PROBES = []\n")
+    (tmp_path / "mine.py").write_text("from probes import Probe\nclass Mine(Probe):\n    name = 'my_probe'\nPROBES = [Mine()]\n")
     m = matrix.load(write(tmp_path, 'tensorflow = ["1.15"]\nprobes = ["my_probe"]\nprobe_modules = ["mine.py"]\n'))
     assert m.probe_modules == ((tmp_path / "mine.py").resolve(),) and m.probes == ("my_probe",)
 
@@ -161,3 +161,59 @@ packages = []
 def test_a_bad_package_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"key 'packages\[0\]': 'tf keras!' is not a requirement like \"tf-keras\""):
         matrix.load(write(tmp_path, 'tensorflow = "2.18"\npackages = ["tf keras!"]'))
+
+
+@pytest.mark.parametrize("name", ["../../x", "..", ".", "", " ", "a/b", "a\\\\b", "-rf", "x\\u0000y", "x" * 101])
+def test_a_name_must_be_a_plain_folder_name(tmp_path: Path, name: str) -> None:
+    """`sandbox run` deletes and rewrites runs/<name> and reports/<name>."""
+    with pytest.raises(ConfigError, match="key 'name': .*(not a plain folder name|must not be empty)"):
+        matrix.load(write(tmp_path, f'name = "{name}"\ntensorflow = ["1.15"]\n'))
+
+
+@pytest.mark.parametrize("name", ["default", "my-matrix_2.15", "nightly+tf-keras", "Mein Lauf"])
+def test_plain_names_are_kept(tmp_path: Path, name: str) -> None:
+    assert matrix.load(write(tmp_path, f'name = "{name}"\ntensorflow = ["1.15"]\n')).name == name
+
+
+@pytest.mark.parametrize("value, shown", [("nan", "nan"), ("inf", "inf"), ("-inf", "-inf"), ("0", "0"), ("-1", "-1"),
+                                          ('"abc"', "'abc'"), ("true", "True")])
+def test_timeouts_must_be_finite_and_positive(tmp_path: Path, value: str, shown: str) -> None:
+    with pytest.raises(ConfigError, match=f"key 'timeout': expected a positive number of seconds, got {shown}$"):
+        matrix.load(write(tmp_path, f'tensorflow = ["1.15"]\ntimeout = {value}\n'))
+
+
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_tolerances_must_be_finite(tmp_path: Path, value: str) -> None:
+    with pytest.raises(ConfigError, match="key 'tolerance.dense.atol': expected a number >= 0"):
+        matrix.load(write(tmp_path, f'tensorflow = ["1.15"]\n[tolerance.dense]\natol = {value}\n'))
+
+
+PROBE = "from probes import Probe\n\n\nclass Base(Probe):\n    name = 'base_probe'\n\n\nclass Mine(Base):\n    input_shape = (1, 2)\n\n\n"
+
+
+@pytest.mark.parametrize("module, probes, message", [
+    ("def broken(:\n    pass\nPROBES = []\n", '["batchnorm"]', r"mine\.py line 1: invalid syntax"),
+    (PROBE + "PROBES = [Mine()]\n", '["base_probe", "mine"]', r"key 'probes\[1\]': unknown probe 'mine'"),
+    (PROBE + "PROBES = [Mine()]\n", '["bas_probe"]', r"unknown probe 'bas_probe'; did you mean 'base_probe'\?"),
+    (PROBE, '["base_probe"]', r"mine\.py defines no top-level PROBES list"),
+    (PROBE + "PROBES = []\n", '["base_probe"]', r"PROBES is empty"),
+    (PROBE.replace("base_probe", "lstm") + "PROBES = [Mine()]\n", '["lstm"]', r"defines probe 'lstm', a name already taken"),
+    ("PROBES = [1]\x00\n", '["x"]', r"mine\.py: source code string cannot contain null bytes"),
+])
+def test_probe_modules_are_checked_on_the_host(tmp_path: Path, module: str, probes: str, message: str) -> None:
+    """Without importing them (they import TF): a syntax error or an unknown
+    probe is known before any environment is provisioned."""
+    (tmp_path / "mine.py").write_text(module)
+    with pytest.raises(ConfigError, match=message):
+        matrix.load(write(tmp_path, f'tensorflow = ["1.15"]\nprobes = {probes}\nprobe_modules = ["mine.py"]\n'))
+
+
+def test_probe_names_found_through_base_classes_and_the_example() -> None:
+    example = Path(__file__).parent.parent / "examples" / "my_probes.py"
+    assert matrix.probe_names(example, "probe_modules", "m.toml") == ["softplus_mlp"]
+
+
+def test_probe_names_computed_at_run_time_are_left_to_the_cell(tmp_path: Path) -> None:
+    (tmp_path / "mine.py").write_text("from probes import Probe\nPROBES = [make(n) for n in ('a', 'b')]\n")
+    m = matrix.load(write(tmp_path, 'tensorflow = ["1.15"]\nprobes = ["a"]\nprobe_modules = ["mine.py"]\n'))
+    assert m.probes == ("a",)

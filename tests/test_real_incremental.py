@@ -151,15 +151,21 @@ def test_shards_give_the_results_of_one_run(work: Path, first: dict[str, Any], t
     cells = [c["id"] for c in plan["cells"]]
     assert len(cells) == 2 and all(c["skip"] is None for c in plan["cells"])
     shard = tmp_path / "shard"
-    for cell in cells:  # every job on its own machine: a store of its own
+
+    def machine(name: str) -> dict[str, str]:
+        """Every job on a machine of its own: its own cache (environments built
+        anew, in other folders) and its own results store."""
+        return {"SANDBOX_CACHE_DIR": str(tmp_path / name), "SANDBOX_STORE_DIR": str(tmp_path / name / "store")}
+
+    for cell in cells:
         sandbox(["export", "matrix.toml", "--cell", cell, "--out", str(shard / f"export-{cell}")], work,
-                env={"SANDBOX_STORE_DIR": str(tmp_path / f"store-export-{cell}")})
+                env=machine(f"export-{cell}"))
     exports = [str(shard / f"export-{c}") for c in cells]
     for cell in cells:
         sandbox(["load", "matrix.toml", "--cell", cell, "--bundles", *exports, "--out", str(shard / f"load-{cell}")],
-                work, env={"SANDBOX_STORE_DIR": str(tmp_path / f"store-load-{cell}")})
+                work, env=machine(f"load-{cell}"))
     sandbox(["merge", *exports, *[str(shard / f"load-{c}") for c in cells], "--reports", str(tmp_path / "reports")],
-            work, env={"SANDBOX_STORE_DIR": str(tmp_path / "store-merge")})
+            work, env=machine("merge"))
     merged = json.loads((tmp_path / "reports" / "inc" / "results.json").read_text())
     assert comparable(merged) == comparable(first)
 

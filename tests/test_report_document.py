@@ -58,3 +58,31 @@ def test_bad_input_is_one_line(tmp_path: Path, content: str | None, message: str
     with pytest.raises(SandboxError, match=message) as caught:
         document.load(path)
     assert "\n" not in str(caught.value) and str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize("breaks, message", [
+    (lambda d: d["loads"][3].pop("status"), r"loads\[3\] must contain \['status'\]"),
+    (lambda d: d["loads"][0].update(static={"missing_ops": 1}), r"loads\[0\]\.static"),
+    (lambda d: d["cells"].__setitem__(1, "tf2"), r"cells\[1\] must be object"),
+    (lambda d: d["artifacts"][2].update(status="lost"), r"artifacts\[2\]\.status must be one of"),
+    (lambda d: d.pop("probes"), r"the document must contain \['probes'\]"),
+])
+def test_records_renderers_cannot_read_are_one_line(tmp_path: Path, recorded: dict[str, Any],
+                                                    breaks: Any, message: str) -> None:
+    """The issue's case: a results.json whose load records lack keys was a
+    KeyError traceback in the renderers."""
+    broken = copy.deepcopy(recorded)
+    breaks(broken)
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(broken))
+    with pytest.raises(SandboxError, match=message) as caught:
+        document.load(path)
+    assert "\n" not in str(caught.value) and str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe\x00binary", b"[" * 100_000])
+def test_binary_or_deeply_nested_files_are_one_line(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "results.json"
+    path.write_bytes(content)
+    with pytest.raises(SandboxError, match="cannot read results: not JSON"):
+        document.load(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -32,10 +33,29 @@ def test_examples_are_valid() -> None:
     ('[producer]\nartifact = "nope.pb"\n[consumers]\ntensorflow = "all"', "nope.pb does not exist"),
     ('[producer]\nartifact = "make.py"\n[consumers]\ntensorflw = "all"', "did you mean 'tensorflow'"),
     ('[producer]\nartifact = "make.py"\n', "'consumers.tensorflow': required"),
+    ('[producer]\nartifact = "make.py"\nformat = "onnx"\n[consumers]\ntensorflow = "all"', "unknown format 'onnx'"),
+    ('[producer]\nartifact = "make.py"\nformat = "tflite"\n[consumers]\ntensorflow = "all"\nloader = "keras2"',
+     "'consumers.loader': keras2 does not read a tflite (it reads keras_saved_model, keras_h5, keras_v3)"),
+    ('[producer]\nscript = "make.py"\ntensorflow = "latest"\n[consumers]\ntensorflow = "all"',
+     "'producer.tensorflow': 'latest' is not a TensorFlow version"),
+    ('[producer]\nartifact = "make.py"\n[consumers]\ntensorflow = []', "'consumers.tensorflow': must not be empty"),
+    ('[producer]\nartifact = "make.py"\n[consumers]\ntensorflow = ""', "'consumers.tensorflow': empty"),
+    ('[producer]\nartifact = "make.py"\n[consumers]\ntensorflow = "all"\nimage = "tpu"', "'consumers.image': 'tpu'"),
+    ('[producer]\nartifact = "make.py"\n[consumers]\ntensorflow = "all"\ndocker_image = "x:{tf}"\n',
+     "unknown placeholder '{tf}'"),
+    ('timeout = nan\n[producer]\nartifact = "make.py"\n[consumers]\ntensorflow = "all"', "key 'timeout'"),
+    ('name = "a/b"\n[producer]\nartifact = "make.py"\n[consumers]\ntensorflow = "all"', "key 'name'"),
+    ('[producer]\nscript = "."\ntensorflow = "2.15"\n[consumers]\ntensorflow = "all"', "is not a file"),
 ])
 def test_bad_specs(tmp_path: Path, text: str, message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         spec(tmp_path, text)
+
+
+def test_loaders_are_the_agents() -> None:
+    """The agent's catalog; the names as the README documents them."""
+    assert set(repro.agent_loaders()) >= {"tf1_session", "tf2_load", "import_graph_def", "keras2", "keras3",
+                                          "tflite_interpreter", "checkpoint_restore"}
 
 
 def test_ranges_expand_to_newest_patch_per_minor_or_every_patch(tmp_path: Path) -> None:
@@ -70,4 +90,4 @@ def test_a_corrupt_model_still_goes_to_the_consumers(tmp_path: Path) -> None:
     repro.write_manifest(tmp_path / "producer", bad, "frozen_graph", "artifact")
     record = repro.results_json(tmp_path / "producer" / "manifest.jsonl")
     assert record["status"] == "exported" and record["ops"] == []
-    assert "not a SavedModel or a GraphDef" in record["reason"]
+    assert "corrupt or truncated GraphDef" in record["reason"]

@@ -238,12 +238,15 @@ def test_a_waiting_run_stops_at_once_on_sigterm(tmp_path: Path) -> None:
         wait_for(lambda: agents_of(tmp_path), 20, "the first run's agents run")
         second = start_fake_sandbox(tmp_path, hang=60)
         wait_for(lambda: (tmp_path / "runs" / ".t.lock.owner").exists(), 10, "the first run holds the lock")
-        assert second.stderr is not None
-        said = second.stderr.readline()  # blocks until the second says it waits (its handlers are set)
-        assert "waiting for another sandbox run of t" in said
+        said: list[str] = []
+        reader = threading.Thread(target=lambda: said.extend(second.stderr or []), daemon=True)
+        reader.start()
+        # the second says it waits once its signal handlers are in place (not a guess at a delay)
+        wait_for(lambda: any("waiting for another sandbox run of t" in line for line in said), 60, "the second waits")
         second.send_signal(signal.SIGTERM)
-        _, err = second.communicate(timeout=10)
-        assert second.returncode == 143, said + err
+        second.wait(timeout=10)
+        reader.join(timeout=10)
+        assert second.returncode == 143, "".join(said)
         assert first.poll() is None  # the first goes on
     finally:
         first.kill()

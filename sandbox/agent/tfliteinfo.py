@@ -65,7 +65,15 @@ def builtin_name(code: int) -> str:
 
 
 def operator_codes(data: bytes) -> List[Dict[str, Any]]:
-    """[{"op": "CONV_2D", "version": 3}, {"op": "custom:Foo", "version": 1}, ...]"""
+    """[{"op": "CONV_2D", "version": 3}, {"op": "custom:Foo", "version": 1}, ...];
+    ValueError for bytes that are not a TFLite flatbuffer (offsets out of range)."""
+    try:
+        return _operator_codes(data)
+    except (struct.error, IndexError) as exc:
+        raise ValueError("not a TFLite flatbuffer (%s)" % exc)
+
+
+def _operator_codes(data: bytes) -> List[Dict[str, Any]]:
     model = _Table(data, struct.unpack_from("<I", data, 0)[0])
     found = []
     for code in model.tables(1):  # Model.operator_codes

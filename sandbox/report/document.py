@@ -1,15 +1,18 @@
 """The results document (results.json): its schema and how renderers read it.
 
 The schema ships with the package (results.schema.json); tests validate every
-document they produce against it. At run time only the shape the renderers
-rely on is checked, so a bad file is one clear line, not a traceback."""
+document they produce against it, and every document read from a file is
+validated against it before a renderer sees it (fastjsonschema: compiled
+once, fast enough for the largest reports), so a bad file is one clear line
+naming the record and key, not a traceback."""
 
 from __future__ import annotations
 
+import functools
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from sandbox.errors import SandboxError
 
@@ -36,8 +39,8 @@ def load(path: Path) -> Results:
         data = json.loads(file.read_text(encoding="utf-8"))
     except OSError as exc:
         raise SandboxError(f"{file}: cannot read results: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise SandboxError(f"{file}: cannot read results: not JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise SandboxError(f"{file}: cannot read results: not JSON ({_first_line(exc)})") from None
     check(data, str(file))
     return data  # type: ignore[no-any-return]
 
@@ -53,3 +56,27 @@ def check(data: Any, where: str) -> None:
     for key, kind in _REQUIRED.items():
         if not isinstance(data.get(key), kind):
             raise SandboxError(f"{where}: key {key!r} is missing or not a {kind.__name__}")
+    from fastjsonschema import JsonSchemaValueException  # here: every command imports this module
+
+    try:
+        _validator()(data)
+    except JsonSchemaValueException as exc:
+        message = _first_line(exc.message)
+        what = message[5:] if message.startswith("data.") else "the document" + message.removeprefix("data")
+        raise SandboxError(f"{where}: not a valid results document: {what} (see {SCHEMA_FILE} in the "
+                           "sandbox package; regenerate it with `sandbox run`)") from None
+    except RecursionError:
+        raise SandboxError(f"{where}: not a valid results document: nested too deeply") from None
+
+
+@functools.cache
+def _validator() -> Callable[[Any], Any]:
+    import fastjsonschema
+
+    validate: Callable[[Any], Any] = fastjsonschema.compile(schema())
+    return validate
+
+
+def _first_line(exc: object) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
