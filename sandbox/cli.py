@@ -368,7 +368,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         document_ = collect.collect(mx, results)
         out = write_report(document_, args.reports / mx.name)
     found = summary.summarize(document_)
-    show.table()
+    show.table(document_)
     show.summary(display.closing_summary(found, run.tally.line(), show.wall(), _outputs(out), args.verbose))
     if any(r.state.status == "error" for r in results) or not found.loads:
         return 1  # a cell errored, or nothing at all was measured (every cell skipped or broken)

@@ -17,11 +17,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, TextIO
+from typing import Any, Literal, TextIO
 
 from rich.console import Console
 from rich.live import Live
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 from tabulate import tabulate
@@ -56,7 +56,6 @@ class CellLine:
     provision: str = ""
     measured: Counter[str] = field(default_factory=Counter)  # phase -> items measured
     reused: Counter[str] = field(default_factory=Counter)  # phase -> items taken from the store
-    load_statuses: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
 
@@ -87,11 +86,11 @@ class Display:
                 return
             self.progress = Progress(
                 TextColumn("{task.description}"), TextColumn("{task.fields[phase]:<9}"), BarColumn(bar_width=24),
-                MofNCompleteColumn(), TextColumn("{task.fields[note]}"), TimeRemainingColumn(),
+                TextColumn("{task.fields[count]:>11}"), TextColumn("{task.fields[note]}"), TimeRemainingColumn(),
                 console=self.console)
             for cell in cells:
-                self.tasks[cell] = self.progress.add_task(f"{cell:30}", total=None, phase="waiting", note="")
-            self.overall = self.progress.add_task(f"{'all cells':30}", total=0, phase="", note="")
+                self.tasks[cell] = self.progress.add_task(f"{cell:30}", total=None, phase="waiting", note="", count="")
+            self.overall = self.progress.add_task(f"{'all cells':30}", total=None, phase="", note="", count="")
             self.live = Live(self.progress, console=self.console, refresh_per_second=4, transient=True)
             self.live.start()
 
@@ -99,8 +98,13 @@ class Display:
         """Stop the live display (it gives way to the final table)."""
         with self.lock:
             if self.live is not None:
-                self.live.stop()
-                self.live = None
+                live, self.live = self.live, None
+                try:
+                    live.stop()
+                except Exception as exc:  # a display bug must not cost the run its report
+                    self.mode = "plain"
+                    print(f"sandbox: warning: the live display failed ({type(exc).__name__}: {exc}); "
+                          "plain output from here", file=sys.stderr)
 
     def __enter__(self) -> Display:
         return self
@@ -110,6 +114,9 @@ class Display:
 
     def __call__(self, event: ev.Event) -> None:
         with self.lock:
+            if isinstance(event, ev.StageStarted):
+                self._stage(event)
+                return
             line = self._cell(event.cell)
             handler = getattr(self, f"_on_{type(event).__name__}")
             handler(line, event)
@@ -119,40 +126,49 @@ class Display:
         if cell not in self.cells:
             self.cells[cell] = CellLine(cell)
             if self.progress is not None and cell not in self.tasks:
-                self.tasks[cell] = self.progress.add_task(f"{cell:30}", total=None, phase="", note="")
+                self.tasks[cell] = self.progress.add_task(f"{cell:30}", total=None, phase="", note="", count="")
         return self.cells[cell]
 
     # events ------------------------------------------------------------------------
+    def _stage(self, event: ev.StageStarted) -> None:
+        """The overall bar counts the stage's items, measured or reused: its ETA
+        is the stage's."""
+        if self.progress is not None and self.overall is not None:
+            self.progress.reset(self.overall, total=event.total, description=f"{'all cells: ' + event.stage + 's':30}",
+                                phase="", note="", count=f"0/{event.total}")  # reset replaces every field
+
+    def _advance(self, phase: str, n: int) -> None:
+        if phase in MEASURED and n > 0 and self.progress is not None and self.overall is not None:
+            self.progress.advance(self.overall, n)
+            task = self.progress.tasks[self.overall]
+            self.progress.update(self.overall, count=f"{task.completed:.0f}/{task.total or 0:.0f}")
+
     def _on_PhaseStarted(self, line: CellLine, event: ev.PhaseStarted) -> None:
         line.phase = event.phase
         if event.phase in MEASURED:  # the bar and counter follow the phase that has items
             line.todo, line.done = event.todo, 0
         line.reused[event.phase] += event.reused
+        self._advance(event.phase, event.reused)
         if event.phase == "provision":
             line.provision = "building"
-        if event.phase in MEASURED and self.progress is not None and self.overall is not None:
-            total = self.progress.tasks[self.overall].total or 0
-            self.progress.update(self.overall, total=total + event.todo)
 
     def _on_ItemDone(self, line: CellLine, event: ev.ItemDone) -> None:
         line.done += 1
         failed = event.status in FAILED or event.status == "error"  # a load, or an export, that failed
         line.failures += failed
-        if self.progress is not None and self.overall is not None and event.phase in MEASURED:
-            self.progress.advance(self.overall)
+        self._advance(event.phase, 1)
         if self.verbose:
             self._say(line.id, event.phase, f"{event.item}: {event.status}")
 
     def _on_PhaseFinished(self, line: CellLine, event: ev.PhaseFinished) -> None:
         measured = sum(n for _, n in event.counts)
-        if event.phase in MEASURED and self.progress is not None and self.overall is not None:
-            self.progress.advance(self.overall, max(0, line.todo - line.done))  # items that ended unrecorded
+        if line.phase == event.phase:
+            self._advance(event.phase, line.todo - line.done)  # items that ended unrecorded
+        else:  # nothing to measure: the store had it all
+            line.reused[event.phase] += event.reused
+            self._advance(event.phase, event.reused)
         line.measured[event.phase] += measured
         line.seconds += event.seconds
-        if line.phase != event.phase:  # nothing to measure: the store had it all
-            line.reused[event.phase] += event.reused
-        if event.phase == "load":
-            line.load_statuses.update(dict(event.counts))
         line.phase = {"export": "exported", "load": "loaded"}.get(event.phase, event.phase)
         if event.phase in MEASURED:
             line.done = line.todo
@@ -167,7 +183,8 @@ class Display:
 
     def _on_CellFinished(self, line: CellLine, event: ev.CellFinished) -> None:
         line.status, line.reason = event.status, event.reason or ""
-        line.phase = event.status
+        if event.status != "ok":  # ok comes after the exports; the loads are still to come
+            line.phase = event.status
         if event.status != "ok" and self.mode != "quiet":
             self._say(line.id, event.status, event.reason or "")
 
@@ -187,7 +204,8 @@ class Display:
             note.append(f"{' ' if note else ''}{reused} reused", style="dim")
         if line.phase == "provision":
             note.append(line.provision)
-        self.progress.update(task, total=line.todo or None, completed=line.done, phase=line.phase, note=note)
+        self.progress.update(task, total=line.todo or None, completed=line.done, phase=line.phase, note=note,
+                             count=f"{line.done}/{line.todo}" if line.todo else "")
 
     def _say(self, cell: str, phase: str, message: str) -> None:
         elapsed = time.monotonic() - self.start
@@ -198,12 +216,18 @@ class Display:
             print(text, file=self.stream, flush=True)
 
     # the end -----------------------------------------------------------------------
-    def table(self) -> None:
-        """The final table: one row per cell (not in quiet mode)."""
+    def table(self, results: dict[str, Any]) -> None:
+        """The final table, one row per cell of the results document (not in
+        quiet mode): what this run measured and reused, and the verdicts of
+        every load in the cell, measured now or before."""
         if self.mode == "quiet":
             return
         headers = ["cell", "status", "environment", "exports", "loads", "ok", "differ", "failed", "seconds"]
-        rows = [_row(line) for line in self.cells.values()]
+        verdicts: dict[str, Counter[str]] = {}
+        for load in results["loads"]:
+            verdicts.setdefault(load["consumer"], Counter())[load["status"]] += 1
+        rows = [_row(self.cells.get(c["id"]) or CellLine(c["id"]), c["status"], verdicts.get(c["id"], Counter()))
+                for c in results["cells"]]
         if self.mode == "live":
             table = Table(*headers, title=None, show_edge=False, pad_edge=False)
             for row in rows:
@@ -237,12 +261,10 @@ def _phase_words(event: ev.PhaseFinished) -> str:
         f"; {event.reused} from the store" if event.reused else "")
 
 
-def _row(line: CellLine) -> list[object]:
-    statuses = line.load_statuses
+def _row(line: CellLine, status: str, statuses: Counter[str]) -> list[object]:
     failed = sum(n for s, n in statuses.items() if s in FAILED)
     exports = f"{line.measured['export']}" + (f" (+{line.reused['export']} reused)" if line.reused["export"] else "")
     loads = f"{line.measured['load']}" + (f" (+{line.reused['load']} reused)" if line.reused["load"] else "")
-    status = line.status or line.phase
     return [line.id, status, line.provision or "-", exports, loads, statuses.get("ok", 0),
             statuses.get("outputs-differ", 0), failed, f"{line.seconds:.0f}"]
 

@@ -11,6 +11,16 @@ Phase = Literal["provision", "export", "registry", "load", "script"]
 
 
 @dataclass(frozen=True)
+class StageStarted:
+    """The run starts a stage over all its cells: `total` items (exports or
+    loads), whether measured now or taken from the results store."""
+
+    stage: Literal["export", "load"]
+    total: int
+    cell: str = ""  # of no cell
+
+
+@dataclass(frozen=True)
 class PhaseStarted:
     """A cell starts measuring `todo` items of a phase (the store had `reused`)."""
 
@@ -70,7 +80,7 @@ class Note:
     message: str
 
 
-Event = Union[PhaseStarted, ItemDone, PhaseFinished, Provisioned, CellFinished, Note]
+Event = Union[StageStarted, PhaseStarted, ItemDone, PhaseFinished, Provisioned, CellFinished, Note]
 Listener = Callable[[Event], None]
 
 

@@ -103,6 +103,8 @@ class Run:
         producers (name -> a folder with a manifest, e.g. a user's model), in
         every healthy cell."""
         self._scratch()
+        items = len(self.matrix.probes) * len(self.matrix.formats) if export else 0
+        self.emit(ev.StageStarted("export", items * sum(not c.cell.skip for c in self.cells)))
         self._each(lambda c: c.produce(export), self.cells)
         sources = [s for c in self.cells if c.result.state.status == "ok" for s in c.sources()]
         self.external = [s for name, folder in (external or {}).items() for s in self._external(name, folder)]
@@ -122,6 +124,8 @@ class Run:
 
     def _consume(self, sources: list[Source]) -> list[CellResult]:
         healthy = [c for c in self.cells if c.result.state.status == "ok"]
+        per_consumer = sum(len(catalog.loaders_for(s.artifact.format)) for s in sources)
+        self.emit(ev.StageStarted("load", per_consumer * len(healthy)))
         self._each(lambda c: c.consume(sources), healthy)
         for cell in self.cells:
             cell.show()

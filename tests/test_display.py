@@ -131,7 +131,10 @@ def test_live_display_renders_in_a_terminal_and_ends_in_the_final_table(tmp_path
     frames = ANSI.sub("", raw)
     # live rows: each cell with its phase and done/total counter, and the overall bar
     assert re.search(r"tf1\.0-py3\.11-cpu\s+load\s+━*\S*\s+\d+/12", frames), frames[-3000:]
-    assert re.search(r"all cells\s+━*\S*\s+\d+/\d+", frames)
+    # the overall bar counts each stage's items: 2 cells x 2 probes x 2 formats exports, then
+    # 2 consumers x 2 producers x 2 probes x 3 loaders (frozen_graph: 1, saved_model: 2) loads
+    assert re.search(r"all cells: exports\s+━*\S*\s+\d/8\b", frames)
+    assert re.search(r"all cells: loads\s+━+\s+24/24\b", frames)
     assert "━" in frames
     # what stays on screen when the display stops: the final table, then the summary
     final = ANSI.sub("", raw[raw.rindex("\x1b[?25h"):])  # the cursor comes back when the live display stops
