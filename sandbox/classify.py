@@ -13,8 +13,16 @@ from sandbox.agent.tflite_ops import BUILTIN_OPS
 # patterns are taken from real errors of Keras 2.2 (TF 1.x), 2.12 and 3.x.
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("op-not-registered", re.compile(r"Op type not registered '([^']+)'")),
+    # TF <= 1.4's importer: "ValueError: No op named FusedBatchNormV3 in defined operations."
+    ("op-not-registered", re.compile(r"No op named ([A-Za-z0-9_>.]+) in defined operations")),
     ("unknown-attr", re.compile(r"NodeDef mentions attr '([^']+)' not in Op<name=([A-Za-z0-9_>.]+?)[;>]")),
-    ("no-kernel", re.compile(r"No (?:OpKernel|registered kernel) (?:was registered to support|for) Op '([^']+)'")),
+    # an op whose inputs changed: TF 1.13 running a 2.12 function whose TensorListStack takes
+    # element_shape as a data input ("Expected input[1] == '...' to be a control input. In {{node a/Op}}")
+    ("op-signature", re.compile(r"Expected input\[\d+\] == '[^']+' to be a control input\.\s*"
+                                r"In \{\{node (?:[^}]*/)?([A-Za-z0-9_]+)\}\}")),
+    # an op registered without a kernel for this device (GPU-only CudnnRNN* on a CPU build)
+    ("missing-kernel", re.compile(r"No (?:OpKernel|registered kernel) (?:was registered to support|for) Op '([^']+)'")),
+    ("missing-kernel", re.compile(r"No registered '([^']+)' OpKernel for '?[A-Z]+'? devices")),
     ("tflite-op-version", re.compile(r"Didn't find op for builtin opcode '([^']+)' version '(\d+)'")),
     # an interpreter whose schema predates the op: it names only the number
     ("tflite-op-version", re.compile(r"Op builtin_code out of range: (\d+)")),
@@ -30,6 +38,8 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("keras-deserialization", re.compile(r"Unknown (?:layer|object|initializer|activation|optimizer|loss|metric)"
                                          r"(?: type)?:? ?['\"]?([A-Za-z0-9_.]+)")),
     ("keras-deserialization", re.compile(r"Could not locate function '([^']+)'")),
+    # Keras 2.4 reading the JSON metadata of a newer Keras SavedModel: an empty or foreign record
+    ("keras-deserialization", re.compile(r"^Expecting value: line 1 column 1 \(char 0\)()")),
     # Keras 3 refusing a Keras 2 SavedModel directory; h5py on a non-HDF5 file
     ("keras-deserialization", re.compile(r"File format not supported: filepath=()")),
     ("keras-deserialization", re.compile(r"Unable to (?:open|synchronously open) file \(file signature not found()")),
@@ -38,7 +48,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 FAILED = ("load-error", "run-error", "crash", "timeout")
-CATEGORIES = ("op-not-registered", "unknown-attr", "no-kernel", "keras-deserialization", "tflite-op-version",
+CATEGORIES = ("op-not-registered", "unknown-attr", "op-signature", "missing-kernel", "keras-deserialization", "tflite-op-version",
               "protobuf-parse", "crash", "timeout", "other")
 
 

@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import signal
+import struct
 import sys
 import threading
 import time
@@ -26,6 +27,7 @@ from sandbox import (
     collect,
     display,
     envs,
+    kerasinfo,
     locks,
     matrix,
     plan,
@@ -191,7 +193,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.set_defaults(func=cmd_report)
 
     chk = verb("check", "will a model load in other TF versions? (static, no environment; exit 1: it will fail somewhere)")
-    chk.add_argument("model", type=Path, help="a SavedModel folder or a frozen GraphDef .pb")
+    chk.add_argument("model", type=Path, help="a SavedModel folder, a frozen GraphDef .pb, a .h5 / .keras or a .tflite file")
     chk.add_argument("--against", required=True, help="tf==X[,tf==Y...] or 'all' (every stored op registry)")
     chk.add_argument("--max-model-size", type=float, default=protos.DEFAULT_MAX_BYTES / (1 << 20), metavar="MIB",
                      help="refuse larger model files (default: %(default).0f MiB)")
@@ -390,25 +392,56 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    model = protos.read_model(args.model, max_bytes=int(args.max_model_size * (1 << 20)))
-    for warning in model.warnings:
-        print(f"sandbox: warning: {args.model}: {warning}", file=sys.stderr)
+    verdicts, what = _check_model(args.model, int(args.max_model_size * (1 << 20)))
     wanted = list(registries.known()) if args.against.strip() == "all" else \
         [registries.parse_target(t) for t in args.against.split(",") if t.strip()]
     if not wanted:
         raise SandboxError(f"--against '{args.against}' names no TF version: give tf==X[,tf==Y...] or 'all'")
-    verdicts = [check.check(model, registry, version)
-                for version, registry in (registries.load(target) for target in wanted)]
-    failing = sum(v.verdict == check.WILL_FAIL for v in verdicts)
+    rows, found = [], []
+    for target in wanted:
+        version, registry = registries.load(target)
+        for verdict in verdicts(registry, version):
+            found.append(verdict)
+            rows.append([f"tf=={version}", verdict.loader, verdict.verdict, ", ".join(verdict.missing_ops),
+                         ", ".join(verdict.unknown_attrs),
+                         "; ".join(verdict.ignored_ops + verdict.ignored_attrs + verdict.reasons)])
+    failing = sum(v.verdict == check.WILL_FAIL for v in found)
     if args.json:
-        _print_json(shapes.check(args.model, model, verdicts))
+        _print_json(shapes.check(args.model, what, found))
         return 1 if failing else 0
-    rows = [[f"tf=={v.target}", v.verdict, ", ".join(v.missing_ops), ", ".join(v.unknown_attrs),
-             ", ".join(v.ignored_ops + v.ignored_attrs)] for v in verdicts]
-    produced = f", written by TF {model.tensorflow}" if model.tensorflow else ""
-    print(f"{args.model}: {model.kind} with {len(model.ops)} ops{produced}")
-    print(tabulate(rows, ["target", "verdict", "missing ops", "unknown attrs", "tolerated ops/attrs"]))
+    print(f"{args.model}: {what}")
+    print(tabulate(rows, ["target", "loader", "verdict", "missing ops", "unknown attrs", "tolerated / why"]))
     return 1 if failing else 0
+
+
+def _check_model(path: Path, max_bytes: int | None = None) -> tuple[Any, str]:
+    """(registry, target -> verdicts per loader; a description of the model)."""
+    if path.suffix in (".keras", ".h5", ".hdf5"):
+        info = kerasinfo.read(path)
+        return (lambda reg, v: [check.keras_check(info, reg, v)],
+                f"{info.format} written by Keras {info.keras_version or '?'}, layers {', '.join(info.layers)}")
+    if path.suffix == ".tflite":
+        ops = _tflite_ops(path)
+        return (lambda reg, v: [check.tflite(ops, reg, v)],
+                "TFLite flatbuffer with " + ", ".join(f"{op} v{n}" for op, n in sorted(ops.items())))
+    model = protos.read_model(path, max_bytes=max_bytes) if max_bytes else protos.read_model(path)
+    for warning in model.warnings:
+        print(f"sandbox: warning: {path}: {warning}", file=sys.stderr)
+    keras = check.keras_metadata((path / "saved_model.pb").read_bytes(), (path / "keras_metadata.pb").exists()) \
+        if model.kind == "saved_model" and path.is_dir() else None
+    produced = f", written by TF {model.tensorflow}" if model.tensorflow else ""
+    kind = "Keras SavedModel" if keras else model.kind
+    return (lambda reg, v: check.check_all(model, reg, v, keras), f"{kind} with {len(model.ops)} ops{produced}")
+
+
+def _tflite_ops(path: Path) -> dict[str, int]:
+    from sandbox.agent import tfliteinfo
+
+    try:
+        found: dict[str, int] = tfliteinfo.describe(str(path))["tflite_ops"]
+    except (OSError, struct.error, IndexError, UnicodeDecodeError) as exc:
+        raise SandboxError(f"{path}: not a readable TFLite flatbuffer: {exc}") from None
+    return found
 
 
 def cmd_registries(args: argparse.Namespace) -> int:
@@ -424,9 +457,9 @@ UNSAFE = ("warning: the venv backend runs the reporter's script and model on thi
           "use backend = \"docker\" for untrusted input")
 
 
-def _start_repro(args: argparse.Namespace, suffix: str, show: display.Display) -> tuple[
-        repro.Spec, versions.Catalog, pythons.Discovery, Path, tuple[str, Path]]:
-    """What repro and bisect share: the spec, the safety warning, the producer's model."""
+def _start_repro(args: argparse.Namespace, suffix: str) -> tuple[
+        repro.Spec, versions.Catalog, pythons.Discovery, Path]:
+    """What repro and bisect share: the spec, the safety warning."""
     spec = repro.load_spec(args.spec)
     catalog, found = versions.Catalog(), pythons.discover()
     repro.consumer_versions(spec, catalog)  # no release in the range: say so before the reporter's script runs
@@ -435,17 +468,27 @@ def _start_repro(args: argparse.Namespace, suffix: str, show: display.Display) -
     run_dir = args.work_dir / f"{spec.name}{suffix}"
     if repro.unconfined(spec):
         print(UNSAFE, file=sys.stderr)
-    return spec, catalog, found, run_dir, repro.prepare_producer(spec, run_dir, catalog, found, show)
+    return spec, catalog, found, run_dir
 
 
 def cmd_repro(args: argparse.Namespace) -> int:
     with _display([], quiet=args.json, live=False) as show:
-        spec, catalog, found, run_dir, producer = _start_repro(args, "", show)
-        cells = repro.plan_cells(spec, repro.consumer_versions(spec, catalog), catalog, found, spec.name)
-        for cell in cells if not args.json else []:
-            print(f"  consumer {cell.id:26} " + (f"skipped: {cell.skip}" if cell.skip else " ".join(cell.requirements)))
-        results = repro.run_consumers(spec, cells, run_dir, producer, args.jobs, show)
+        return _repro(args, show)
+
+
+def _repro(args: argparse.Namespace, progress: display.Display) -> int:
+    spec, catalog, found, run_dir = _start_repro(args, "")
+    if repro.producer_versions(spec, catalog):
+        raise SandboxError(f"{spec.path}: key 'producer.tensorflow': a range of producers is for `sandbox bisect`; "
+                           "repro wants one version")
+    producer = repro.prepare_producer(spec, run_dir, catalog, found, progress)
+    cells = repro.plan_cells(spec, repro.consumer_versions(spec, catalog), catalog, found, spec.name)
+    for cell in cells if not args.json else []:
+        print(f"  consumer {cell.id:26} " + (f"skipped: {cell.skip}" if cell.skip else " ".join(cell.requirements)))
+    results = repro.run_consumers(spec, cells, run_dir, producer, args.jobs, progress)
     out = write_report(results, args.reports / spec.name)
+    if any(c["status"] == "ok" for c in results["cells"]):
+        repro.require_loader(results, spec)
     if args.json:
         _print_json(shapes.repro(spec, results, _outputs(out)))
         return 0
@@ -460,22 +503,51 @@ def cmd_repro(args: argparse.Namespace) -> int:
 
 def cmd_bisect(args: argparse.Namespace) -> int:
     with _display([], live=False) as show:
-        return _bisect(args, show)
+        return _bisect_with(args, show)
 
 
-def _bisect(args: argparse.Namespace, show: display.Display) -> int:
-    spec, catalog, found, run_dir, producer = _start_repro(args, "-bisect", show)
-    planned = repro.plan_cells(spec, repro.consumer_versions(spec, catalog, every_patch=True), catalog, found, spec.name)
-    cells = {str(c.tensorflow): c for c in planned if not c.skip}
-    order = list(cells)
-    print(f"bisecting {len(order)} releases ({order[0]} .. {order[-1]}); at most {bisect.bound(len(order))} environments")
+def _bisect_with(args: argparse.Namespace, progress: display.Display) -> int:
+    """Over consumers (one producer, a range of consumers), or over producers
+    (a script's producer.tensorflow is a range; one consumer)."""
+    spec, catalog, found, run_dir = _start_repro(args, "-bisect")
+    producers = repro.producer_versions(spec, catalog)
+    if producers is None:
+        producer = repro.prepare_producer(spec, run_dir, catalog, found, progress)
+        planned = repro.plan_cells(spec, repro.consumer_versions(spec, catalog, every_patch=True), catalog, found,
+                                   spec.name)
+        cells = {str(c.tensorflow): c for c in planned if not c.skip}
 
-    def evaluate(version: str) -> str:
-        cell = cells[version]
-        word = repro.consumer_outcome(repro.run_consumers(spec, [cell], run_dir / cell.id, producer, 1, show), spec)
-        print(f"  {cell.id:26} {word}", flush=True)
+        def evaluate(version: str) -> str:
+            cell = cells[version]
+            word = repro.consumer_outcome(repro.run_consumers(spec, [cell], run_dir / cell.id, producer, 1, progress),
+                                          spec)
+            print(f"  {cell.id:26} {word}", flush=True)
+            return word
+        _bisect(list(cells), "releases", evaluate)
+        return 0
+    consumers = [c for c in repro.plan_cells(spec, repro.consumer_versions(spec, catalog), catalog, found, spec.name)
+                 if not c.skip]
+    if len(consumers) != 1:
+        raise SandboxError(f"{spec.path}: key 'consumers.tensorflow': bisecting producers wants one consumer, "
+                           f"got {len(consumers)} ({', '.join(c.id for c in consumers) or 'none runnable'})")
+
+    def evaluate_producer(version: str) -> str:
+        pinned = repro.at_producer(spec, version)
+        try:
+            producer = repro.prepare_producer(pinned, run_dir / f"producer-{version}", catalog, found, progress)
+        except SandboxError as exc:  # the script fails in this release: an outcome, not an abort
+            print(f"  producer {version:17} export fails: {exc}", flush=True)
+            return "export fails"
+        word = repro.consumer_outcome(repro.run_consumers(pinned, consumers, run_dir / f"producer-{version}",
+                                                          producer, 1, progress), spec)
+        print(f"  producer {version:17} {word} in {consumers[0].id}", flush=True)
         return word
+    _bisect(producers, "producer releases", evaluate_producer)
+    return 0
 
+
+def _bisect(order: list[str], what: str, evaluate: Any) -> None:
+    print(f"bisecting {len(order)} {what} ({order[0]} .. {order[-1]}); at most {bisect.bound(len(order))} environments")
     found_at = bisect.bisect(order, evaluate)
     path = " -> ".join(f"{v} ({o})" for v, o in found_at.path)
     print(f"path: {path}")
@@ -486,7 +558,6 @@ def _bisect(args: argparse.Namespace, show: display.Display) -> int:
         print(f"first change: {found_at.first_changed} ('{before[found_at.first_changed]}'; "
               f"{found_at.last_unchanged} gives '{before[str(found_at.last_unchanged)]}') "
               f"after {found_at.evaluations} environments")
-    return 0
 
 
 def cmd_shell(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from sandbox.matrix import Matrix
 from sandbox.records import Artifact, Load, LoadStatus
 from sandbox.report.document import SCHEMA_VERSION
 from sandbox.runner import CellResult
-from sandbox.static import GRAPH_FORMATS, GRAPH_LOADERS, static_check
+from sandbox.static import GRAPH_FORMATS, GRAPH_LOADERS, TFLITE_FORMATS, static_check, tflite_check
 
 
 def collect(matrix: Matrix, results: list[CellResult],
@@ -69,6 +69,7 @@ def _order(matrix: Matrix, producers: list[str]) -> Callable[[str, Load], tuple[
 def _artifact(producer: str, artifact: Artifact) -> dict[str, Any]:
     data = artifact.to_json()
     data.pop("files_digest", None)
+    data.pop("loaders", None)  # what the run loaded it with: the loads say
     return {"producer": producer, **data}
 
 
@@ -81,10 +82,13 @@ def _load(consumer: str, producer: str, load: Load, artifacts: dict[tuple[str, s
     artifact = artifacts.get((producer, load.probe, load.format))
     graph = (load.format in GRAPH_FORMATS and load.loader in GRAPH_LOADERS
              and load.status is not LoadStatus.NOT_APPLICABLE)
+    result["static"] = None
     if registry and artifact and artifact.get("op_attrs") is not None and graph:
         result["static"] = static_check(artifact["op_attrs"], registry, artifact.get("default_attrs"),
                                         load.loader, artifact.get("lazy_ops"),
                                         artifact.get("lazy_attrs")).as_dict()
-    else:
-        result["static"] = None
+    elif (registry and artifact and artifact.get("tflite_ops") and load.format in TFLITE_FORMATS
+          and load.status is not LoadStatus.NOT_APPLICABLE):
+        checked = tflite_check(artifact["tflite_ops"], registry)
+        result["static"] = checked.as_dict() if checked else None
     return result

@@ -37,9 +37,10 @@ IMAGES = ("cpu", "gpu")
 BACKENDS = ("venv", "docker")
 # The agent's built-in probes and formats (sandbox/agent/zoo.py, exporters.py).
 BUILTIN_PROBES = ("batchnorm", "batch_matmul", "conv2d", "dense", "lstm", "gru", "einsum", "layernorm",
-                  "attention", "bn_inference")
+                  "attention", "bn_inference", "quantizable", "cudnn_lstm")
 FORMATS = ("saved_model", "saved_model_tf1", "frozen_graph", "keras_saved_model", "keras_h5", "keras_v3",
-           "tflite", "checkpoint")
+           "tf_keras_saved_model", "tf_keras_h5", "tf_keras_v3", "tflite", "tflite_dynamic", "tflite_int8",
+           "checkpoint")
 DEFAULT_PROBES = BUILTIN_PROBES
 DEFAULT_FORMATS = FORMATS
 DEFAULT_TOLERANCE = (1e-4, 1e-3)  # atol, rtol: numpy.allclose semantics

@@ -86,6 +86,7 @@ class Artifact:
     trained: Any = None
     seconds: float | None = None
     files_digest: str | None = None  # of the stored files; what loads of it are keyed by
+    loaders: list[str] = field(default_factory=list)  # a user's model: every loader that reads it (repro)
 
     @property
     def exported(self) -> bool:
@@ -102,7 +103,8 @@ class Artifact:
                    _text(record.get("error_type")), _names(record.get("ops")), _table(record.get("op_attrs")),
                    _table(record.get("default_attrs")), _names(record.get("lazy_ops")),
                    _table(record.get("lazy_attrs")), record.get("tflite_ops"), _text(record.get("writer")),
-                   record.get("trained"), _number(record.get("seconds")), _text(record.get("files_digest")))
+                   record.get("trained"), _number(record.get("seconds")), _text(record.get("files_digest")),
+                   _names(record.get("loaders")))
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -65,7 +65,9 @@ def save(data: dict[str, Any], version: str) -> Path:
     """Store a registry compactly (attr names only) for shipping."""
     SHIPPED.mkdir(parents=True, exist_ok=True)
     slim = {"tensorflow": version, "python": data.get("python"),
-            "ops": {op: {"attrs": sorted(info.get("attrs", []))} for op, info in sorted(data["ops"].items())}}
+            "ops": {op: {"attrs": sorted(info.get("attrs", []))} for op, info in sorted(data["ops"].items())},
+            "tflite_ops": data.get("tflite_ops"),  # op -> highest version its interpreter resolves
+            "keras": data.get("keras")}  # tf.keras: version, major, layer class names
     path = SHIPPED / f"tf{version}.json.gz"
     with gzip.GzipFile(path, "wb", mtime=0) as fh:
         fh.write(json.dumps(slim, sort_keys=True, separators=(",", ":")).encode())

@@ -19,7 +19,7 @@ from __future__ import annotations
 import difflib
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -41,7 +41,18 @@ CELL_KEYS = ("tensorflow", "python", "image", "backend", "docker_image")
 PRODUCER_KEYS = (*CELL_KEYS, "script", "artifact", "format")
 CONSUMER_KEYS = (*CELL_KEYS, "loader", "keras_safe_mode")
 EXPECT_KEYS = ("error",)
-GRAPH_FORMATS = ("saved_model", "frozen_graph")
+GRAPH_FORMATS = ("saved_model", "keras_saved_model", "frozen_graph")
+# Every loader that applies to a reporter's model, by the format found: a
+# SavedModel folder gets the Keras loaders too ("load_model fails on my
+# SavedModel" is a common report), Keras or not.
+LOADERS: dict[str, tuple[str, ...]] = {
+    "saved_model": ("tf1_session", "tf2_load", "keras2", "keras3"),
+    "keras_saved_model": ("tf1_session", "tf2_load", "keras2", "keras3"),
+    "frozen_graph": ("import_graph_def",),
+    "keras_v3": ("keras2", "keras3"),
+    "keras_h5": ("keras2", "keras3"),
+    "tflite": ("tflite_interpreter",),
+}
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,14 @@ def load_spec(path: Path) -> Spec:
         raise ConfigError(f"{where}: key 'producer': give exactly one of 'script' or 'artifact'")
     if "script" in producer and "tensorflow" not in producer:
         raise ConfigError(f"{where}: key 'producer.tensorflow': required to run a script")
+    if "artifact" in producer and is_range(producer.get("tensorflow", "")):
+        raise ConfigError(f"{where}: key 'producer.tensorflow': a range of producers needs a 'script' to run in each")
+    if is_range(producer.get("tensorflow", "")) and producer["tensorflow"].strip() != "all":
+        try:
+            SpecifierSet(producer["tensorflow"])
+        except InvalidSpecifier:
+            raise ConfigError(f"{where}: key 'producer.tensorflow': '{producer['tensorflow']}' is not a version "
+                              "or a range like \">=2.10,<2.16\"") from None
     if "tensorflow" not in consumers:
         raise ConfigError(f"{where}: key 'consumers.tensorflow': required (versions, a range like \">=1.13,<2\", or \"all\")")
     _check_cell(producer, "producer", where)
@@ -86,7 +105,7 @@ def load_spec(path: Path) -> Spec:
     _check_consumers(consumers["tensorflow"], where)
     _check_choice(producer.get("format"), "producer.format", tuple(name for name, _ in DETECT), where)
     _check_choice(consumers.get("loader"), "consumers.loader", agent_loaders(), where)
-    reads = catalog.LOADER_FORMATS.get(consumers.get("loader", ""), ())
+    reads = tuple(fmt for fmt, names in LOADERS.items() if consumers.get("loader") in names)
     if "format" in producer and "loader" in consumers and producer["format"] not in reads:
         raise ConfigError(f"{where}: key 'consumers.loader': {consumers['loader']} does not read a "
                           f"{producer['format']} (it reads {', '.join(reads)})")
@@ -104,7 +123,9 @@ def load_spec(path: Path) -> Spec:
 
 def _check_cell(table: dict[str, Any], section: str, where: str) -> None:
     """tensorflow (producer), python, image, backend, docker_image: as in a matrix."""
-    for key in ("python", "image", "backend") + (("tensorflow",) if section == "producer" else ()):
+    # a producer's range of versions is checked as a range (sandbox bisect over producers)
+    one_version = section == "producer" and not is_range(table.get("tensorflow", ""))
+    for key in ("python", "image", "backend") + (("tensorflow",) if one_version else ()):
         if key in table:
             if not isinstance(table[key], str):
                 raise ConfigError(f"{where}: key '{section}.{key}': expected a string, got a list")
@@ -171,21 +192,44 @@ def consumer_versions(spec: Spec, catalog: Catalog, every_patch: bool = False) -
     range ("all" = every release) — newest patch per minor unless `every_patch`."""
     if isinstance(spec.consumers, list):
         return list(spec.consumers)
-    text = spec.consumers.strip()
+    return releases(spec, spec.consumers, "consumers.tensorflow", catalog, every_patch)
+
+
+def is_range(text: str) -> bool:
+    """">=2.10,<2.16" or "all", as opposed to one version ("2.15")."""
+    return text.strip() == "all" or any(c in text for c in "<>=!~,")
+
+
+def producer_versions(spec: Spec, catalog: Catalog) -> list[str] | None:
+    """Every producer release to bisect over, where producer.tensorflow is a
+    range (a script's producer only); None for one producer version."""
+    text = spec.producer.get("tensorflow", "")
+    if not is_range(text):
+        return None
+    return releases(spec, text, "producer.tensorflow", catalog, every_patch=True)
+
+
+def releases(spec: Spec, text: str, key: str, catalog: Catalog, every_patch: bool) -> list[str]:
+    text = text.strip()
     try:
         wanted = SpecifierSet("" if text == "all" else text)
     except InvalidSpecifier:
-        raise ConfigError(f"{spec.path}: key 'consumers.tensorflow': '{text}' is not a list, a range or \"all\"") from None
-    releases = sorted({v for pkg in plan_mod.PACKAGES["cpu"] for v in catalog.versions(pkg)
-                       if not v.is_prerelease and not v.is_devrelease and v in wanted and v >= Version("1.0")})
+        raise ConfigError(f"{spec.path}: key '{key}': '{text}' is not a list, a range or \"all\"") from None
+    found = sorted({v for pkg in plan_mod.PACKAGES["cpu"] for v in catalog.versions(pkg)
+                    if not v.is_prerelease and not v.is_devrelease and v in wanted and v >= Version("1.0")})
     if not every_patch:
         newest: dict[tuple[int, int], Version] = {}
-        for v in releases:
+        for v in found:
             newest[(v.major, v.minor)] = v
-        releases = sorted(newest.values())
-    if not releases:
+        found = sorted(newest.values())
+    if not found:
         raise SandboxError(f"{spec.path}: no TensorFlow release matches '{text}'")
-    return [str(v) for v in releases]
+    return [str(v) for v in found]
+
+
+def at_producer(spec: Spec, version: str) -> Spec:
+    """The spec with its producer pinned to one release (a step of a producer bisection)."""
+    return replace(spec, producer={**spec.producer, "tensorflow": version})
 
 
 def plan_cells(spec: Spec, versions: list[str], catalog: Catalog, found: pythons.Discovery,
@@ -195,7 +239,16 @@ def plan_cells(spec: Spec, versions: list[str], catalog: Catalog, found: pythons
 
 
 # -- the producer's artifact -----------------------------------------------------
+def _keras_saved_model(path: Path) -> bool:
+    """A SavedModel folder with Keras metadata (in keras_metadata.pb, or in
+    saved_model.pb's object graph for Keras <= 2.5)."""
+    if not (path.is_dir() and (path / "saved_model.pb").exists()):
+        return False
+    return (path / "keras_metadata.pb").exists() or b'"class_name"' in (path / "saved_model.pb").read_bytes()
+
+
 DETECT: tuple[tuple[str, Callable[[Path], bool]], ...] = (
+    ("keras_saved_model", _keras_saved_model),
     ("saved_model", lambda p: p.is_dir() and (p / "saved_model.pb").exists()),
     ("keras_v3", lambda p: p.suffix == ".keras"),
     ("keras_h5", lambda p: p.suffix in (".h5", ".hdf5")),
@@ -208,7 +261,7 @@ def find_artifact(folder: Path, fmt: str | None = None) -> tuple[Path, str]:
     """The model in `folder` (or `folder` itself), and its format."""
     candidates = [folder] + sorted(folder.rglob("*")) if folder.is_dir() else [folder]
     for name, test in DETECT:
-        if fmt and name != fmt:
+        if fmt and name != fmt and not (fmt == "saved_model" and name == "keras_saved_model"):
             continue
         for path in candidates:
             if test(path):
@@ -220,7 +273,8 @@ def write_manifest(folder: Path, artifact: Path, fmt: str, producer: str) -> Non
     """A producer manifest, as the agent's export writes it, for a user's model."""
     record: dict[str, Any] = {"kind": "artifact", "probe": "repro", "format": fmt, "status": "exported",
                               "path": str(artifact), "writer": producer, "signature": None,
-                              "inputs": None, "outputs": None, "ops": [], "op_attrs": {}}
+                              "inputs": None, "outputs": None, "ops": [], "op_attrs": {},
+                              "loaders": list(LOADERS[fmt])}
     if fmt in GRAPH_FORMATS:
         try:
             info = protos.read_model(artifact)
@@ -262,6 +316,24 @@ def summary_rows(results: dict[str, Any], spec: Spec) -> list[list[str]]:
     return rows
 
 
+def check_loader(spec: Spec, fmt: str) -> None:
+    """A requested loader must be one that reads the reporter's model."""
+    if spec.loader and spec.loader not in LOADERS[fmt]:
+        raise ConfigError(f"{spec.path}: key 'consumers.loader': '{spec.loader}' does not read a {fmt}; "
+                          f"loaders that do: {', '.join(LOADERS[fmt])}")
+
+
+def require_loader(results: dict[str, Any], spec: Spec) -> None:
+    """A requested loader that applied in no consumer is an error naming those that did."""
+    if not spec.loader:
+        return
+    applied = list(dict.fromkeys(l["loader"] for l in results["loads"] if l["status"] != "not-applicable"))
+    if spec.loader not in applied:
+        did = ", ".join(applied) or "none"
+        raise SandboxError(f"{spec.path}: loader '{spec.loader}' applied in no consumer "
+                           f"(loaders that did: {did})")
+
+
 def results_json(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(path.read_text())
     return data
@@ -282,6 +354,7 @@ def prepare_producer(spec: Spec, run_dir: Path, catalog: Catalog, found: pythons
         # A copy inside the producer folder: the one place consumers may read
         # (and containers get mounted), and the reporter's file stays untouched.
         artifact, fmt = find_artifact(source, spec.producer.get("format"))
+        check_loader(spec, fmt)
         copy = folder / "model" / artifact.name
         shutil.rmtree(copy.parent, ignore_errors=True)
         copy.parent.mkdir(parents=True)
@@ -308,6 +381,7 @@ def prepare_producer(spec: Spec, run_dir: Path, catalog: Catalog, found: pythons
         raise SandboxError(f"the producer script failed in {cell.id} (exit {done.returncode}): "
                            f"{commands.tail(done.output, 1)} (log: {log})")
     artifact, fmt = find_artifact(out, spec.producer.get("format"))
+    check_loader(spec, fmt)
     write_manifest(folder, artifact, fmt, cell.id)
     emit(events.Note(cell.id, "script", f"wrote a {fmt}: {artifact}"))
     return cell.id, folder

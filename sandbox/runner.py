@@ -370,7 +370,7 @@ class CellRun:
         todo = []
         self.result.loads = []
         for source in sources:
-            for loader in catalog.loaders_for(source.artifact.format):
+            for loader in source.artifact.loaders or catalog.loaders_for(source.artifact.format):
                 key = self.run.load_key(self.result.identity, source, loader)
                 payload = None if self.run.fresh else self.run.store.get("loads", key)
                 if payload is None:

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sandbox import check as check_mod
-from sandbox.protos import GraphInfo
 from sandbox.pythons import Discovery
 
 if TYPE_CHECKING:
@@ -31,9 +30,10 @@ def plan(mx: Matrix, cells: list[Cell]) -> dict[str, Any]:
             "formats": list(mx.formats), "cells": rows}
 
 
-def check(path: Path, model: GraphInfo, verdicts: list[check_mod.Verdict]) -> dict[str, Any]:
-    """`sandbox check --json`: the model, then one verdict per target release."""
-    return {"model": str(path), "kind": model.kind, "ops": len(model.ops), "tensorflow": model.tensorflow or None,
+def check(path: Path, description: str, verdicts: list[check_mod.Verdict]) -> dict[str, Any]:
+    """`sandbox check --json`: the model, then one verdict per target release
+    and loader."""
+    return {"model": str(path), "description": description,
             "will_fail": sum(v.verdict == check_mod.WILL_FAIL for v in verdicts),
             "targets": [v.as_dict() for v in verdicts]}
 

@@ -1,10 +1,18 @@
 """The static check: an artifact's ops and attrs against a consumer's op
 registry, with a model of what the consumer's loader tolerates.
 
-Measured loader behaviour it models (TF 1.13-1.15, 2.12, 2.18):
+Measured loader behaviour it models (TF 1.13-1.15, 2.3-2.5, 2.12, 2.18):
 - An op the consumer lacks fails every graph loader.
-- TF 2.x consumers ignore attrs their op definitions do not know (a 2.18
-  graph with VarHandleOp.debug_name loads in 2.12).
+- TF >= 2.5 ignores attrs its op definitions do not know (a 2.18 graph with
+  VarHandleOp.debug_name loads in 2.12; a 2.11 Keras SavedModel whose
+  functions set AssignVariableOp.validate_shape loads with
+  tf.saved_model.load in 2.5). TF 2.0-2.4 does not (ATTRS_IGNORED_FROM):
+  tf.saved_model.load and Keras' load_model instantiate every function of
+  the library, so an unknown attr anywhere fails them (that 2.11 model fails
+  in 2.3 and 2.4), while the Session loader of every release before 2.5
+  checks a function body's attrs only when the function runs (the same
+  model loads with it in 1.15, 2.3 and 2.4), and fails on unknown attrs of
+  the main graph (2.18's VarHandleOp.debug_name in 2.4).
 - TF 1.x SavedModel loaders remove, from the main graph, attrs the consumer
   does not know that hold the producer's default value (importer's
   _RemoveDefaultAttrs with the producer's stripped_op_list); function bodies
@@ -21,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-GRAPH_FORMATS = ("saved_model", "saved_model_tf1", "frozen_graph", "keras_saved_model")
+GRAPH_FORMATS = ("saved_model", "saved_model_tf1", "frozen_graph", "keras_saved_model", "tf_keras_saved_model")
 GRAPH_LOADERS = ("tf1_session", "tf2_load", "import_graph_def", "keras2")  # loaders that build TF graphs
 SAVED_MODEL_LOADERS = ("tf1_session", "tf2_load", "keras2")
 # Consumers older than this check function bodies only when a function runs.
@@ -33,6 +41,11 @@ SAVED_MODEL_LOADERS = ("tf1_session", "tf2_load", "keras2")
 LAZY_FUNCTION_CHECK_BELOW = (1, 14)
 LAZY_LOADERS = ("tf1_session",)  # the loader whose run the artifact's lazy sets describe
 LAZY_REASON = "only in functions the serving signature and restore never call; TF < 1.14 checks them when they run"
+ATTRS_IGNORED_FROM = (2, 5)  # consumers from this release on ignore attrs their op definitions do not know
+# Before 2.5 the Session loader checks a function body's attrs only when it runs (ops at
+# load from 1.14): measured on 1.15, 2.3 and 2.4 with 2.4 / 2.11 Keras SavedModels.
+LAZY_ATTR_REASON = ("only in functions the serving signature and restore never call; "
+                    "the TF < 2.5 Session loader checks a function body's attrs when it runs")
 
 
 @dataclass(frozen=True)
@@ -68,13 +81,38 @@ def static_check(op_attrs: dict[str, list[str]], registry: dict[str, Any],
     unknown = sorted((op, attr) for op, attrs in op_attrs.items() if op in ops
                      for attr in attrs if attr not in set(ops[op].get("attrs", [])))
     failing, tolerated = [], []
+    lazy_attr = _checks_attrs_lazily(registry, loader)
     for op, attr in unknown:
+        is_lazy = attr in (lazy_attrs or {}).get(op, [])
         why = _tolerated(op, attr, registry, default_attrs, loader) or (
-            LAZY_REASON if lazy and attr in (lazy_attrs or {}).get(op, []) else None)
+            LAZY_REASON if lazy and is_lazy else LAZY_ATTR_REASON if lazy_attr and is_lazy else None)
         (tolerated.append((f"{op}.{attr}", why)) if why else failing.append(f"{op}.{attr}"))
     return Static(tuple(op for op in missing if op not in tolerated_ops), tuple(failing),
                   tuple(n for n, _ in tolerated), tuple(tolerated) + tuple((op, LAZY_REASON) for op in tolerated_ops),
                   tolerated_ops)
+
+
+TFLITE_FORMATS = ("tflite", "tflite_dynamic", "tflite_int8")
+
+
+def tflite_check(tflite_ops: dict[str, int], registry: dict[str, Any]) -> Static | None:
+    """A flatbuffer's builtin ops against the highest version of each that the
+    consumer's interpreter resolves (measured by the registry verb): "WHILE"
+    where it lacks the op, "FULLY_CONNECTED@v9" where it lacks that version.
+    Custom ops are the user's to register: not checked. None when the
+    registry holds no TFLite measurement."""
+    runtime = registry.get("tflite_ops")
+    if not isinstance(runtime, dict):
+        return None
+    missing = []
+    for op, version in sorted(tflite_ops.items()):
+        if op.startswith("custom:"):
+            continue
+        if op not in runtime:
+            missing.append(op)
+        elif version > runtime[op]:
+            missing.append(f"{op}@v{version}")
+    return Static(tuple(missing), (), ())
 
 
 def _checks_lazily(registry: dict[str, Any], loader: str | None) -> bool:
@@ -82,12 +120,17 @@ def _checks_lazily(registry: dict[str, Any], loader: str | None) -> bool:
     return loader in LAZY_LOADERS and version is not None and version < LAZY_FUNCTION_CHECK_BELOW
 
 
+def _checks_attrs_lazily(registry: dict[str, Any], loader: str | None) -> bool:
+    version = _version(registry.get("tensorflow"))
+    return loader in LAZY_LOADERS and version is not None and version < ATTRS_IGNORED_FROM
+
+
 def _tolerated(op: str, attr: str, registry: dict[str, Any], default_attrs: dict[str, list[str]] | None,
                loader: str | None) -> str | None:
     if loader is None:  # no loader model: every unknown attr counts
         return None
-    if (_version(registry.get("tensorflow")) or (0, 0)) >= (2, 0):
-        return "TF 2.x ignores attrs its op definitions do not know"
+    if (_version(registry.get("tensorflow")) or (0, 0)) >= ATTRS_IGNORED_FROM:
+        return "TF >= 2.5 ignores attrs its op definitions do not know"
     if loader in SAVED_MODEL_LOADERS and attr in (default_attrs or {}).get(op, []):
         return "holds the producer's default value; the SavedModel loader strips it"
     return None

@@ -127,3 +127,105 @@ keras_safe_mode = {str(safe).lower()}
         assert load["status"] == "load-error" and "safe_mode" in load["error"], load
     else:
         assert load["status"] == "ok", load
+
+
+KERAS_SAVED_MODEL_SCRIPT = """
+import sys
+import numpy as np
+import tensorflow as tf
+model = tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.Dense(2)])
+model.save(sys.argv[1] + "/served", save_format="tf")
+"""
+
+
+def test_repro_of_a_saved_model_folder_tries_the_keras_loaders_too(tmp_path: Path) -> None:
+    (tmp_path / "make.py").write_text(KERAS_SAVED_MODEL_SCRIPT)
+    path = spec(tmp_path, """
+name = "keras-sm"
+[producer]
+tensorflow = "2.12"
+python = "3.11"
+script = "make.py"
+[consumers]
+tensorflow = ["2.18"]
+python = "3.11"
+[expect]
+error = "File format not supported"
+""")
+    done = sandbox(["repro", str(path)], tmp_path)
+    assert "wrote a keras_saved_model" in done.stdout
+    loads = {l["loader"]: l for l in results(tmp_path, "keras-sm")["loads"]}
+    # served by both SavedModel loaders; Keras 3's load_model refuses the folder: the reported bug
+    assert loads["tf1_session"]["status"] == loads["tf2_load"]["status"] == "ok"
+    assert (loads["keras3"]["status"], loads["keras3"]["category"]) == ("load-error", "keras-deserialization")
+    assert loads["keras2"]["status"] == "not-applicable"  # no tf-keras in that cell
+    assert re.search(r"keras3\s+load-error\s+keras-deserialization.*\byes$", done.stdout, re.M)
+
+
+def test_a_loader_that_does_not_read_the_model_is_a_one_line_error(tmp_path: Path) -> None:
+    path = spec(tmp_path, f"""
+name = "wrong-loader"
+[producer]
+artifact = "{EXAMPLES / 'batch_matmul_tf1.15.pb'}"
+[consumers]
+tensorflow = ["1.15"]
+loader = "keras3"
+""")
+    done = sandbox(["repro", str(path)], tmp_path, expect=2)
+    assert done.stderr.strip().splitlines()[-1].endswith(
+        "key 'consumers.loader': 'keras3' does not read a frozen_graph; loaders that do: import_graph_def")
+    assert "Traceback" not in done.stderr
+
+
+def test_a_loader_that_applied_in_no_consumer_names_those_that_did(tmp_path: Path) -> None:
+    # keras2 reads .h5 files, but TF 2.18 without tf-keras has no Keras 2
+    (tmp_path / "make.py").write_text(
+        "import sys, tensorflow as tf\n"
+        "tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.Dense(2)]).save(sys.argv[1] + '/m.h5')\n")
+    path = spec(tmp_path, """
+name = "no-keras2"
+[producer]
+tensorflow = "2.18"
+python = "3.11"
+script = "make.py"
+[consumers]
+tensorflow = ["2.18"]
+python = "3.11"
+loader = "keras2"
+""")
+    done = sandbox(["repro", str(path)], tmp_path, expect=2)
+    assert done.stderr.strip().splitlines()[-1].endswith(
+        "loader 'keras2' applied in no consumer (loaders that did: keras3)")
+
+
+RANK3_MATMUL_SCRIPT = """
+import sys
+import numpy as np
+import tensorflow as tf
+x = tf.placeholder(tf.float32, [2, 3, 4], name="x")
+y = tf.identity(tf.matmul(x, tf.constant(np.ones((2, 4, 5), np.float32))), name="y")
+tf.train.write_graph(tf.get_default_graph().as_graph_def(), sys.argv[1], "model.pb", as_text=False)
+"""
+
+
+def test_bisect_over_producers_finds_the_first_release_whose_export_fails_in_a_consumer(tmp_path: Path) -> None:
+    (tmp_path / "make.py").write_text(RANK3_MATMUL_SCRIPT)
+    path = spec(tmp_path, """
+name = "producers"
+[producer]
+tensorflow = ">=1.13.2,<=1.14.0"
+python = "3.7"
+script = "make.py"
+[consumers]
+tensorflow = ["1.13"]
+python = "3.7"
+[expect]
+error = "Op type not registered 'BatchMatMulV2'"
+""")
+    done = sandbox(["bisect", str(path), "--work-dir", str(tmp_path / "runs")], tmp_path)
+    assert "bisecting 2 producer releases (1.13.2 .. 1.14.0)" in done.stdout
+    # 1.13's tf.matmul writes BatchMatMul, 1.14's BatchMatMulV2, which 1.13 lacks
+    assert "first change: 1.14.0 ('reproduced'; 1.13.2 gives 'not reproduced')" in done.stdout
+    # repro wants one producer
+    bad = sandbox(["repro", str(path)], tmp_path, expect=2)
+    assert "a range of producers is for `sandbox bisect`" in bad.stderr

@@ -35,7 +35,7 @@ def test_examples_are_valid() -> None:
     ('[producer]\nartifact = "make.py"\n', "'consumers.tensorflow': required"),
     ('[producer]\nartifact = "make.py"\nformat = "onnx"\n[consumers]\ntensorflow = "all"', "unknown format 'onnx'"),
     ('[producer]\nartifact = "make.py"\nformat = "tflite"\n[consumers]\ntensorflow = "all"\nloader = "keras2"',
-     "'consumers.loader': keras2 does not read a tflite (it reads keras_saved_model, keras_h5, keras_v3)"),
+     "'consumers.loader': keras2 does not read a tflite (it reads saved_model, keras_saved_model, keras_v3, keras_h5)"),
     ('[producer]\nscript = "make.py"\ntensorflow = "latest"\n[consumers]\ntensorflow = "all"',
      "'producer.tensorflow': 'latest' is not a TensorFlow version"),
     ('[producer]\nartifact = "make.py"\n[consumers]\ntensorflow = []', "'consumers.tensorflow': must not be empty"),
@@ -46,6 +46,10 @@ def test_examples_are_valid() -> None:
     ('timeout = nan\n[producer]\nartifact = "make.py"\n[consumers]\ntensorflow = "all"', "key 'timeout'"),
     ('name = "a/b"\n[producer]\nartifact = "make.py"\n[consumers]\ntensorflow = "all"', "key 'name'"),
     ('[producer]\nscript = "."\ntensorflow = "2.15"\n[consumers]\ntensorflow = "all"', "is not a file"),
+    ('[producer]\nartifact = "make.py"\ntensorflow = ">=2.10"\n[consumers]\ntensorflow = "all"',
+     "a range of producers needs a 'script'"),
+    ('[producer]\nscript = "make.py"\ntensorflow = ">=2.1x,<"\n[consumers]\ntensorflow = "all"',
+     "key 'producer.tensorflow': '>=2.1x,<' is not a version or a range"),
 ])
 def test_bad_specs(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):

@@ -115,13 +115,12 @@ def _freeze_v2(prep: probes.Prepared) -> Tuple[Any, Signature]:
 
 # ---------------------------------------------------------------- Keras formats
 
-def _keras(prep: probes.Prepared) -> Tuple[Any, Any, np.ndarray]:
-    """(keras, model, its outputs on the reference input), built once per probe."""
-    cached = getattr(prep, "keras_cache", None)
-    if cached is None:
-        keras = kerasapi.native()
-        if keras is None:
-            raise NotApplicable("this TensorFlow has no tf.keras")
+def _keras(prep: probes.Prepared, keras: Any) -> Tuple[Any, np.ndarray]:
+    """(model, its outputs on the reference input) in `keras`, built once per
+    probe and Keras."""
+    cache = prep.keras_cache = prep.keras_cache or {}
+    key = keras.__name__
+    if key not in cache:
         kerasapi.fresh(keras)
         try:
             model = prep.probe.keras_model(keras, prep.params)
@@ -131,78 +130,186 @@ def _keras(prep: probes.Prepared) -> Tuple[Any, Any, np.ndarray]:
         err = float(np.max(np.abs(y - prep.y)))
         if err > 1e-3:  # the Keras twin must compute the raw probe's function
             raise RuntimeError("Keras model of %s differs from its raw ops by %g" % (prep.probe.name, err))
-        cached = prep.keras_cache = (keras, model, y)
-    return cached
+        cache[key] = (model, y)
+    return cache[key]
 
 
-def _keras_save(prep: probes.Prepared, out: str, filename: str, **kwargs: Any) -> Exported:
-    keras, model, y = _keras(prep)
+def _native() -> Any:
+    keras = kerasapi.native()
+    if keras is None:
+        raise NotApplicable("this TensorFlow has no tf.keras")
+    return keras
+
+
+def _legacy() -> Any:
+    keras = kerasapi.legacy()
+    if keras is None:
+        raise NotApplicable("the tf-keras package is not installed in this cell")
+    return keras
+
+
+def _keras_save(prep: probes.Prepared, keras: Any, out: str, filename: str, **kwargs: Any) -> Exported:
+    model, y = _keras(prep, keras)
     os.makedirs(out)
     model.save(os.path.join(out, filename), **kwargs)
-    return Exported(filename, outputs=y, writer="keras " + kerasapi.version(keras))
+    return Exported(filename, outputs=y, writer=kerasapi.writer(keras))
+
+
+def _h5(prep: probes.Prepared, out: str, keras: Any) -> Exported:
+    return _keras_save(prep, keras, out, "model.h5")
+
+
+def _v3(prep: probes.Prepared, out: str, keras: Any) -> Exported:
+    if not kerasapi.reads_keras_v3(keras):
+        raise NotApplicable("this Keras (%s) has no .keras format" % kerasapi.version(keras))
+    if kerasapi.is_keras3(keras):
+        return _keras_save(prep, keras, out, "model.keras")
+    return _keras_save(prep, keras, out, "model.keras", save_format="keras_v3")
+
+
+def _saved_model(prep: probes.Prepared, out: str, keras: Any) -> Exported:
+    if kerasapi.is_keras3(keras):
+        raise NotApplicable("Keras 3 cannot write a Keras SavedModel (model.export writes a plain one)")
+    if not tfcompat.eager(tfcompat.tf()):
+        raise NotApplicable("Keras SavedModel export needs TF2 behaviour (eager execution)")
+    model, y = _keras(prep, keras)
+    model.save(out, save_format="tf")
+    return Exported(".", outputs=y, writer=kerasapi.writer(keras))
 
 
 def keras_h5(prep: probes.Prepared, out: str) -> Exported:
     """model.save('model.h5'): the HDF5 format of Keras 2 (legacy in Keras 3)."""
-    return _keras_save(prep, out, "model.h5")
+    return _h5(prep, out, _native())
 
 
 def keras_v3(prep: probes.Prepared, out: str) -> Exported:
     """model.save('model.keras'): the zip format of Keras 2.12+ and Keras 3."""
-    keras = kerasapi.native()
-    if keras is None or not kerasapi.reads_keras_v3(keras):
-        raise NotApplicable("this Keras (%s) has no .keras format" % (keras and kerasapi.version(keras)))
-    if kerasapi.is_keras3(keras):
-        return _keras_save(prep, out, "model.keras")
-    return _keras_save(prep, out, "model.keras", save_format="keras_v3")
+    return _v3(prep, out, _native())
 
 
 def keras_saved_model(prep: probes.Prepared, out: str) -> Exported:
     """model.save(dir, save_format='tf'): Keras 2's SavedModel (with Keras metadata)."""
-    keras = kerasapi.native()
-    if keras is None or kerasapi.is_keras3(keras):
-        raise NotApplicable("Keras 3 cannot write a Keras SavedModel (model.export writes a plain one)")
-    if not tfcompat.eager(tfcompat.tf()):
-        raise NotApplicable("Keras SavedModel export needs TF2 behaviour (eager execution)")
-    keras_, model, y = _keras(prep)
-    model.save(out, save_format="tf")
-    return Exported(".", outputs=y, writer="keras " + kerasapi.version(keras_))
+    return _saved_model(prep, out, _native())
+
+
+# The same three written by the tf-keras package, where installed: a distinct
+# format, not a second writer of one format, because an artifact is addressed
+# by (producer, probe, format) everywhere (store, results, report grids, diff),
+# and a grid of its own shows what tf-keras users write.
+
+def tf_keras_h5(prep: probes.Prepared, out: str) -> Exported:
+    """tf_keras: model.save('model.h5') (TF_USE_LEGACY_KERAS=1 with TF 2.16+)."""
+    return _h5(prep, out, _legacy())
+
+
+def tf_keras_v3(prep: probes.Prepared, out: str) -> Exported:
+    """tf_keras: model.save('model.keras')."""
+    return _v3(prep, out, _legacy())
+
+
+def tf_keras_saved_model(prep: probes.Prepared, out: str) -> Exported:
+    """tf_keras: model.save(dir, save_format='tf'), the Keras 2 SavedModel."""
+    return _saved_model(prep, out, _legacy())
 
 
 # ---------------------------------------------------------------- TFLite, checkpoint
 
-def _tflite_converter(prep: probes.Prepared) -> Any:
+def _converted(prep: probes.Prepared, configure: Callable[[Any], None]) -> bytes:
+    """The probe through this cell's TFLite converter, set up by `configure`."""
     tf = tfcompat.tf()
-    converter = tfcompat.lookup(tf, "lite.TFLiteConverter")
-    if converter is None:
+    if tfcompat.lookup(tf, "lite.TFLiteConverter") is None:
         raise NotApplicable("this TensorFlow has no tf.lite.TFLiteConverter")
-    if tfcompat.eager(tf):
-        module, serve = _tf_function(prep)
-        concrete = serve.get_concrete_function()
-        cls = tf.lite.TFLiteConverter
-        try:
-            return cls.from_concrete_functions([concrete], module)
-        except TypeError:  # before TF 2.7: no trackable argument
-            return cls.from_concrete_functions([concrete])
-    return None
+    try:
+        if tfcompat.eager(tf):
+            module, serve = _tf_function(prep)
+            concrete = serve.get_concrete_function()
+            cls = tf.lite.TFLiteConverter
+            try:
+                converter = cls.from_concrete_functions([concrete], module)
+            except TypeError:  # before TF 2.7: no trackable argument
+                converter = cls.from_concrete_functions([concrete])
+            configure(converter)
+            return converter.convert()
+        with tfcompat.GraphContext() as ctx:
+            x, y = _graph_model(ctx, prep)
+            converter = tfcompat.need(ctx.tf, "lite.TFLiteConverter").from_session(ctx.session, [x], [y])
+            configure(converter)
+            return converter.convert()
+    except NotApplicable:
+        raise
+    except Exception as e:  # the converter cannot express this probe
+        raise NotApplicable("the TFLite converter rejects this probe: %s: %s" % (type(e).__name__, _gist(str(e))))
+
+
+def _write_tflite(out: str, data: bytes) -> str:
+    os.makedirs(out)
+    with open(os.path.join(out, "model.tflite"), "wb") as f:
+        f.write(data)
+    return os.path.join(out, "model.tflite")
 
 
 def tflite(prep: probes.Prepared, out: str) -> Exported:
-    """The probe converted by this cell's TFLite converter (builtin ops only)."""
-    os.makedirs(out)
-    converter = _tflite_converter(prep)
-    try:
-        if converter is not None:
-            data = converter.convert()
-        else:
-            with tfcompat.GraphContext() as ctx:
-                x, y = _graph_model(ctx, prep)
-                data = tfcompat.need(ctx.tf, "lite.TFLiteConverter").from_session(ctx.session, [x], [y]).convert()
-    except Exception as e:  # the converter cannot express this probe
-        raise NotApplicable("the TFLite converter rejects this probe: %s: %s" % (type(e).__name__, _gist(str(e))))
-    with open(os.path.join(out, "model.tflite"), "wb") as f:
-        f.write(data)
+    """The probe converted by this cell's TFLite converter (builtin ops only, float)."""
+    _write_tflite(out, _converted(prep, lambda converter: None))
     return Exported("model.tflite")
+
+
+def _optimize(converter: Any) -> None:
+    """Post-training quantization: Optimize.DEFAULT (TF 1.14+), or TF 1.13's flag."""
+    optimize = tfcompat.lookup(tfcompat.tf(), "lite.Optimize")
+    if optimize is not None:
+        converter.optimizations = [optimize.DEFAULT]
+    elif hasattr(converter, "post_training_quantize"):
+        converter.post_training_quantize = True
+    else:
+        raise NotApplicable("this TFLite converter has no post-training quantization")
+
+
+def _representative(prep: probes.Prepared) -> Callable[[], Any]:
+    """Calibration batches drawn like the probe's inputs (not the reference input)."""
+    rng = np.random.RandomState(prep.probe.seed() + 11)
+    batches = [prep.probe.inputs(rng) for _ in range(8)]
+
+    def dataset() -> Any:
+        for batch in batches:
+            yield [batch]
+    return dataset
+
+
+def _full_integer(prep: probes.Prepared) -> Callable[[Any], None]:
+    def configure(converter: Any) -> None:
+        ops_set = tfcompat.lookup(tfcompat.tf(), "lite.OpsSet.TFLITE_BUILTINS_INT8")
+        if ops_set is None or not hasattr(converter, "representative_dataset"):
+            raise NotApplicable("this TFLite converter has no full-integer quantization (representative dataset)")
+        _optimize(converter)
+        converter.representative_dataset = _representative(prep)
+        converter.target_spec.supported_ops = [ops_set]  # every op int8, or the conversion fails
+    return configure
+
+
+def _quantized(prep: probes.Prepared, out: str, configure: Callable[[Any], None]) -> Exported:
+    """A quantized flatbuffer, checked to hold int8 weights, with reference
+    outputs from this cell's own interpreter (quantization changes them)."""
+    path = _write_tflite(out, _converted(prep, configure))
+    import tfliteinfo
+    with open(path, "rb") as f:
+        if not tfliteinfo.quantized_tensors(f.read()):
+            raise NotApplicable("the converter quantized nothing: this probe's weights are too small "
+                                "(dynamic-range quantization skips tensors under 1024 elements)")
+    import loaders
+    y = loaders.tflite_interpreter(path, prep.x, {})
+    return Exported("model.tflite", outputs=y)
+
+
+def tflite_dynamic(prep: probes.Prepared, out: str) -> Exported:
+    """Dynamic-range quantization: int8 weights, float activations (hybrid kernels)."""
+    return _quantized(prep, out, _optimize)
+
+
+def tflite_int8(prep: probes.Prepared, out: str) -> Exported:
+    """Full-integer quantization from a representative dataset: int8 weights and
+    activations (float input and output, with QUANTIZE/DEQUANTIZE at the ends)."""
+    return _quantized(prep, out, _full_integer(prep))
 
 
 def _gist(text: str) -> str:
@@ -233,13 +340,32 @@ def checkpoint(prep: probes.Prepared, out: str) -> Exported:
     return Exported(os.path.basename(path))
 
 
-FORMATS: Dict[str, Callable[[probes.Prepared, str], Exported]] = collections.OrderedDict([
+Exporter = Callable[[probes.Prepared, str], Exported]
+
+
+def _buildable(fn: Exporter) -> Exporter:
+    """A probe this TF cannot build is not applicable to any format."""
+    def export(prep: probes.Prepared, out: str) -> Exported:
+        try:
+            return fn(prep, out)
+        except probes.Unbuildable as e:
+            raise NotApplicable(str(e))
+    export.__doc__ = fn.__doc__
+    return export
+
+
+FORMATS: Dict[str, Exporter] = collections.OrderedDict((name, _buildable(fn)) for name, fn in [
     ("saved_model", saved_model),
     ("saved_model_tf1", saved_model_tf1),
     ("frozen_graph", frozen_graph),
     ("keras_saved_model", keras_saved_model),
     ("keras_h5", keras_h5),
     ("keras_v3", keras_v3),
+    ("tf_keras_saved_model", tf_keras_saved_model),
+    ("tf_keras_h5", tf_keras_h5),
+    ("tf_keras_v3", tf_keras_v3),
     ("tflite", tflite),
+    ("tflite_dynamic", tflite_dynamic),
+    ("tflite_int8", tflite_int8),
     ("checkpoint", checkpoint),
 ])

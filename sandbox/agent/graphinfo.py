@@ -149,7 +149,7 @@ def describe(path: str, fmt: str) -> Dict[str, Any]:
     """ops, op_attrs, default_attrs, lazy_ops, lazy_attrs and (for SavedModels)
     the serving signature of an artifact; TFLite models list builtin ops with
     their versions."""
-    if fmt == "tflite":
+    if fmt.startswith("tflite"):  # tflite, tflite_dynamic, tflite_int8
         import tfliteinfo
         return dict(tfliteinfo.describe(path), default_attrs={}, lazy_ops=[], lazy_attrs={})
     if os.path.isdir(path):

@@ -3,10 +3,13 @@
 - "keras2": Keras 2 — tf.keras where it is Keras 2 (TF <= 2.15, TF1's bundled
   Keras), else the tf-keras package (tf_keras) where installed.
 - "keras3": the keras package where it is Keras 3.
-The cell's native Keras (what tf.keras resolves to) writes the Keras formats.
+Writers: the cell's native Keras (what tf.keras resolves to) writes the Keras
+formats (keras_h5, keras_v3, keras_saved_model); the tf-keras package, where
+installed, writes them again as tf_keras_* formats, as users who set
+TF_USE_LEGACY_KERAS=1 (which routes tf.keras to tf_keras) do.
 """
 import importlib
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 
@@ -41,6 +44,19 @@ def native() -> Any:
     if "native" not in _CACHE:
         _CACHE["native"] = getattr(tfcompat.tf(), "keras", None)
     return _CACHE["native"]
+
+
+def legacy() -> Optional[Any]:
+    """The tf-keras package (import tf_keras), where installed: what tf.keras is
+    under TF_USE_LEGACY_KERAS=1 in TF 2.16+."""
+    if "legacy" not in _CACHE:
+        _CACHE["legacy"] = _import("tf_keras") if _import_spec("tf_keras") else None
+    return _CACHE["legacy"]
+
+
+def writer(keras: Any) -> str:
+    """How an artifact records its writer: "keras 3.9.0", "tf_keras 2.18.0"."""
+    return "%s %s" % ("tf_keras" if keras.__name__.split(".")[0] == "tf_keras" else "keras", version(keras))
 
 
 def keras2() -> Optional[Any]:
@@ -101,3 +117,21 @@ def predict(model: Any, x: np.ndarray) -> np.ndarray:
 
 def _major_of_model(model: Any) -> int:
     return 3 if type(model).__module__.startswith("keras.src") else 2
+
+
+def describe_native() -> Optional[Dict[str, Any]]:
+    """The Keras this TF ships (tf.keras): version, major, and the public layer
+    classes it can deserialize by name (for the static check of .h5/.keras)."""
+    try:
+        keras = native()
+        layers = getattr(keras, "layers", None)
+    except Exception:  # a TF without tf.keras, or one that fails to import it
+        return None
+    if keras is None or layers is None:
+        return None
+    names = sorted(n for n in dir(layers) if n[:1].isupper() and isinstance(getattr(layers, n, None), type))
+    found = version(keras)
+    if "(" in found:  # tf.keras of TF 2.13-2.15 carries no version: the keras package it is
+        import cellinfo
+        found = cellinfo.dist_version("keras") or found
+    return {"version": found, "major": _major(keras), "layers": names}

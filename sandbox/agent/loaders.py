@@ -51,7 +51,19 @@ def tf1_session(path: str, x: np.ndarray, artifact: Dict[str, Any]) -> np.ndarra
     with graph.as_default(), v1.Session(graph=graph) as session:
         meta = _phase("load", lambda: load(session, ["serve"], path))
         sig = _phase("load", lambda: meta.signature_def["serving_default"])
-        return _run(x, lambda: session.run(sig.outputs["y"].name, {sig.inputs["x"].name: x}))
+        inp, out = _phase("load", lambda: (_only(sig.inputs, "x"), _only(sig.outputs, "y")))
+        return _run(x, lambda: session.run(sig.outputs[out].name, {sig.inputs[inp].name: x}))
+
+
+def _only(names: Any, preferred: str) -> str:
+    """The signature key to use: `preferred` (the zoo's x / y), else the one key
+    there is (a Keras SavedModel names them after its layers: input_1, dense)."""
+    keys = sorted(names)
+    if preferred in keys:
+        return preferred
+    if len(keys) != 1:
+        raise ValueError("the serving signature has %s, not one tensor (or %r)" % (keys, preferred))
+    return keys[0]
 
 
 def tf2_load(path: str, x: np.ndarray, artifact: Dict[str, Any]) -> np.ndarray:
@@ -63,7 +75,12 @@ def tf2_load(path: str, x: np.ndarray, artifact: Dict[str, Any]) -> np.ndarray:
         raise NotApplicable("tf.saved_model.load is missing")
     loaded = _phase("load", lambda: tf.saved_model.load(path))
     fn = _phase("load", lambda: loaded.signatures["serving_default"])
-    return _run(x, lambda: fn(x=tf.constant(x))["y"].numpy())
+    inp = _phase("load", lambda: _only(fn.structured_input_signature[1], "x"))
+    return _run(x, lambda: _one_output(fn(**{inp: tf.constant(x)})))
+
+
+def _one_output(outputs: Dict[str, Any]) -> Any:
+    return outputs[_only(outputs, "y")].numpy()
 
 
 def import_graph_def(path: str, x: np.ndarray, artifact: Dict[str, Any]) -> np.ndarray:
@@ -96,9 +113,9 @@ def _load_model_kwargs(load_model: Any) -> Dict[str, Any]:
 
 
 def _keras_load(keras: Any, path: str, x: np.ndarray, artifact: Dict[str, Any]) -> np.ndarray:
-    if artifact["format"] == "keras_v3" and not kerasapi.reads_keras_v3(keras):
+    if artifact["format"] in catalog.KERAS_V3 and not kerasapi.reads_keras_v3(keras):
         raise NotApplicable("this Keras (%s) predates the .keras format" % kerasapi.version(keras))
-    if artifact["format"] == "keras_saved_model" and not kerasapi.reads_keras_saved_model(keras):
+    if artifact["format"] in catalog.KERAS_SAVED_MODELS and not kerasapi.reads_keras_saved_model(keras):
         raise NotApplicable("this Keras (%s) cannot load SavedModel directories" % kerasapi.version(keras))
     kerasapi.fresh(keras)
     kwargs = _load_model_kwargs(keras.models.load_model)
@@ -154,7 +171,12 @@ def checkpoint_restore(path: str, x: np.ndarray, artifact: Dict[str, Any]) -> np
         if not ctx.eager:
             _phase("load", lambda: status.initialize_or_restore(ctx.session))
             ctx.initialized()
-        return _phase("run", lambda: ctx.call(lambda t: probe.forward(tf, variables, t), x))
+        try:
+            return _phase("run", lambda: ctx.call(lambda t: probe.forward(tf, variables, t), x))
+        except Stage as e:
+            if isinstance(e.cause, probes.Unbuildable):  # this TF cannot build the probe's graph
+                raise NotApplicable(str(e.cause))
+            raise
 
 
 Loader = Callable[[str, np.ndarray, Dict[str, Any]], np.ndarray]

@@ -13,6 +13,10 @@ follow too (see README, "Adding a probe"):
   raw ops (``tf`` is the tensorflow module; params are variables or tensors).
 - optional ``train_steps`` and ``train_step(ctx, params, batch)``: training
   that changes state (see zoo.BatchNorm); ``state_report(before, after)``.
+- optional ``reference(tf, params, x)``: the reference outputs where
+  ``forward`` cannot run in the producer (GPU-only kernels on a CPU build);
+  by default ``forward``. Raise Unbuildable("why") from ``forward`` where this
+  TF cannot express the probe.
 - optional ``keras_model(keras, params)``: a Keras model computing the same
   function with these weights; raise NoKeras("why") where it cannot.
 - optional ``mistakes`` (names) and ``mistaken_forward(tf, params, x, name)``:
@@ -37,6 +41,10 @@ class NoKeras(Exception):
     """This probe has no Keras model in this Keras; the message says why."""
 
 
+class Unbuildable(Exception):
+    """This TF cannot build the probe's graph (an op it lacks); the message says why."""
+
+
 class Probe(object):
     name = ""
     input_shape: Tuple[int, ...] = ()
@@ -54,6 +62,9 @@ class Probe(object):
 
     def forward(self, tf: Any, params: Dict[str, Any], x: Any) -> Any:
         raise NotImplementedError
+
+    def reference(self, tf: Any, params: Dict[str, Any], x: Any) -> Any:
+        return self.forward(tf, params, x)
 
     def train_step(self, ctx: Any, params: Dict[str, Any], x: np.ndarray) -> Any:
         """One training step (an op in graph mode, executed in eager mode)."""
@@ -109,7 +120,7 @@ class Prepared(object):
         self.x = x
         self.y = y
         self.state = state
-        self.keras_cache: Any = None  # (keras, model, outputs), built by the Keras exporters
+        self.keras_cache: Any = None  # Keras module name -> (model, outputs), built by the Keras exporters
 
 
 def reference_input(probe: Probe) -> np.ndarray:
@@ -134,7 +145,7 @@ def prepare(probe: Probe) -> Prepared:
         if probe.train_steps:
             ctx.repeat(lambda: probe.train_step(ctx, variables, batch), probe.train_steps)
         params = ctx.values(variables)
-        y = np.asarray(ctx.call(lambda t: probe.forward(ctx.tf, variables, t), x))
+        y = np.asarray(ctx.call(lambda t: probe.reference(ctx.tf, variables, t), x))
         wrong = dict((k, ctx.call(lambda t, k=k: probe.mistaken_forward(ctx.tf, variables, t, k), x))
                      for k in probe.mistakes)
     state = probe.state_report(initial, params)

@@ -3,7 +3,10 @@ with a minimal flatbuffer reader (struct only), so every cell can read them."""
 import struct
 from typing import Any, Dict, List, Optional
 
-from tflite_ops import BUILTIN_OPS
+try:
+    from tflite_ops import BUILTIN_OPS
+except ImportError:  # the host imports this module as sandbox.agent.tfliteinfo
+    from sandbox.agent.tflite_ops import BUILTIN_OPS
 
 CUSTOM = 32  # BuiltinOperator.CUSTOM
 
@@ -92,3 +95,83 @@ def describe(path: str) -> Dict[str, Any]:
     for code in codes:
         versions[code["op"]] = max(versions.get(code["op"], 0), code["version"])
     return {"ops": sorted(versions), "op_attrs": {}, "tflite_ops": versions, "signature": None}
+
+
+# Tensor types of the schema that hold quantized values (TensorType INT8, UINT8).
+QUANTIZED_TYPES = (9, 3)
+
+
+def quantized_tensors(data: bytes) -> int:
+    """How many tensors of the model's subgraphs are int8 / uint8."""
+    model = _Table(data, struct.unpack_from("<I", data, 0)[0])
+    return sum(1 for subgraph in model.tables(2) for tensor in subgraph.tables(0)
+               if tensor.scalar(1, "b", 0) in QUANTIZED_TYPES)
+
+
+# ---------------------------------------------------------------- what a runtime resolves
+
+def model_with_opcode(code: int, version: int) -> bytes:
+    """The smallest model an interpreter builds: one operator code, no subgraph.
+    The interpreter resolves every operator code before it looks at the
+    subgraphs, so constructing it fails with "Didn't find op for builtin
+    opcode" when it lacks (op, version), and with "No subgraph" when it has it.
+    Laid out front to back: every uoffset points forward, every scalar aligned."""
+    deprecated = min(code, 127)  # PLACEHOLDER_FOR_GREATER_OP_CODES beyond int8
+    buf = bytearray()
+    buf += struct.pack("<I", 24)             # 0: root uoffset -> model table at 24
+    buf += b"TFL3"                           # 4: file identifier
+    # 8: Model vtable (fields version, operator_codes, subgraphs, description, buffers)
+    buf += struct.pack("<7H", 14, 20, 4, 8, 12, 0, 16) + b"\0\0"
+    # 24: Model table: soffset to its vtable, version, 3 uoffsets (44, 52, 56)
+    buf += struct.pack("<iIIII", 24 - 8, 3, 44 - 32, 52 - 36, 56 - 40)
+    # 44: operator_codes: [-> OperatorCode table at 72]
+    buf += struct.pack("<II", 1, 72 - 48)
+    buf += struct.pack("<I", 0)              # 52: subgraphs: []
+    buf += struct.pack("<I", 0)              # 56: buffers: []
+    # 60: OperatorCode vtable (deprecated_builtin_code, custom_code, version, builtin_code)
+    buf += struct.pack("<6H", 12, 16, 12, 0, 4, 8)
+    # 72: OperatorCode table: soffset (vtable at 60), version, builtin_code, deprecated
+    buf += struct.pack("<iiib3x", 72 - 60, version, code, deprecated)
+    return bytes(buf)
+
+
+NOT_OPS = ("CUSTOM", "DELEGATE", "PLACEHOLDER_FOR_GREATER_OP_CODES")
+MAX_VERSION = 40  # no builtin op has come near this many versions
+
+
+def runtime_versions(interpreter_cls: Any) -> Optional[Dict[str, int]]:
+    """Per builtin op this interpreter resolves, the highest version it
+    resolves (versions are consecutive from 1), by building one-opcode models.
+    None where construction does not tell (TF <= 1.11: it accepts any version
+    of ADD, so it either ignores versions or reports failures later)."""
+    import warnings
+    with warnings.catch_warnings():  # TF 2.18+ warns on every interpreter it deletes
+        warnings.simplefilter("ignore")
+        if _resolves(interpreter_cls, BUILTIN_OPS.index("ADD"), MAX_VERSION + 1):
+            return None
+        return _scan(interpreter_cls)
+
+
+def _scan(interpreter_cls: Any) -> Dict[str, int]:
+    found = {}  # type: Dict[str, int]
+    for code, name in enumerate(BUILTIN_OPS):
+        if name in NOT_OPS:
+            continue
+        version = 0
+        while version < MAX_VERSION and _resolves(interpreter_cls, code, version + 1):
+            version += 1
+        if version:
+            found[name] = version
+    return found
+
+
+def _resolves(interpreter_cls: Any, code: int, version: int) -> bool:
+    try:
+        interpreter_cls(model_content=model_with_opcode(code, version))
+    except Exception as e:
+        text = str(e)
+        if "Didn't find op" in text or "out of range" in text or "Registration failed" in text:
+            return False
+        if "subgraph" not in text.lower():  # the probe model itself was refused: a bug here
+            raise RuntimeError("the interpreter refused the one-opcode model: %s" % text[:300])
+    return True

@@ -201,7 +201,8 @@ LOAD_KEYS = ("producer", "probe", "format", "loader")
 def _load_items(producer: str, directory: str) -> Iterator[Dict[str, Any]]:
     """Every exported artifact of a producer x every loader of its format."""
     for artifact in sorted(_exported(directory), key=lambda r: (r["probe"], r["format"])):
-        for loader in loaders.for_format(artifact["format"]):
+        # a reporter's model names the loaders that apply to it (sandbox/repro.py)
+        for loader in artifact.get("loaders") or loaders.for_format(artifact["format"]):
             yield {"producer": producer, "dir": directory, "probe": artifact["probe"],
                    "format": artifact["format"], "loader": loader}
 
@@ -260,9 +261,21 @@ def load(items: List[Dict[str, Any]], out: str, resume: bool, tolerances: Tolera
 
 # ---------------------------------------------------------------- registry
 
+def _tflite_runtime() -> Optional[Dict[str, int]]:
+    """The TFLite interpreter's highest version of each builtin op (None: no
+    interpreter, or one whose construction does not tell)."""
+    import tfliteinfo
+    interpreter_cls = tfcompat.lookup(tfcompat.tf(), "lite.Interpreter") or tfcompat.lookup(
+        tfcompat.tf(), "contrib.lite.Interpreter")
+    return None if interpreter_cls is None else tfliteinfo.runtime_versions(interpreter_cls)
+
+
 def registry(out: str) -> None:
     source, complete, op_defs = opregistry.registered_ops()
+    import kerasapi
     jsonl.write_json(out, {
+        "tflite_ops": _tflite_runtime(),
+        "keras": kerasapi.describe_native(),
         "tensorflow": tfcompat.tf().__version__,
         "python": platform.python_version(),
         "source": source,

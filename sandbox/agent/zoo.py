@@ -6,7 +6,7 @@ from typing import Any, Dict, Tuple
 import numpy as np
 
 import tfcompat
-from probes import NoKeras, Probe, register
+from probes import NoKeras, Probe, Unbuildable, register
 
 EPSILON = 1e-3
 F32 = np.float32
@@ -64,7 +64,7 @@ class _Normalized(Probe):
         if name == "training_mode":
             mean, variance = tf.nn.moments(h, list(self.axes))
             return tf.nn.batch_normalization(h, mean, variance, params["offset"], params["scale"], EPSILON)
-        channels = int(params["offset"].shape[0])
+        channels = int(params["offset"].get_shape()[0])  # TF 1.0 variables have no .shape
         return self.normalize(tf, params, h, tf.zeros([channels]), tf.ones([channels]))
 
     def train_step(self, ctx: Any, params: Params, x: np.ndarray) -> Any:
@@ -220,6 +220,31 @@ class Dense(Probe):
         return model
 
 
+class Quantizable(Probe):
+    """Conv2D 3x3 (8->16, relu) then a dense layer (1024->8): weights large
+    enough (>= 1024 elements each) that TFLite's post-training quantization
+    quantizes them, so the tflite_dynamic / tflite_int8 formats hold int8."""
+
+    name = "quantizable"
+    input_shape = (2, 8, 8, 8)
+
+    def init_params(self, rng: np.random.RandomState) -> Dict[str, np.ndarray]:
+        return {"kernel": _normal(rng, (3, 3, 8, 16), 0.2), "bias": _normal(rng, (16,), 0.1),
+                "w": _normal(rng, (1024, 8), 0.05), "b": _normal(rng, (8,), 0.1)}
+
+    def forward(self, tf: Any, params: Params, x: Any) -> Any:
+        h = tf.nn.relu(tf.nn.conv2d(x, params["kernel"], [1, 1, 1, 1], "SAME") + params["bias"])
+        return tf.matmul(tf.reshape(h, [self.input_shape[0], 1024]), params["w"]) + params["b"]
+
+    def keras_model(self, keras: Any, params: Params) -> Any:
+        conv = keras.layers.Conv2D(16, 3, padding="same", activation="relu")
+        dense = keras.layers.Dense(8)
+        model = _model(keras, self.input_shape, conv, keras.layers.Reshape((1024,)), dense)
+        conv.set_weights([params["kernel"], params["bias"]])
+        dense.set_weights([params["w"], params["b"]])
+        return model
+
+
 class _Recurrent(Probe):
     """A recurrent layer over 4 steps, last hidden state out; a tf.while_loop in
     raw ops (Enter/Exit/Merge in TF1 graphs, While in TF2 functions)."""
@@ -299,6 +324,71 @@ class GRU(_Recurrent):
         model = _model(keras, self.input_shape, layer)
         layer.set_weights([params["kernel"], params["recurrent_kernel"], params["bias"]])
         return model
+
+
+def _in_session_graph(tf: Any) -> bool:
+    """Whether ops are being added to a TF1 Graph run by a Session (not traced
+    into a tf.function, not executed eagerly)."""
+    if tfcompat.eager(tf) and tf.executing_eagerly():
+        return False
+    return type(tfcompat.v1(tf).get_default_graph()).__name__ != "FuncGraph"
+
+
+def _gpus(tf: Any) -> int:
+    lister = tfcompat.lookup(tf, "config.list_physical_devices") or tfcompat.lookup(
+        tf, "config.experimental.list_physical_devices")
+    if lister is not None:
+        return len(lister("GPU"))
+    from tensorflow.python.client import device_lib
+    return sum(1 for d in device_lib.list_local_devices() if d.device_type == "GPU")
+
+
+class CudnnLSTM(Probe):
+    """An LSTM as the cuDNN op CudnnRNNV3, built explicitly: the op is
+    registered in CPU builds, its kernels only in GPU builds, so a graph holding
+    it exports on CPU and fails to run on a CPU consumer (a missing kernel).
+    The reference outputs come from the same LSTM in plain ops, with the
+    weights laid out in cuDNN's canonical order (input weights W_i, W_f, W_c,
+    W_o, recurrent R_i..R_o, then their biases)."""
+
+    name = "cudnn_lstm"
+    input_shape = (2, 4, 3)  # batch, time, features
+    units = 4
+
+    def init_params(self, rng: np.random.RandomState) -> Dict[str, np.ndarray]:
+        u, n = self.units, self.input_shape[2]
+        size = 4 * u * n + 4 * u * u + 8 * u
+        return {"params": _normal(rng, (size,), 0.3)}
+
+    def forward(self, tf: Any, params: Params, x: Any) -> Any:
+        op = tfcompat.lookup(tf, "raw_ops.CudnnRNNV3")
+        if op is None:
+            raise Unbuildable("this TensorFlow has no tf.raw_ops.CudnnRNNV3")
+        if _in_session_graph(tf) and not _gpus(tf):
+            raise Unbuildable("a TF1 Session places every node of its graph when it first runs, "
+                              "and this build has no kernel for CudnnRNNV3 on any device it sees")
+        batch, time, _ = self.input_shape
+        zeros = tf.zeros([1, batch, self.units])
+        outputs = op(input=tf.transpose(x, [1, 0, 2]), input_h=zeros, input_c=zeros, params=params["params"],
+                     sequence_lengths=tf.fill([batch], time), rnn_mode="lstm", input_mode="linear_input",
+                     direction="unidirectional", is_training=False)
+        return outputs[1][0]  # output_h of the one layer: [batch, units]
+
+    def reference(self, tf: Any, params: Params, x: Any) -> Any:
+        u, n = self.units, self.input_shape[2]
+        flat = params["params"]
+        w = tf.reshape(flat[:4 * u * n], [4, u, n])
+        r = tf.reshape(flat[4 * u * n:4 * u * n + 4 * u * u], [4, u, u])
+        b = tf.reshape(flat[4 * u * n + 4 * u * u:], [2, 4, u])
+        h = c = tf.zeros([self.input_shape[0], u])
+        for t in range(self.input_shape[1]):
+            xt = x[:, t, :]
+            gates = [tf.matmul(xt, w[k], transpose_b=True) + tf.matmul(h, r[k], transpose_b=True) + b[0, k] + b[1, k]
+                     for k in range(4)]
+            i, f, g, o = tf.sigmoid(gates[0]), tf.sigmoid(gates[1]), tf.tanh(gates[2]), tf.sigmoid(gates[3])
+            c = f * c + i * g
+            h = o * tf.tanh(c)
+        return h
 
 
 class Einsum(Probe):
@@ -383,5 +473,5 @@ class Attention(Probe):
 
 
 for _probe in (BatchNorm(), BatchMatMul(), Conv2D(), Dense(), LSTM(), GRU(), Einsum(), LayerNorm(),
-               Attention(), BatchNormInference()):
+               Attention(), BatchNormInference(), Quantizable(), CudnnLSTM()):
     register(_probe)
