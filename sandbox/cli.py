@@ -123,8 +123,8 @@ EXAMPLES = {
     "report": "sandbox report reports/default/results.json",
     "check": "sandbox check model.pb --against tf==1.13,tf==1.15\n  sandbox check saved_model/ --against all --json",
     "registries": "sandbox registries --build 2.16 2.17",
-    "repro": "sandbox repro examples/issue.toml -j 2 --json",
-    "bisect": "sandbox bisect examples/issue.toml",
+    "repro": "sandbox repro examples/repro/matmul_frozen_graph.toml -j 2 --json",
+    "bisect": "sandbox bisect examples/repro/matmul_frozen_graph.toml",
     "shell": "sandbox shell tf2.15.1-py3.11-cpu",
     "diff": "sandbox diff old/results.json reports/default --json",
     "pythons": "sandbox pythons --json",
@@ -194,7 +194,8 @@ def _parser() -> argparse.ArgumentParser:
 
     chk = verb("check", "will a model load in other TF versions? (static, no environment; exit 1: it will fail somewhere)")
     chk.add_argument("model", type=Path, help="a SavedModel folder, a frozen GraphDef .pb, a .h5 / .keras or a .tflite file")
-    chk.add_argument("--against", required=True, help="tf==X[,tf==Y...] or 'all' (every stored op registry)")
+    chk.add_argument("--against", required=True, metavar="TARGETS",
+                     help="tf==X[,tf==Y...] or 'all' (every stored op registry)")
     chk.add_argument("--max-model-size", type=float, default=protos.DEFAULT_MAX_BYTES / (1 << 20), metavar="MIB",
                      help="refuse larger model files (default: %(default).0f MiB)")
     chk.add_argument("--json", action="store_true", help="print the verdicts as JSON ($defs/check of cli.schema.json)")
