@@ -261,7 +261,8 @@ class CellRun:
             self._provision_failed = True
             self._finish(exc.status, str(exc), exc.detail)
             return False
-        self.result.state.env = {"gpus": info.gpus}  # where it lives is no fact about what it measures
+        # stored with the cell's registry: facts of the environment that measured
+        self.result.state.env = {"location": info.location, "gpus": info.gpus}
         self.run.emit(ev.Provisioned(cell.id, info.reused, info.seconds))
         if cell.image == "gpu" and info.gpus == 0:
             self._provision_failed = True

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sandbox_cli import results, sandbox
+from sandbox_cli import results
+from sandbox_cli import sandbox as run_sandbox
 
 pytestmark = pytest.mark.real
 
@@ -63,6 +64,13 @@ tensorflow = "2.12"
 python = "3.11"
 """
 TALLY = re.compile(r"measured (\d+) exports, (\d+) loads, (\d+) registries; reused (\d+) exports, (\d+) loads")
+
+
+def sandbox(args: list[str], cwd: Path, expect: int = 0, env: dict[str, str] | None = None) -> Any:
+    """sandbox with this module's own results store (unless `env` names
+    another): what other tests measured (registries of the same cells) must
+    not be reused here, where the counts are the point."""
+    return run_sandbox(args, cwd, expect=expect, env={"SANDBOX_STORE_DIR": str(cwd / "store"), **(env or {})})
 
 
 def tally(stdout: str) -> tuple[int, ...]:
