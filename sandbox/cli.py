@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -25,6 +25,7 @@ from sandbox import (
     bisect,
     check,
     collect,
+    display,
     envs,
     kerasinfo,
     locks,
@@ -35,14 +36,14 @@ from sandbox import (
     registries,
     repro,
     runner,
+    shapes,
     shards,
+    summary,
     versions,
 )
 from sandbox.errors import Interrupted, SandboxError
 from sandbox.report import diff, document
 from sandbox.report.publish import check_writable, write_report
-
-_print_lock = threading.Lock()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,105 +104,185 @@ def _stopped(signum: int) -> int:
     return 128 + signum
 
 
+EXIT_CODES = """exit codes:
+  0    ok (findings such as failing loads are results, not errors)
+  1    a cell errored, nothing at all was measured, or `diff`/`check` found something that fails
+  2    usage or configuration error (a bad matrix, spec, path or option)
+  3    a command sandbox ran failed (its log is named)
+  4    a bug in sandbox itself (please report it, with --debug)
+  74   the results store cannot be written (what was stored is kept)
+  75   busy: another run of this matrix holds its lock (with --no-wait)
+  130  interrupted by Ctrl-C (SIGINT); 143 stopped by SIGTERM"""
+
+EXAMPLES = {
+    "run": "sandbox run matrix.toml -j 4\n  sandbox run matrix.toml -q     # only the summary and the report paths",
+    "plan": "sandbox plan matrix.toml --json | jq -r '.cells[].id'",
+    "export": "sandbox export matrix.toml --cell tf2.18.1-py3.11-cpu --out bundles/export-tf2.18.1",
+    "load": "sandbox load matrix.toml --cell tf1.15.5-py3.7-cpu --bundles bundles/export-* --out bundles/load-tf1.15.5",
+    "merge": "sandbox merge bundles/* --reports reports",
+    "report": "sandbox report reports/default/results.json",
+    "check": "sandbox check model.pb --against tf==1.13,tf==1.15\n  sandbox check saved_model/ --against all --json",
+    "registries": "sandbox registries --build 2.16 2.17",
+    "repro": "sandbox repro examples/repro/matmul_frozen_graph.toml -j 2 --json",
+    "bisect": "sandbox bisect examples/repro/matmul_frozen_graph.toml",
+    "shell": "sandbox shell tf2.15.1-py3.11-cpu",
+    "diff": "sandbox diff old/results.json reports/default --json",
+    "pythons": "sandbox pythons --json",
+}
+
+
+def jobs(text: str) -> int:
+    """-j: a whole number of cells at once, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sandbox", description="Map TensorFlow's cross-version model compatibility.")
+    parser = argparse.ArgumentParser(
+        prog="sandbox", description="Map TensorFlow's cross-version model compatibility.",
+        epilog=f"example:\n  sandbox run matrix.toml\n\n{EXIT_CODES}", formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"sandbox {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run a matrix and write its report")
-    run.add_argument("matrix", nargs="?", default="matrix.toml", type=Path)
-    run.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, help="cells at once (default: cores)")
-    run.add_argument("--work-dir", type=Path, default=Path("runs"), help="where runs keep artifacts and logs")
-    run.add_argument("--reports", type=Path, default=Path("reports"), help="where reports are written")
+    def verb(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, epilog=f"example:\n  {EXAMPLES[name]}",
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    matrix_help = "the matrix file (default: matrix.toml)"
+    run = verb("run", "run a matrix and write its report")
+    run.add_argument("matrix", nargs="?", default="matrix.toml", type=Path, help=matrix_help)
+    _jobs(run)
+    _work_dir(run)
+    _reports(run)
     run.add_argument("--fresh", action="store_true",
                      help="measure everything again, ignoring the results store (it is updated)")
-    run.add_argument("--offline", action="store_true", help="use the cached release catalog only")
-    run.add_argument("-v", "--verbose", action="store_true", help="print every result, not only failures")
+    _offline(run)
+    out = run.add_mutually_exclusive_group()
+    out.add_argument("-v", "--verbose", action="store_true",
+                     help="print every export and load as it finishes, and every failing pair")
+    out.add_argument("-q", "--quiet", action="store_true", help="print only the closing summary and the report paths")
     run.add_argument("--no-wait", action="store_true",
                      help="fail (exit 75) instead of waiting when another run of this matrix is running")
     run.set_defaults(func=cmd_run)
 
-    show = sub.add_parser("plan", help="print the cells a matrix resolves to, then stop")
-    show.add_argument("matrix", nargs="?", default="matrix.toml", type=Path)
-    show.add_argument("--offline", action="store_true", help="use the cached release catalog only")
+    show = verb("plan", "print the cells a matrix resolves to, then stop")
+    show.add_argument("matrix", nargs="?", default="matrix.toml", type=Path, help=matrix_help)
+    _offline(show)
     show.add_argument("--json", action="store_true",
-                      help="print the cells as JSON (for a CI matrix: ids, versions, image, backend, skip reason)")
+                      help="print the plan as JSON (for a CI matrix; shape: $defs/plan of sandbox/report/cli.schema.json)")
     show.set_defaults(func=cmd_plan)
 
-    exp = _shard_parser(sub, "export", "shard: one cell's exports as a bundle (one CI job per cell)", cmd_export)
-    ld = _shard_parser(sub, "load", "shard: one consumer cell's loads of every export bundle", cmd_load)
+    _shard_parser(verb, "export", "shard: one cell's exports as a bundle (one CI job per cell)", cmd_export)
+    ld = _shard_parser(verb, "load", "shard: one consumer cell's loads of every export bundle", cmd_load)
     ld.add_argument("--bundles", required=True, nargs="+", type=Path, help="export bundle folders (every cell's)")
 
-    mg = sub.add_parser("merge", help="shard: the report of a run from its export and load bundles")
+    mg = verb("merge", "shard: the report of a run from its export and load bundles")
     mg.add_argument("bundles", nargs="+", type=Path, help="every export and load bundle folder of the run")
-    mg.add_argument("--reports", type=Path, default=Path("reports"), help="where reports are written")
+    _reports(mg)
     mg.set_defaults(func=cmd_merge)
 
-    rep = sub.add_parser("report", help="re-render a report (index.md, index.html, junit.xml) from a results.json")
+    rep = verb("report", "re-render a report (index.md, index.html, junit.xml) from a results.json")
     rep.add_argument("results", type=Path, help="a results.json or a report folder")
     rep.add_argument("--out", type=Path, help="folder (default: beside results.json)")
     rep.set_defaults(func=cmd_report)
 
-    chk = sub.add_parser("check", help="will a model load in other TF versions? (static, no environment)")
+    chk = verb("check", "will a model load in other TF versions? (static, no environment; exit 1: it will fail somewhere)")
     chk.add_argument("model", type=Path, help="a SavedModel folder, a frozen GraphDef .pb, a .h5 / .keras or a .tflite file")
-    chk.add_argument("--against", required=True, help="tf==X[,tf==Y...] or 'all'")
+    chk.add_argument("--against", required=True, metavar="TARGETS",
+                     help="tf==X[,tf==Y...] or 'all' (every stored op registry)")
     chk.add_argument("--max-model-size", type=float, default=protos.DEFAULT_MAX_BYTES / (1 << 20), metavar="MIB",
                      help="refuse larger model files (default: %(default).0f MiB)")
+    chk.add_argument("--json", action="store_true", help="print the verdicts as JSON ($defs/check of cli.schema.json)")
     chk.set_defaults(func=cmd_check)
 
-    regs = sub.add_parser("registries", help="list the stored op registries, or --build more")
+    regs = verb("registries", "list the stored op registries, or --build more")
     regs.add_argument("--build", nargs="+", metavar="VERSION", help="provision these TF releases and store their registries")
     regs.set_defaults(func=cmd_registries)
 
-    rp = sub.add_parser("repro", help="load a user's model (or run their script) across TF versions")
-    rp.add_argument("spec", type=Path)
-    rp.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
-    rp.add_argument("--work-dir", type=Path, default=Path("runs"))
-    rp.add_argument("--reports", type=Path, default=Path("reports"))
+    rp = verb("repro", "load a user's model (or run their script) across TF versions")
+    rp.add_argument("spec", type=Path, help="the repro spec (a TOML file: producer, consumers, expected error)")
+    _jobs(rp)
+    _work_dir(rp)
+    _reports(rp)
+    rp.add_argument("--json", action="store_true",
+                    help="print the outcome per consumer and loader as JSON ($defs/repro of cli.schema.json)")
     rp.set_defaults(func=cmd_repro)
 
-    bs = sub.add_parser("bisect", help="first TF release where a repro's outcome changes")
-    bs.add_argument("spec", type=Path)
-    bs.add_argument("--work-dir", type=Path, default=Path("runs"))
+    bs = verb("bisect", "first TF release where a repro's outcome changes")
+    bs.add_argument("spec", type=Path, help="the repro spec (its consumers' versions are bisected)")
+    _work_dir(bs)
     bs.set_defaults(func=cmd_bisect)
 
-    sh = sub.add_parser("shell", help="a shell inside a cell's environment")
+    sh = verb("shell", "a shell inside a cell's environment")
     sh.add_argument("cell", help="a cell id such as tf2.15.1-py3.11-cpu")
-    sh.add_argument("--work-dir", type=Path, default=Path("runs"))
+    _work_dir(sh)
     sh.set_defaults(func=cmd_shell)
 
-    dif = sub.add_parser("diff", help="what changed between two runs; exit 1 when something newly fails")
+    dif = verb("diff", "what changed between two runs; exit 1 when something newly fails")
     dif.add_argument("old", type=Path, help="a results.json or a report folder")
     dif.add_argument("new", type=Path, help="a results.json or a report folder")
+    dif.add_argument("--json", action="store_true", help="print the changes as JSON ($defs/diff of cli.schema.json)")
     dif.set_defaults(func=cmd_diff)
 
-    py = sub.add_parser("pythons", help="list the Python interpreters found")
+    py = verb("pythons", "list the Python interpreters found")
+    py.add_argument("--json", action="store_true", help="print them as JSON ($defs/pythons of cli.schema.json)")
     py.set_defaults(func=cmd_pythons)
     for p in (run, mg, rep, rp):  # the verbs that write a report
         p.add_argument("--no-redact", dest="redact", action="store_false",
                        help="keep host names and local paths in the report (redacted by default)")
-    for p in (run, show, exp, ld, mg, rep, chk, regs, rp, bs, sh, dif, py):
+    for p in sub.choices.values():
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     return parser
 
 
-def _shard_parser(sub: Any, verb: str, text: str, func: Any) -> argparse.ArgumentParser:
+def _jobs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-j", "--jobs", type=jobs, default=os.cpu_count() or 1, metavar="N",
+                   help="cells at once, at least 1 (default: the number of cores)")
+
+
+def _work_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--work-dir", type=Path, default=Path("runs"), metavar="DIR",
+                   help="where runs keep scratch files and logs (default: runs)")
+
+
+def _reports(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--reports", type=Path, default=Path("reports"), metavar="DIR",
+                   help="where reports are written, one folder per matrix or spec name (default: reports)")
+
+
+def _offline(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--offline", action="store_true",
+                   help="use the cached release catalog only (no request to PyPI)")
+
+
+def _shard_parser(verb: Callable[[str, str], argparse.ArgumentParser], name: str, text: str,
+                  func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
     """The options `sandbox export` and `sandbox load` share."""
-    parser: argparse.ArgumentParser = sub.add_parser(verb, help=text)
-    parser.add_argument("matrix", type=Path)
+    parser = verb(name, text)
+    parser.add_argument("matrix", type=Path, help="the matrix file")
     parser.add_argument("--cell", required=True, help="a cell id from `sandbox plan --json`")
     parser.add_argument("--out", required=True, type=Path, help="the bundle folder to write")
-    parser.add_argument("--work-dir", type=Path, default=Path("runs"), help="where runs keep scratch files and logs")
-    parser.add_argument("--offline", action="store_true", help="use the cached release catalog only")
+    _work_dir(parser)
+    _offline(parser)
     parser.add_argument("--fresh", action="store_true", help="measure again what the results store has")
     parser.set_defaults(func=func)
     return parser
 
 
-def _plan(path: Path, offline: bool, quiet: bool = False) -> tuple[matrix.Matrix, list[plan.Cell]]:
+def _resolve(path: Path, offline: bool) -> tuple[matrix.Matrix, list[plan.Cell]]:
     mx = matrix.load(path)
-    cells = plan.plan(mx, versions.Catalog(offline=offline), pythons.discover())
+    return mx, plan.plan(mx, versions.Catalog(offline=offline), pythons.discover())
+
+
+def _plan(path: Path, offline: bool, quiet: bool = False) -> tuple[matrix.Matrix, list[plan.Cell]]:
+    """The matrix and its cells, printed unless quiet."""
+    mx, cells = _resolve(path, offline)
     if quiet:
         return mx, cells
     print(f"matrix {path} ({mx.name}): {len(cells)} cells, probes {', '.join(mx.probes)}; formats {', '.join(mx.formats)}")
@@ -217,12 +298,7 @@ def _plan(path: Path, offline: bool, quiet: bool = False) -> tuple[matrix.Matrix
 def cmd_plan(args: argparse.Namespace) -> int:
     mx, cells = _plan(args.matrix, args.offline, quiet=args.json)
     if args.json:
-        rows = [{"id": c.id, "tensorflow": c.tensorflow or c.request.tensorflow, "python": c.python_version,
-                 "image": c.image, "backend": c.backend, "packages": list(c.request.packages), "skip": c.skip,
-                 "requirements": list(c.requirements), "install_args": list(c.install_args),
-                 "python_path": str(c.python.path) if c.python else None} for c in cells]
-        print(json.dumps({"matrix": str(mx.path), "name": mx.name, "probes": list(mx.probes),
-                          "formats": list(mx.formats), "cells": rows}, indent=1))
+        _print_json(shapes.plan(mx, cells))
     return 0
 
 
@@ -238,8 +314,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     [cell] = _one_cell(mx, cells, args.cell)
     run_dir = args.work_dir / f"{mx.name}-export-{cell.id}"
     with locks.run_lock(run_dir, say=_say):
-        run = runner.Run(mx, [cell], run_dir, 1, _Progress(verbose=False), fresh=args.fresh)
-        [result] = run.run(export=True, loads=False)
+        with _display([cell.id]) as show:
+            run = runner.Run(mx, [cell], run_dir, 1, show, fresh=args.fresh)
+            [result] = run.run(export=True, loads=False)
         shards.write_export(args.out, mx, result, cells.index(cell), run.store)
     print(f"{cell.id}: {result.state.status}{f' ({result.state.reason})' if result.state.reason else ''}; "
           f"{run.tally.line()}\nbundle: {args.out}")
@@ -256,12 +333,23 @@ def cmd_load(args: argparse.Namespace) -> int:
                            "whether it is healthy and holds its registry")
     run_dir = args.work_dir / f"{mx.name}-load-{cell.id}"
     with locks.run_lock(run_dir, say=_say):
-        run = runner.Run(mx, [cell], run_dir, 1, _Progress(verbose=False), fresh=args.fresh)
-        sources = [s for b in exports.values() for s in shards.sources(b, run.store)]
-        [result] = run.loads_only(sources, {cell.id: shards.export_result(exports[cell.id])})
+        with _display([cell.id]) as show:
+            run = runner.Run(mx, [cell], run_dir, 1, show, fresh=args.fresh)
+            sources = [s for b in exports.values() for s in shards.sources(b, run.store)]
+            [result] = run.loads_only(sources, {cell.id: shards.export_result(exports[cell.id])})
         shards.write_loads(args.out, mx, result, run.store)
     print(f"{cell.id}: {result.state.status}; {run.tally.line()}\nbundle: {args.out}")
     return 1 if result.state.status == "error" else 0
+
+
+@contextmanager
+def _display(cells: list[str], quiet: bool = False, verbose: bool = False, live: bool = True,
+             start: float | None = None) -> Iterator[display.Display]:
+    """The output layer of a run: live on a terminal, plain lines elsewhere."""
+    mode = display.pick_mode(sys.stdout, quiet)
+    with display.Display("plain" if mode == "live" and not live else mode, verbose, start=start) as show:
+        show.begin(cells)
+        yield show
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -276,20 +364,25 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     start = time.monotonic()
-    mx, cells = _plan(args.matrix, args.offline)
+    mx, cells = _plan(args.matrix, args.offline, quiet=args.quiet)
     check_writable(args.reports / mx.name)
-    progress = _Progress(verbose=args.verbose)
     run_dir = args.work_dir / mx.name
     with locks.run_lock(run_dir, wait=not args.no_wait, say=_say):
-        run = runner.Run(mx, cells, run_dir, args.jobs, progress, fresh=args.fresh)
-        results = run.run()
-        out = write_report(collect.collect(mx, results), args.reports / mx.name, args.redact)
-    print(f"\n{len(cells)} cells in {time.monotonic() - start:.0f}s; {run.tally.line()}:")
-    for result in results:
-        state = result.state
-        print(f"  {state.id}: {state.status}" + (f" ({state.reason})" if state.reason else ""))
-    print(f"report: {out / 'index.html'} {out / 'index.md'} {out / 'junit.xml'}\nresults: {out / 'results.json'}")
-    return 1 if any(r.state.status == "error" for r in results) else 0
+        with _display([c.id for c in cells], args.quiet, args.verbose, start=start) as show:
+            run = runner.Run(mx, cells, run_dir, args.jobs, show, fresh=args.fresh)
+            results = run.run()
+        document_ = collect.collect(mx, results)
+        out = write_report(document_, args.reports / mx.name, args.redact)
+    found = summary.summarize(document_)
+    show.table(document_)
+    show.summary(display.closing_summary(found, run.tally.line(), show.wall(), _outputs(out), args.verbose))
+    if any(r.state.status == "error" for r in results) or not found.loads:
+        return 1  # a cell errored, or nothing at all was measured (every cell skipped or broken)
+    return 0
+
+
+def _outputs(out: Path) -> list[Path]:
+    return [out / "index.html", out / "index.md", out / "junit.xml", out / document.RESULTS_FILE]
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -306,14 +399,20 @@ def cmd_check(args: argparse.Namespace) -> int:
     verdicts, what = _check_model(args.model, int(args.max_model_size * (1 << 20)))
     wanted = list(registries.known()) if args.against.strip() == "all" else \
         [registries.parse_target(t) for t in args.against.split(",") if t.strip()]
-    rows, failing = [], 0
+    if not wanted:
+        raise SandboxError(f"--against '{args.against}' names no TF version: give tf==X[,tf==Y...] or 'all'")
+    rows, found = [], []
     for target in wanted:
         version, registry = registries.load(target)
         for verdict in verdicts(registry, version):
-            failing += verdict.verdict == check.WILL_FAIL
+            found.append(verdict)
             rows.append([f"tf=={version}", verdict.loader, verdict.verdict, ", ".join(verdict.missing_ops),
                          ", ".join(verdict.unknown_attrs),
                          "; ".join(verdict.ignored_ops + verdict.ignored_attrs + verdict.reasons)])
+    failing = sum(v.verdict == check.WILL_FAIL for v in found)
+    if args.json:
+        _print_json(shapes.check(args.model, what, found))
+        return 1 if failing else 0
     print(f"{args.model}: {what}")
     print(tabulate(rows, ["target", "loader", "verdict", "missing ops", "unknown attrs", "tolerated / why"]))
     return 1 if failing else 0
@@ -351,7 +450,8 @@ def _tflite_ops(path: Path) -> dict[str, int]:
 
 def cmd_registries(args: argparse.Namespace) -> int:
     if args.build:
-        registries.build(args.build, _Progress(verbose=True))
+        with _display([], verbose=True, live=False) as show:
+            registries.build(args.build, show)
     known = registries.known()
     print(f"{len(known)} stored op registries: {', '.join(p.name[2:-8] for p in known.values())}")
     return 0
@@ -362,7 +462,7 @@ UNSAFE = ("warning: the venv backend runs the reporter's script and model on thi
 
 
 def _start_repro(args: argparse.Namespace, suffix: str) -> tuple[
-        repro.Spec, versions.Catalog, pythons.Discovery, _Progress, Path]:
+        repro.Spec, versions.Catalog, pythons.Discovery, Path]:
     """What repro and bisect share: the spec, the safety warning."""
     spec = repro.load_spec(args.spec)
     catalog, found = versions.Catalog(), pythons.discover()
@@ -372,22 +472,30 @@ def _start_repro(args: argparse.Namespace, suffix: str) -> tuple[
     run_dir = args.work_dir / f"{spec.name}{suffix}"
     if repro.unconfined(spec):
         print(UNSAFE, file=sys.stderr)
-    return spec, catalog, found, _Progress(verbose=False), run_dir
+    return spec, catalog, found, run_dir
 
 
 def cmd_repro(args: argparse.Namespace) -> int:
-    spec, catalog, found, progress, run_dir = _start_repro(args, "")
+    with _display([], quiet=args.json, live=False) as show:
+        return _repro(args, show)
+
+
+def _repro(args: argparse.Namespace, progress: display.Display) -> int:
+    spec, catalog, found, run_dir = _start_repro(args, "")
     if repro.producer_versions(spec, catalog):
         raise SandboxError(f"{spec.path}: key 'producer.tensorflow': a range of producers is for `sandbox bisect`; "
                            "repro wants one version")
     producer = repro.prepare_producer(spec, run_dir, catalog, found, progress)
     cells = repro.plan_cells(spec, repro.consumer_versions(spec, catalog), catalog, found, spec.name)
-    for cell in cells:
+    for cell in cells if not args.json else []:
         print(f"  consumer {cell.id:26} " + (f"skipped: {cell.skip}" if cell.skip else " ".join(cell.requirements)))
     results = repro.run_consumers(spec, cells, run_dir, producer, args.jobs, progress)
     out = write_report(results, args.reports / spec.name, args.redact)
     if any(c["status"] == "ok" for c in results["cells"]):
         repro.require_loader(results, spec)
+    if args.json:
+        _print_json(shapes.repro(spec, results, _outputs(out)))
+        return 0
     headers = ["consumer", "loader", "outcome", "class", "named in the error", "all missing (static)", "reproduced"]
     print("\n" + tabulate(repro.summary_rows(results, spec), headers if spec.expect_error else headers[:-1]))
     skipped = [c for c in results["cells"] if c["status"] != "ok"]
@@ -398,9 +506,14 @@ def cmd_repro(args: argparse.Namespace) -> int:
 
 
 def cmd_bisect(args: argparse.Namespace) -> int:
+    with _display([], live=False) as show:
+        return _bisect_with(args, show)
+
+
+def _bisect_with(args: argparse.Namespace, progress: display.Display) -> int:
     """Over consumers (one producer, a range of consumers), or over producers
     (a script's producer.tensorflow is a range; one consumer)."""
-    spec, catalog, found, progress, run_dir = _start_repro(args, "-bisect")
+    spec, catalog, found, run_dir = _start_repro(args, "-bisect")
     producers = repro.producer_versions(spec, catalog)
     if producers is None:
         producer = repro.prepare_producer(spec, run_dir, catalog, found, progress)
@@ -480,32 +593,27 @@ def shell_cell(cell_id: str) -> plan.Cell:
 def cmd_diff(args: argparse.Namespace) -> int:
     old, new = document.load(args.old), document.load(args.new)
     changes = diff.diff(old, new)
-    print(diff.render(changes))
+    if args.json:
+        _print_json(shapes.diff(args.old, args.new, changes, diff.gates(changes)))
+    else:
+        print(diff.render(changes))
     return 1 if diff.gates(changes) else 0
 
 
 def cmd_pythons(args: argparse.Namespace) -> int:
     found = pythons.discover()
+    if args.json:
+        _print_json(shapes.pythons(found))
+        return 0
     for minor, interp in sorted(found.interpreters.items(), key=lambda kv: tuple(map(int, kv[0].split(".")))):
         print(f"{minor:5} {interp.full:8} {interp.source:6} {interp.path}")
     print(f"searched: {', '.join(found.searched)}")
     return 0
 
 
+def _print_json(data: dict[str, Any]) -> None:
+    print(json.dumps(data, indent=1))
+
+
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-class _Progress:
-    """Prints what each cell is doing, one line per step, safe across threads."""
-
-    def __init__(self, verbose: bool) -> None:
-        self.verbose = verbose
-        self.start = time.monotonic()
-
-    def __call__(self, cell: str, phase: str, message: str) -> None:
-        if not self.verbose and phase == "load" and message.endswith((": ok", ": not-applicable")):
-            return
-        elapsed = time.monotonic() - self.start
-        with _print_lock:
-            print(f"[{elapsed:6.0f}s] {cell:28} {phase:9} {message}", flush=True)

@@ -11,6 +11,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
+from sandbox import events
 from sandbox.errors import SandboxError
 
 SHIPPED = Path(__file__).resolve().parent / "registries"
@@ -73,7 +74,7 @@ def save(data: dict[str, Any], version: str) -> Path:
     return path
 
 
-def build(versions: list[str], progress: Any) -> list[Path]:
+def build(versions: list[str], emit: events.Listener) -> list[Path]:
     """Provision a cell per version (python "auto"), dump its registry, store it."""
     import tempfile
 
@@ -85,7 +86,7 @@ def build(versions: list[str], progress: Any) -> list[Path]:
     stored = []
     for cell in plan.plan(mx, Catalog(), pythons.discover()):
         if cell.skip or cell.tensorflow is None:
-            progress(cell.id, "skipped", cell.skip or "")
+            emit(events.CellFinished(cell.id, "skipped", cell.skip))
             continue
         with tempfile.TemporaryDirectory() as tmp:
             log, out = Path(tmp) / "registry.log", Path(tmp) / "registry.json"
@@ -94,7 +95,7 @@ def build(versions: list[str], progress: Any) -> list[Path]:
                 env.provision(log)
                 env.run_python([str(runner.AGENT), "registry", "--out", str(out)], log=log, timeout=600)
                 stored.append(save(read(out), cell.tensorflow))
-                progress(cell.id, "stored", str(stored[-1]))
+                emit(events.Note(cell.id, "registry", f"stored {stored[-1]}"))
             except (ProvisionFailed, SandboxError) as exc:
-                progress(cell.id, "failed", str(exc))
+                emit(events.CellFinished(cell.id, "error", str(exc)))
     return stored

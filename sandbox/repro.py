@@ -25,9 +25,9 @@ from typing import Any, Callable
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from sandbox import events, protos, pythons
 from sandbox import matrix as matrix_mod
 from sandbox import plan as plan_mod
-from sandbox import protos, pythons
 from sandbox.agent import catalog
 from sandbox.classify import FAILED
 from sandbox.errors import ConfigError, SandboxError
@@ -333,11 +333,8 @@ def results_json(path: Path) -> dict[str, Any]:
 
 
 # -- orchestration ---------------------------------------------------------------
-Progress = Callable[[str, str, str], None]
-
-
 def prepare_producer(spec: Spec, run_dir: Path, catalog: Catalog, found: pythons.Discovery,
-                     progress: Progress) -> tuple[str, Path]:
+                     emit: events.Listener) -> tuple[str, Path]:
     """Run the script in its cell (or take the artifact); write its manifest.
     Returns the producer's name and its manifest folder."""
     from sandbox import commands
@@ -362,14 +359,15 @@ def prepare_producer(spec: Spec, run_dir: Path, catalog: Catalog, found: pythons
     if cell.skip:
         raise SandboxError(f"producer {cell.id}: {cell.skip}")
     env, log = environment(cell), folder / "logs" / "producer.log"
-    progress(cell.id, "provision", f"{' '.join(cell.requirements)} (producer)")
+    emit(events.PhaseStarted(cell.id, "provision", 1, detail=f"{' '.join(cell.requirements)} (producer)"))
     try:
-        env.provision(log)
+        info = env.provision(log)
+        emit(events.Provisioned(cell.id, info.reused, info.seconds))
     except ProvisionFailed as exc:
         raise SandboxError(f"producer {cell.id}: {exc}") from None
     out = folder / "model"
     out.mkdir(parents=True, exist_ok=True)
-    progress(cell.id, "script", f"{source.name} {out}")
+    emit(events.Note(cell.id, "script", f"{source.name} {out}"))
     done = env.run_python([str(source), str(out)], log=log, timeout=spec.timeout,
                           readable=(source.parent,), writable=(out,))
     if done.returncode != 0:
@@ -378,19 +376,19 @@ def prepare_producer(spec: Spec, run_dir: Path, catalog: Catalog, found: pythons
     artifact, fmt = find_artifact(out, spec.producer.get("format"))
     check_loader(spec, fmt)
     write_manifest(folder, artifact, fmt, cell.id)
-    progress(cell.id, "script", f"wrote a {fmt}: {artifact}")
+    emit(events.Note(cell.id, "script", f"wrote a {fmt}: {artifact}"))
     return cell.id, folder
 
 
 def run_consumers(spec: Spec, cells: list[plan_mod.Cell], run_dir: Path, producer: tuple[str, Path],
-                  jobs: int, progress: Progress) -> dict[str, Any]:
+                  jobs: int, emit: events.Listener) -> dict[str, Any]:
     from sandbox import collect, runner
 
     mx = matrix_mod.Matrix(spec.path, spec.name, tuple(c.request for c in cells), ("repro",),
                            (json.loads((producer[1] / "manifest.jsonl").read_text().splitlines()[0])["format"],),
                            spec.timeout)
     consumers = run_dir / "consumers"  # the run starts this folder afresh; the producer lives beside it
-    run = runner.Run(mx, cells, consumers, jobs, progress, keras_unsafe=not spec.keras_safe_mode)
+    run = runner.Run(mx, cells, consumers, jobs, emit, keras_unsafe=not spec.keras_safe_mode)
     results = run.run(export=False, external=dict([producer]))
     return collect.collect(mx, results, [(s.producer, s.artifact) for s in run.external])
 

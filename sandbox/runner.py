@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 import traceback
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from sandbox import commands, digests, envs
+from sandbox import events as ev
 from sandbox.agent import catalog
 from sandbox.envs import Environment, ProvisionFailed, environment
 from sandbox.errors import CommandFailed, Interrupted
@@ -31,9 +33,6 @@ from sandbox.store import CellPaths, ResultsStore, StoreError, read_jsonl, write
 AGENT = digests.AGENT
 MAX_RESUMES = 50
 ITEM_TIMED_OUT = 124  # the agent's exit code when its watchdog ended an item
-
-Progress = Callable[[str, str, str], None]  # (cell id, phase, message)
-
 
 @dataclass
 class CellState:
@@ -86,11 +85,11 @@ class Tally:
 class Run:
     """One run: the cells, where it keeps scratch files, the store, options."""
 
-    def __init__(self, matrix: Matrix, cells: list[Cell], run_dir: Path, jobs: int, progress: Progress,
+    def __init__(self, matrix: Matrix, cells: list[Cell], run_dir: Path, jobs: int, emit: ev.Listener,
                  store: ResultsStore | None = None, fresh: bool = False, keras_unsafe: bool = False) -> None:
         # absolute: container backends mount these paths at the same place inside
         self.matrix, self.run_dir, self.jobs = matrix, run_dir.resolve(), max(1, jobs)
-        self.progress, self.store, self.fresh = progress, store or ResultsStore(), fresh
+        self.emit, self.store, self.fresh = emit, store or ResultsStore(), fresh
         self.keras_unsafe = keras_unsafe  # a repro spec may let Keras run code stored in the model
         self.code = digests.ProbeCode(matrix.probe_modules)
         self.tally = Tally()
@@ -104,6 +103,8 @@ class Run:
         producers (name -> a folder with a manifest, e.g. a user's model), in
         every healthy cell."""
         self._scratch()
+        items = len(self.matrix.probes) * len(self.matrix.formats) if export else 0
+        self.emit(ev.StageStarted("export", items * sum(not c.cell.skip for c in self.cells)))
         self._each(lambda c: c.produce(export), self.cells)
         sources = [s for c in self.cells if c.result.state.status == "ok" for s in c.sources()]
         self.external = [s for name, folder in (external or {}).items() for s in self._external(name, folder)]
@@ -123,6 +124,8 @@ class Run:
 
     def _consume(self, sources: list[Source]) -> list[CellResult]:
         healthy = [c for c in self.cells if c.result.state.status == "ok"]
+        per_consumer = sum(len(catalog.loaders_for(s.artifact.format)) for s in sources)
+        self.emit(ev.StageStarted("load", per_consumer * len(healthy)))
         self._each(lambda c: c.consume(sources), healthy)
         for cell in self.cells:
             cell.show()
@@ -215,7 +218,9 @@ class CellRun:
             items = [(p, f) for p in self.run.matrix.probes for f in self.run.matrix.formats] if export else []
             missing = self._stored_exports(items)
             if missing and self._provisioned():
-                self._export(missing)
+                self._export(missing, len(items) - len(missing))
+            elif items and not missing:
+                self.run.emit(ev.PhaseFinished(self.cell.id, "export", reused=len(items)))
             self._registry()
             if state.status == "planned":
                 self._finish("ok", None)
@@ -248,16 +253,17 @@ class CellRun:
             return False
         cell, env = self.cell, self.environment
         as_of = cell.release.exclude_newer[:10] if cell.release else "?"
-        self.run.progress(cell.id, "provision", f"{' '.join(cell.requirements)} on Python {cell.python_version} "
-                          f"({cell.where}), deps as of {as_of}")
+        self.run.emit(ev.PhaseStarted(cell.id, "provision", 1, detail=f"{' '.join(cell.requirements)} on Python "
+                                      f"{cell.python_version} ({cell.where}), deps as of {as_of}"))
         try:
             info = env.provision(self.paths.logs / "provision.log")
         except ProvisionFailed as exc:
             self._provision_failed = True
             self._finish(exc.status, str(exc), exc.detail)
             return False
-        self.result.state.env = {"gpus": info.gpus}  # where it lives is no fact about what it measures
-        self.run.progress(cell.id, "provision", f"{'reused' if info.reused else 'built'} in {info.seconds:.1f}s")
+        # stored with the cell's registry: facts of the environment that measured
+        self.result.state.env = {"location": info.location, "gpus": info.gpus}
+        self.run.emit(ev.Provisioned(cell.id, info.reused, info.seconds))
         if cell.image == "gpu" and info.gpus == 0:
             self._provision_failed = True
             self._finish("skipped", "no GPU visible to TensorFlow in this cell")
@@ -265,7 +271,7 @@ class CellRun:
         self.env = env
         return True
 
-    def _export(self, items: list[tuple[str, str]]) -> None:
+    def _export(self, items: list[tuple[str, str]], reused: int) -> None:
         paths = self.paths
         paths.artifacts.mkdir(parents=True, exist_ok=True)
         probes = sorted({p for p, _ in items}, key=self.run.matrix.probes.index)
@@ -273,17 +279,21 @@ class CellRun:
         args = ["export", "--out", str(paths.artifacts), "--probes", ",".join(probes), "--formats", ",".join(formats),
                 "--only", ",".join(f"{p}/{f}" for p, f in items), *self.run.module_args()]
         verb = Verb(paths.manifest, "artifact", ("probe", "format"))
-        self.run.progress(self.cell.id, "export", f"{len(items)} artifacts to measure")
+        self.run.emit(ev.PhaseStarted(self.cell.id, "export", len(items), reused))
+        start = time.monotonic()
         try:
             problem = self._supervise(args, verb, paths.logs / "export.log", (), (paths.artifacts,))
         finally:
-            self._ingest_exports(verb)
+            measured = self._ingest_exports(verb)
+            self.run.emit(ev.PhaseFinished(self.cell.id, "export", ev.counts(measured), reused,
+                                           time.monotonic() - start))
         if problem:
             self._finish("error", problem)
 
-    def _ingest_exports(self, verb: Verb) -> None:
+    def _ingest_exports(self, verb: Verb) -> Counter[str]:
         """Every export the agent finished goes into the store (on every path,
-        interrupted or not: nothing measured is lost)."""
+        interrupted or not: nothing measured is lost). Returns the statuses."""
+        measured: Counter[str] = Counter()
         for record in verb.ends():
             if record.get("kind") == "cell":
                 continue
@@ -297,9 +307,11 @@ class CellRun:
             _, payload = self.run.store.put_export(key, artifact.to_json(), manifest, self.paths.artifacts, files)
             self.result.artifacts.append((key, Artifact.from_agent(payload)))
             self.run.tally.add("export")
+            measured[artifact.status.value] += 1
         order = {(p, f): i for i, (p, f) in enumerate((p, f) for p in self.run.matrix.probes
                                                       for f in self.run.matrix.formats)}
         self.result.artifacts.sort(key=lambda ka: order.get((ka[1].probe, ka[1].format), len(order)))
+        return measured
 
     def _registry(self) -> None:
         """The cell's op registry (for the static check) and its facts."""
@@ -307,6 +319,8 @@ class CellRun:
         stored = None if self.run.fresh else self.run.store.get("registries", key)
         if stored is None and self._provisioned():
             assert self.env is not None
+            self.run.emit(ev.PhaseStarted(self.cell.id, "registry", 1))
+            start = time.monotonic()
             done = self._agent(["registry", "--out", str(self.paths.registry)], self.paths.logs / "registry.log",
                                (), (self.paths.root,))
             if done is not None and done.returncode == 0 and self.paths.registry.exists():
@@ -315,8 +329,10 @@ class CellRun:
                 stored["cell"] = {**dict(stored.get("cell") or {}), **self.result.state.env}
                 self.run.store.put("registries", key, stored)
                 self.run.tally.add("registry")
+                self.run.emit(ev.PhaseFinished(self.cell.id, "registry", (("ok", 1),), 0, time.monotonic() - start))
             else:
-                self.run.progress(self.cell.id, "registry", "failed; static checks against this cell are unavailable")
+                self.run.emit(ev.PhaseFinished(self.cell.id, "registry", (("failed", 1),), 0, time.monotonic() - start))
+                self.run.emit(ev.Note(self.cell.id, "registry", "failed; static checks against this cell are unavailable"))
         if stored is not None:
             self.result.registry = stored
             self.result.info = {k: v for k, v in dict(stored.get("cell") or {}).items() if k != "kind"}
@@ -342,6 +358,8 @@ class CellRun:
             todo = self._stored_loads(sources)
             if todo and self._provisioned():
                 self._load(todo)
+            elif self.result.loads and not todo:
+                self.run.emit(ev.PhaseFinished(self.cell.id, "load", reused=len(self.result.loads)))
         except Interrupted:
             self._finish("error", "interrupted")
         except StoreError:
@@ -368,8 +386,8 @@ class CellRun:
         items, keys = [], {}
         for key, source, loader in todo:
             if not store.verify_files(source.key, source.artifact.to_json()):
-                self.run.progress(self.cell.id, "load", f"{source.producer}/{source.artifact.probe}/"
-                                  f"{source.artifact.format}: stored files damaged; measured again next run")
+                self.run.emit(ev.Note(self.cell.id, "load", f"{source.producer}/{source.artifact.probe}/"
+                                      f"{source.artifact.format}: stored files damaged; measured again next run"))
                 continue
             item = {"producer": source.producer, "dir": str(store.export_dir(source.key) / "files"),
                     "probe": source.artifact.probe, "format": source.artifact.format, "loader": loader}
@@ -377,18 +395,22 @@ class CellRun:
             keys[(source.producer, source.artifact.probe, source.artifact.format, loader)] = key
         import json
         write_text(paths.items, "".join(json.dumps(i, sort_keys=True) + "\n" for i in items))
-        self.run.progress(self.cell.id, "load", f"{len(items)} loads to measure")
+        reused = len(self.result.loads)
+        self.run.emit(ev.PhaseStarted(self.cell.id, "load", len(items), reused))
+        start = time.monotonic()
         args = ["load", "--out", str(paths.loads), "--items", str(paths.items), *self.run.module_args(),
                 *self.run.tolerance_args(), *(["--keras-unsafe"] if self.run.keras_unsafe else [])]
         verb = Verb(paths.loads, "load", ("producer", "probe", "format", "loader"))
         try:
             problem = self._supervise(args, verb, paths.logs / "load.log", (store.exports,), (paths.root,))
         finally:
-            self._ingest_loads(verb, keys)
+            measured = self._ingest_loads(verb, keys)
+            self.run.emit(ev.PhaseFinished(self.cell.id, "load", ev.counts(measured), reused,
+                                           time.monotonic() - start))
         if problem:
             self._finish("error", problem)
 
-    def _ingest_loads(self, verb: Verb, keys: dict[tuple[str, str, str, str], str]) -> None:
+    def _ingest_loads(self, verb: Verb, keys: dict[tuple[str, str, str, str], str]) -> Counter[str]:
         measured: Counter[str] = Counter()
         for record in verb.ends():
             try:
@@ -402,15 +424,15 @@ class CellRun:
             self.result.loads.append((str(record["producer"]), load))
             measured[load.status.value] += 1
         self.run.tally.add("load", sum(measured.values()))
-        if measured:
-            self.run.progress(self.cell.id, "load", "done: " + ", ".join(f"{n} {s}" for s, n in sorted(measured.items())))
+        return measured
 
     # supervision ------------------------------------------------------------------
     def _supervise(self, args: list[str], verb: Verb, log: Path, readable: tuple[Path, ...],
                    writable: tuple[Path, ...]) -> str | None:
         """Run an agent verb to completion, resuming past crashed items.
         Returns None on success, else why the verb could not finish."""
-        phase, timeout = args[0], self.run.matrix.timeout
+        phase: ev.Phase = "export" if args[0] == "export" else "load"
+        timeout = self.run.matrix.timeout
         for _ in range(MAX_RESUMES):
             with Watcher(verb.journal, lambda r: self._echo(phase, r)):
                 try:
@@ -430,7 +452,7 @@ class CellRun:
             if verb.close_pending(status, reason) == 0:
                 last = commands.tail(done.output, 1) if done else ""
                 return f"agent `{phase}` failed: {reason}{': ' + last if last else ''} (log: {log})"
-            self.run.progress(self.cell.id, phase, f"{reason}; resuming after the item it was on")
+            self.run.emit(ev.Note(self.cell.id, phase, f"{reason}; resuming after the item it was on"))
         return f"agent `{phase}` kept dying; gave up after {MAX_RESUMES} resumes (log: {log})"
 
     def _agent(self, args: list[str], log: Path, readable: tuple[Path, ...],
@@ -448,15 +470,15 @@ class CellRun:
                 return None
             raise
 
-    def _echo(self, phase: str, record: dict[str, Any]) -> None:
+    def _echo(self, phase: ev.Phase, record: dict[str, Any]) -> None:
         if record.get("kind") in ("artifact", "load"):
             what = "/".join(str(record.get(k)) for k in ("producer", "probe", "format", "loader") if record.get(k))
-            self.run.progress(self.cell.id, phase, f"{what}: {record.get('status')}")
+            self.run.emit(ev.ItemDone(self.cell.id, phase, what, str(record.get("status"))))
 
     def _finish(self, status: str, reason: str | None, detail: str | None = None) -> None:
         state = self.result.state
         state.status, state.reason, state.detail = status, reason, detail
-        self.run.progress(state.id, status, reason or "")
+        self.run.emit(ev.CellFinished(state.id, status, reason))
 
 
 def cell_facts(cell: Cell) -> dict[str, Any]:

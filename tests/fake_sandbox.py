@@ -34,16 +34,17 @@ class FakeEnv:
         return commands.run([sys.executable, str(FAKE_AGENT), *args[1:]], log=log, timeout=timeout, check=False)
 
 
-def fake_plan(path: Path, offline: bool, quiet: bool = False) -> tuple[matrix.Matrix, list[plan.Cell]]:
+def fake_plan(path: Path, offline: bool) -> tuple[matrix.Matrix, list[plan.Cell]]:
     """Every cell of the matrix on this Python, without a release catalog."""
     mx = matrix.load(path)
     me = Interpreter(Path(sys.executable), (3, 11, 0), "x86_64", "PATH")
     released = datetime.datetime(2020, 1, 1)
-    return mx, [plan.Cell(f"tf{r.tensorflow}-py3.11-cpu", r, "cpu", "venv", me, Resolved("tensorflow", r.tensorflow, released))
+    return mx, [plan.Cell(f"tf{r.tensorflow}-py3.11-cpu" + "".join(f"+{p}" for p in r.packages), r, "cpu", "venv", me,
+                          Resolved("tensorflow", r.tensorflow, released))
                 for r in mx.cells]
 
 
 if __name__ == "__main__":
-    cli._plan = fake_plan  # type: ignore[assignment]
+    cli._resolve = fake_plan  # type: ignore[assignment]
     runner.environment = FakeEnv  # type: ignore[assignment]
     sys.exit(cli.main(sys.argv[1:]))

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sandbox_cli import results, sandbox
+from sandbox_cli import results
+from sandbox_cli import sandbox as run_sandbox
 
 pytestmark = pytest.mark.real
 
@@ -65,6 +66,13 @@ python = "3.11"
 TALLY = re.compile(r"measured (\d+) exports, (\d+) loads, (\d+) registries; reused (\d+) exports, (\d+) loads")
 
 
+def sandbox(args: list[str], cwd: Path, expect: int = 0, env: dict[str, str] | None = None) -> Any:
+    """sandbox with this module's own results store (unless `env` names
+    another): what other tests measured (registries of the same cells) must
+    not be reused here, where the counts are the point."""
+    return run_sandbox(args, cwd, expect=expect, env={"SANDBOX_STORE_DIR": str(cwd / "store"), **(env or {})})
+
+
 def tally(stdout: str) -> tuple[int, ...]:
     found = TALLY.search(stdout)
     assert found, stdout
@@ -97,6 +105,13 @@ def first(work: Path) -> dict[str, Any]:
     # 2 cells x 2 probes x 2 formats exported; each artifact loaded by its format's loaders
     # (frozen_graph: 1, saved_model: 2) in both cells: 2 producers x 2 probes x 3 x 2 consumers
     assert tally(done.stdout) == (8, 24, 2, 0, 0)
+    # a pipe gets one line per cell phase, never one per load
+    lines = done.stdout.splitlines()
+    assert len(lines) < 40, done.stdout
+    for cell in ("tf1.15.5-py3.7-cpu", "tf2.18.1-py3.11-cpu"):
+        phases = [l.split()[3] for l in lines if l.startswith("[") and l.split()[2] == cell]
+        assert sorted(phases) == ["export", "load", "provision"], done.stdout
+    assert "loads: " in done.stdout and "2 cells in " in done.stdout
     shutil.copy(work / "reports" / "inc" / "results.json", work / "first.json")
     return results(work, "inc")
 

@@ -4,11 +4,13 @@ releases that must build no more environments than its bound."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 from sandbox_cli import ROOT, results, sandbox
+from test_cli_json import assert_valid
 
 from sandbox.bisect import bound
 
@@ -38,6 +40,12 @@ error = "Op type not registered 'BatchMatMulV2'"
     rows = {line.split()[0]: line for line in done.stdout.splitlines() if line.startswith("tf1.")}
     assert re.search(r"load-error\s+op-not-registered\s+BatchMatMulV2\s+BatchMatMulV2\s+yes$", rows["tf1.13.2-py3.7-cpu"])
     assert re.search(r"\bok\b.*\bno$", rows["tf1.15.5-py3.7-cpu"])
+    # the same as a document (the store has every load now: nothing is measured again)
+    found = json.loads(sandbox(["repro", str(path), "--json"], tmp_path).stdout)
+    assert_valid(found, "repro")
+    outcome = {(l["consumer"], l["loader"]): (l["status"], l["reproduced"]) for l in found["loads"]}
+    assert outcome[("tf1.13.2-py3.7-cpu", "import_graph_def")] == ("load-error", True)
+    assert outcome[("tf1.15.5-py3.7-cpu", "import_graph_def")] == ("ok", False)
     loads = {l["consumer"]: l for l in results(tmp_path, "matmul")["loads"]}
     assert loads["tf1.13.2-py3.7-cpu"]["static"]["missing_ops"] == ["BatchMatMulV2"]
     assert loads["tf1.15.5-py3.7-cpu"]["reason"] == "loaded; no reference inputs to run it on"

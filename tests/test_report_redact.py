@@ -33,6 +33,8 @@ def results() -> dict[str, Any]:
     ("'/work/main/runs/default/cells/tf2.12.1-py3.11-cpu/artifacts/m.h5'", "'<run>/cells/tf2.12.1-py3.11-cpu/artifacts/m.h5'"),
     ("/home/ada/src/sandbox/sandbox/agent/loaders.py:51", "<sandbox>/agent/loaders.py:51"),
     ("/root/.pyenv/versions/3.7.16/lib/python3.7/runpy.py", "<python>/lib/python3.7/runpy.py"),
+    ("on /root/.pyenv/versions/3.7.16/bin/python3, deps", "on <python>/bin/python3, deps"),
+    ("/home/ada/.local/share/uv/python/cpython-3.11.7-linux-x86_64-gnu/bin/python3.11", "<python>/bin/python3.11"),
     ("/home/ada/models/x.pb and /tmp/pytest-1/x", "~/models/x.pb and <tmp>/pytest-1/x"),
     ("no path here: 1/2 and a/b", "no path here: 1/2 and a/b"),
 ])
@@ -48,7 +50,7 @@ def test_the_recorded_run_leaks_and_its_redaction_does_not(results: dict[str, An
     assert_valid(clean)
     # what matters stays: versions, packages, statuses, the op names in errors
     for old, new in zip(results["cells"], clean["cells"]):
-        assert new["python_path"] is None and new["environment"]["location"] is None
+        assert new["python_path"].startswith("<python>/bin/python") and new["environment"]["location"] is None
         assert (new["tensorflow"], new["environment"]["packages"]) == (old["tensorflow"], old["environment"]["packages"])
     assert [(l["status"], l["names"]) for l in clean["loads"]] == [(l["status"], l["names"]) for l in results["loads"]]
     assert "python_path" in json.dumps(results["cells"][0]) and results["cells"][0]["python_path"]  # input untouched

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from results_schema import assert_valid
 
-from sandbox import collect, commands, matrix, plan, runner
+from sandbox import collect, commands, events, matrix, plan, runner
 from sandbox.envs import EnvInfo, ProvisionFailed
 from sandbox.pythons import Interpreter
 from sandbox.store import ResultsStore
@@ -50,9 +50,9 @@ def test_crash_and_hang_are_recorded_and_the_rest_still_runs(tmp_path: Path, mon
     skipped = plan.Cell("tf9.9-py3.11-cpu", good.request, "cpu", "venv", skip="no TensorFlow release matches '9.9'")
     monkeypatch.setattr(runner, "environment", lambda cell: FakeEnv(cell, broken=cell is bad))
     mx = matrix.Matrix(tmp_path / "m.toml", "t", (), ("batchnorm", "batch_matmul"), ("frozen_graph", "saved_model"), timeout=5)
-    lines: list[tuple[str, str, str]] = []
+    lines: list[events.Event] = []
     store = ResultsStore(tmp_path / "store")
-    found = runner.Run(mx, [good, bad, skipped], tmp_path / "run", 2, lambda *a: lines.append(a), store).run()
+    found = runner.Run(mx, [good, bad, skipped], tmp_path / "run", 2, lines.append, store).run()
     states = {r.state.id: r.state for r in found}
 
     assert {k: s.status for k, s in states.items()} == {
@@ -66,4 +66,4 @@ def test_crash_and_hang_are_recorded_and_the_rest_still_runs(tmp_path: Path, mon
     loads = {(l["probe"], l["format"], l["loader"]): (l["status"], l["category"]) for l in results["loads"]}
     assert loads[("batch_matmul", "frozen_graph", "import_graph_def")] == ("timeout", "timeout")
     assert loads[("batchnorm", "frozen_graph", "import_graph_def")] == ("ok", None)
-    assert any("resuming" in message for _, _, message in lines)
+    assert any(isinstance(e, events.Note) and "resuming" in e.message for e in lines)

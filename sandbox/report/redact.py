@@ -3,8 +3,9 @@
 A published report keeps what matters to a reader (versions, packages,
 errors) and drops what only says where the run lived: the host name in
 TensorFlow's "running on <host>" errors, the cache, run and home folders in
-paths, interpreter and environment locations. A pure function: the document
-in, a redacted copy out; `redact(redact(d)) == redact(d)`.
+paths (an interpreter becomes <python>/bin/python3), and the folders of the
+environments. A pure function: the document in, a redacted copy out;
+`redact(redact(d)) == redact(d)`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ _ANCHORS = (
     ("/sandbox/", "<sandbox>/"),
 )
 _PYTHON = re.compile(r"^.*?/(?:versions|python\d[.\d]*|usr|opt)/.*?(?=/lib/python\d)")
+# an interpreter of pyenv (~/.pyenv/versions/3.7.16/bin/python3) or uv (.../uv/python/cpython-3.11.7-.../bin/python3)
+_INTERPRETER = re.compile(r"^/.*/(?:versions|python)/[^/]+(?=/bin/)")
 _HOME = re.compile(r"^/(?:root|home/[^/]+|Users/[^/]+)(?=/|$)")
 
 
@@ -35,8 +38,6 @@ def redact(results: Results) -> Results:
     """A copy of `results` with host names and local paths replaced by placeholders."""
     out: Results = _strings(results)  # a new document: every list and dict copied
     for cell in out.get("cells") or []:
-        if "python_path" in cell:
-            cell["python_path"] = None
         env = cell.get("environment")
         if isinstance(env, dict) and str(env.get("location") or "").startswith(("/", "~", "<")):
             env["location"] = None  # a folder; a docker cell's image tag ("docker:sandbox-tf:...") stays
@@ -58,7 +59,7 @@ def path(value: str) -> str:
         at = value.find(anchor)
         if at >= 0:
             return placeholder + value[at + len(anchor):]
-    python = _PYTHON.match(value)
+    python = _PYTHON.match(value) or _INTERPRETER.match(value)
     if python:
         return "<python>" + value[python.end():]
     if _HOME.match(value):
