@@ -81,10 +81,11 @@ def tally(stdout: str) -> tuple[int, ...]:
 
 def comparable(doc: dict[str, Any]) -> dict[str, Any]:
     """A results document without what differs between two measurements of
-    the same thing: when it was made and how long each step took."""
+    the same thing: when it was made, how long each step took, and where each
+    machine kept its environment."""
     def strip(value: Any) -> Any:
         if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in ("created", "seconds")}
+            return {k: strip(v) for k, v in value.items() if k not in ("created", "seconds", "location")}
         if isinstance(value, list):
             return [strip(v) for v in value]
         return value
