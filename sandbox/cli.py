@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
             return int(args.func(args) or 0)
         except Interrupted:
             return _stopped(caught[0] if caught else signal.SIGINT)
+        except BrokenPipeError:  # `sandbox plan --json | head`: the reader left; not an error of ours
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
         except SandboxError as exc:
             if args.debug:
                 traceback.print_exc()
