@@ -35,3 +35,19 @@ def run_matrix(folder: Path, text: str, name: str) -> tuple[subprocess.Completed
     (folder / "matrix.toml").write_text(text)
     done = sandbox(["run", "matrix.toml"], folder)
     return done, results(folder, name)
+
+
+def healthy_run(folder: Path, text: str, name: str, cells: tuple[str, ...]) -> dict[str, Any]:
+    """Run a matrix whose every cell must be healthy and every export a
+    finding (no harness error); its results, checked against the schema."""
+    from results_schema import assert_valid
+    _, found = run_matrix(folder, text, name)
+    assert_valid(found)
+    assert {c["id"]: c["status"] for c in found["cells"]} == dict.fromkeys(cells, "ok")
+    assert [a for a in found["artifacts"] if a["status"] == "error"] == []
+    return found
+
+
+def artifact(results: dict[str, Any], producer: str, probe: str, fmt: str) -> dict[str, Any]:
+    [found] = [a for a in results["artifacts"] if (a["producer"], a["probe"], a["format"]) == (producer, probe, fmt)]
+    return found

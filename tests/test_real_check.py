@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from results_schema import assert_valid
-from sandbox_cli import run_matrix, sandbox
+from sandbox_cli import healthy_run, sandbox
 
 from sandbox import check, cli, registries
 
@@ -49,11 +48,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def results(work: Path) -> dict[str, Any]:
-    _, found = run_matrix(work, MATRIX, "check")
-    assert_valid(found)
-    assert {c["id"]: c["status"] for c in found["cells"]} == dict.fromkeys(CELLS, "ok")
-    assert [a for a in found["artifacts"] if a["status"] == "error"] == []
-    return found
+    return healthy_run(work, MATRIX, "check", CELLS)
 
 
 def artifact_path(work: Path, results: dict[str, Any], producer: str, probe: str, fmt: str) -> Path:

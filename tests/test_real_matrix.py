@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from results_schema import assert_valid
-from sandbox_cli import run_matrix, sandbox
+from sandbox_cli import artifact, run_matrix, sandbox
 
 from sandbox import check, cli, protos
 from sandbox.classify import FAILED
@@ -67,11 +67,6 @@ def loads(results: dict[str, Any], producer: str, consumer: str, probe: str, fmt
              == (producer, consumer, probe, fmt) and l["status"] != "not-applicable"
              and loader in (None, l["loader"])]
     assert found, f"no load of {producer}/{probe}/{fmt} in {consumer}"
-    return found
-
-
-def artifact(results: dict[str, Any], producer: str, probe: str, fmt: str) -> dict[str, Any]:
-    [found] = [a for a in results["artifacts"] if (a["producer"], a["probe"], a["format"]) == (producer, probe, fmt)]
     return found
 
 

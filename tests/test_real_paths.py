@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from results_schema import assert_valid
-from sandbox_cli import run_matrix
+from sandbox_cli import artifact, healthy_run
 
 pytestmark = pytest.mark.real
 
@@ -50,11 +49,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def results(work: Path) -> dict[str, Any]:
-    _, found = run_matrix(work, MATRIX, "paths")
-    assert_valid(found)
-    assert {c["id"]: c["status"] for c in found["cells"]} == dict.fromkeys(CELLS, "ok")
-    assert [a for a in found["artifacts"] if a["status"] == "error"] == []
-    return found
+    return healthy_run(work, MATRIX, "paths", CELLS)
 
 
 @pytest.fixture(scope="module")
@@ -66,11 +61,6 @@ def registries(work: Path, results: dict[str, Any]) -> dict[str, dict[str, Any]]
 def load(results: dict[str, Any], producer: str, consumer: str, probe: str, fmt: str, loader: str) -> dict[str, Any]:
     [found] = [l for l in results["loads"] if (l["producer"], l["consumer"], l["probe"], l["format"], l["loader"])
                == (producer, consumer, probe, fmt, loader)]
-    return found
-
-
-def artifact(results: dict[str, Any], producer: str, probe: str, fmt: str) -> dict[str, Any]:
-    [found] = [a for a in results["artifacts"] if (a["producer"], a["probe"], a["format"]) == (producer, probe, fmt)]
     return found
 
 
