@@ -123,6 +123,9 @@ def test_paths_in_errors_are_not_changes() -> None:
            "error": "File format not supported: filepath=/work/main/runs/default/cells/a/artifacts/lstm/m." + long_tail}
     new = {**old, "error": "File format not supported: filepath=/tmp/pytest-7/e2e0/runs/e2e/cells/a/artifacts/lstm/m." + long_tail}
     assert _signature(old) == _signature(new)
+    # a model in the results store (redacted to a placeholder) is the same model
+    stored = {**old, "error": "File format not supported: filepath=<tmp>/sandbox-store-x/v1/exports/0e/0e9c/files/m." + long_tail}
+    assert _signature(old) == _signature(stored)
     assert _signature(old) != _signature({**old, "error": "Some other error"})
 
 

@@ -92,6 +92,11 @@ def comparable(doc: dict[str, Any]) -> dict[str, Any]:
     return strip(doc)  # type: ignore[no-any-return]
 
 
+def uncertain(doc: dict[str, Any]) -> dict[str, Any]:
+    """Without the error texts and the names taken from them."""
+    return {**doc, "loads": [{k: v for k, v in l.items() if k not in ("error", "names")} for l in doc["loads"]]}
+
+
 @pytest.fixture(scope="module")
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("inc")
@@ -176,7 +181,10 @@ def test_shards_give_the_results_of_one_run(work: Path, first: dict[str, Any], t
     sandbox(["merge", *exports, *[str(shard / f"load-{c}") for c in cells], "--reports", str(tmp_path / "reports")],
             work, env=machine("merge"))
     merged = json.loads((tmp_path / "reports" / "inc" / "results.json").read_text())
-    assert comparable(merged) == comparable(first)
+    # TF 1.x names the first of several unknown attrs in no fixed order (grad_a or grad_b):
+    # the error's text and named ops may differ between two measurements; sandbox diff knows
+    assert uncertain(comparable(merged)) == uncertain(comparable(first))
+    assert "no changes" in sandbox(["diff", "first.json", str(tmp_path / "reports" / "inc")], work).stdout
 
     # bundles that are not what they claim are refused, with one line
     edited = tmp_path / "edited"

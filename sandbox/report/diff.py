@@ -27,7 +27,9 @@ _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
 # Absolute paths in an error differ between runs (run folders, caches, hosts'
 # temp dirs) without the error being any different; so do host names, and a
 # redacted report (sandbox.report.redact) compares equal to the same run unredacted.
-_PATH = re.compile(r"(?<![\w.])/(?:[^\s'\"(),:;]+/)+[^\s'\"(),:;]*")
+# A path may start at a redaction placeholder (`<tmp>/...`, `<run>/...`, `~/...`):
+# a model's file lives in the results store now, a run folder before.
+_PATH = re.compile(r"(?:<[a-z]+>|~)?(?<![\w.])/(?:[^\s'\"(),:;]+/)+[^\s'\"(),:;]*")
 
 Key = tuple[str, str, str, str, str]
 
