@@ -9,6 +9,7 @@ independent: one failing, crashing or hanging cell never stops the others.
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 import time
@@ -324,7 +325,6 @@ class CellRun:
             done = self._agent(["registry", "--out", str(self.paths.registry)], self.paths.logs / "registry.log",
                                (), (self.paths.root,))
             if done is not None and done.returncode == 0 and self.paths.registry.exists():
-                import json
                 stored = json.loads(self.paths.registry.read_text())
                 stored["cell"] = {**dict(stored.get("cell") or {}), **self.result.state.env}
                 self.run.store.put("registries", key, stored)
@@ -393,7 +393,6 @@ class CellRun:
                     "probe": source.artifact.probe, "format": source.artifact.format, "loader": loader}
             items.append(item)
             keys[(source.producer, source.artifact.probe, source.artifact.format, loader)] = key
-        import json
         write_text(paths.items, "".join(json.dumps(i, sort_keys=True) + "\n" for i in items))
         reused = len(self.result.loads)
         self.run.emit(ev.PhaseStarted(self.cell.id, "load", len(items), reused))
