@@ -138,7 +138,7 @@ def export_problem(artifact: dict[str, Any]) -> str:
             return f"crash ({signal.Signals(int(died.group(1))).name})"
         except ValueError:
             return f"crash (signal {died.group(1)})"
-    what = ": ".join(x for x in (artifact.get("error_type") or "", reason) if x and x != status)
+    what = ": ".join(x for x in (artifact.get("error_type") or "", reason.rstrip(".")) if x and x != status)
     return f"{status} {what}".strip()
 
 
@@ -217,7 +217,8 @@ def _rows(grid: Grid, found: list[Group], names: dict[str, str]) -> list[Summary
             rows[-1][0].append(producer)
         else:
             rows.append(([producer], key))
-    return [SummaryRow(runs(grid.producers, set(ps), names), *key) for ps, key in rows]
+    # ranges over every cell, not only this format's writers: "<= 2.15" must not take in a 2.16 that wrote none
+    return [SummaryRow(runs(grid.consumers, set(ps), names), *key) for ps, key in rows]
 
 
 def _notes(grid: Grid, producer: str) -> tuple[str, ...]:
@@ -231,7 +232,7 @@ def _consumer_rows(grid: Grid, names: dict[str, str]) -> list[ConsumerRow]:
     rows: list[tuple[list[str], tuple[str, str]]] = []
     for consumer in grid.consumers:
         loaded = [p for p in grid.producers if grid.square(p, consumer).loads]
-        key = (runs(grid.producers, set(loaded), names), names[loaded[-1]] if loaded else "")
+        key = (runs(grid.consumers, set(loaded), names), names[loaded[-1]] if loaded else "")
         if rows and rows[-1][1] == key:
             rows[-1][0].append(consumer)
         else:
@@ -244,7 +245,7 @@ def _statements(grid: Grid, found: list[Group], names: dict[str, str]) -> list[s
     for group in found:
         loads = [l for l in group.loads if l["format"] == grid.format and (l["loader"] or "") == (grid.loader or "")]
         pairs = {(l["producer"], l["consumer"]) for l in loads}
-        producers = runs(grid.producers, {p for p, _ in pairs}, names).replace("all", "every version")
+        producers = runs(grid.consumers, {p for p, _ in pairs}, names).replace("all", "every version")
         consumers = runs(grid.consumers, {c for _, c in pairs}, names)
         verb = {DIFFERS: "differs", DEVICE: "is device-bound", HARNESS: "hits a harness error"}.get(group.kind, "fails")
         out.append(f"from {producers} {verb} in {consumers}: {group.title} "

@@ -10,6 +10,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from sandbox.report import headline
 from sandbox.report.findings import KINDS, FormatSummary, Group, exports_by_cell, groups, summaries, where
 from sandbox.report.tables import (
     FORMAT_TEXT,
@@ -47,7 +48,8 @@ _MARK = {DEVICE: "+dev", EXPORT: "+exp", HARNESS: "+bug"}
 def render(results: Results) -> str:
     names, devs = labels(results), devices(results)
     found, grouped = grids(results, devs), groups(results, devs)
-    parts = _header(results, devs) + _formats(results) + _summary(summaries(results, found, grouped)) + \
+    said = ["## What this report says", "", *headline.lines(results, devs, found, grouped), ""]
+    parts = _header(results, devs) + said + _formats(results) + _summary(summaries(results, found, grouped)) + \
         _failures(results, grouped, names) + _grids(found, names) + _ops(results) + _cells(results, names)
     return "\n".join(parts).rstrip() + "\n"
 
@@ -139,7 +141,7 @@ def _grids(found: list[Grid], names: dict[str, str]) -> list[str]:
     out = ["## Grids", "", "Rows: the TF that saved the model; columns: the TF that loaded it; each square judged by "
            f"the device-portable probes. {legend}. Beside a verdict, shown apart: {marks}.", ""]
     for grid in found:
-        rows = [[names[p], *(_square(grid.square(p, c)) for c in grid.consumers)] for p in grid.producers]
+        rows = [[names[p], *(square_text(grid.square(p, c)) for c in grid.consumers)] for p in grid.producers]
         apart = _not_counted(grid)
         out += [f"### `{grid.format}` loaded with `{grid.loader}`", "",
                 tabulate(rows, ["saved \\ loaded", *(names[c] for c in grid.consumers)], tablefmt="github"), ""]
@@ -155,7 +157,7 @@ def _not_counted(grid: Grid) -> str:
     return ", ".join(f"`{grid.probes[i]}`" for i in sorted(left & present))
 
 
-def _square(square: Square) -> str:
+def square_text(square: Square) -> str:
     """The square's verdict and, of what is apart, what the chosen probes hit (a probe not counted for
     its device would mark every square: the grid says it once)."""
     verdict = square.verdict
