@@ -243,6 +243,52 @@ FIRST_SCREEN = """(() => {
 })()"""
 
 
+def mix(sliced: dict[str, Any]) -> dict[str, Any]:
+    """The slice with outcomes mixed inside squares, as real documents rarely have them: every 7th load
+    a harness error, every 11th outputs that differ, every 13th a missing kernel; every 17th artifact's
+    export crashed (its loads gone); cudnn_lstm declares its GPU, and the newest cell has one (cudnn_lstm
+    counts there)."""
+    crashed = {(a["producer"], a["probe"], a["format"]) for a in sliced["artifacts"][::17] if a["status"] == "exported"}
+    loads = []
+    for i, l in enumerate(sliced["loads"]):
+        if (l["producer"], l["probe"], l["format"]) in crashed:
+            continue
+        if l["status"] != "not-applicable":
+            l = dict(l, status="harness-error", category=None, names=[]) if i % 7 == 0 else \
+                dict(l, status="outputs-differ", category=None, names=[]) if i % 11 == 0 else \
+                dict(l, status="run-error", category="missing-kernel", names=["SomeOp"], error_type="NotFoundError",
+                     error="No OpKernel was registered to support Op 'SomeOp'") if i % 13 == 0 else l
+        loads.append(l)
+    artifacts = [dict(a, status="crash", reason="the agent process died (exit -11)")
+                 if (a["producer"], a["probe"], a["format"]) in crashed else a for a in sliced["artifacts"]]
+    artifacts = [dict(a, device="GPU" if a["probe"] == "cudnn_lstm" else None) for a in artifacts]
+    newest = Expected(sliced).cells[-1]
+    cells = [dict(c, environment=dict(c["environment"], gpus=1)) if c["id"] == newest else c for c in sliced["cells"]]
+    return dict(sliced, loads=loads, artifacts=artifacts, cells=cells)
+
+
+@pytest.fixture(scope="module")
+def mixed_page(browser: chromium.Browser, sliced: dict[str, Any],
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[chromium.Page, dict[str, Any]]]:
+    mixed = mix(sliced)
+    path = tmp_path_factory.mktemp("mixed") / "index.html"
+    path.write_text(html.render(mixed), encoding="utf-8")
+    opened = chromium.Page(browser)
+    opened.open(path)
+    yield opened, mixed
+    assert opened.errors() == []
+    opened.close()
+
+
+@pytest.mark.parametrize("probes", ["", "all", "batchnorm,dense,cudnn_lstm"])
+def test_mixed_outcomes_in_a_square_follow_the_rules(mixed_page: tuple[chromium.Page, dict[str, Any]],
+                                                     probes: str) -> None:
+    page, mixed = mixed_page
+    check_squares(page, mixed, probes)
+    keys = sorted(Expected(mixed).squares)
+    check_answers(page, mixed, keys[::5], probes)
+
+
 def test_the_first_screen_says_what_the_page_is(page: chromium.Page) -> None:
     lead, link, legend, pick_top, answer_top = page.evaluate(FIRST_SCREEN)
     assert "whether a model saved by one TensorFlow loads in another" in lead and link == html.PROJECT_LINK

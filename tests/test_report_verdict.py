@@ -226,3 +226,18 @@ def test_index_md_of_the_map_answers_the_questions_of_issue_16() -> None:
     producers = sections[("saved_model", "tf2_load")][0]
     row, = [r for r in producers if newest in parse_runs(r[0], ordered)]
     assert re.fullmatch(r">= 2\.10\.\d+", row[1]), row
+
+
+def test_the_closing_summary_counts_device_bound_loads_apart_from_failing_pairs() -> None:
+    from sandbox import display, summary
+    cells = [OLD, NEW]
+    loads = [load(p, c, "dense") for p in cells for c in cells] + [load(NEW, OLD, "dense", "load-error", "op-not-registered",
+                                                                        ("DisableCopyOnRead",))]
+    loads += [load(p, c, "cudnn_lstm", *KERNEL) for p in cells for c in cells]
+    found = summary.summarize(doc(cells, loads[:2] + loads[3:], [artifact(p, "cudnn_lstm", device="GPU") for p in cells]))
+    assert (found.ok, found.failed, found.device) == (3, 1, 4)
+    pair, = [p for f in found.formats for p in f.pairs]
+    assert (pair.producer, pair.consumer, pair.failed, pair.applicable) == (NEW["id"], OLD["id"], 1, 1)
+    lines = display.closing_summary(found, "tally", 1.0, [Path(n) for n in "abcd"])
+    assert "loads: 3 ok, 0 differ, 1 fail, 4 device-bound (0 not applicable)" in lines
+    assert any("cudnn_lstm (GPU)" in line for line in lines)
