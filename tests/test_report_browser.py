@@ -66,19 +66,29 @@ def results() -> dict[str, Any]:
     return redact(document.load(RECORDED))
 
 
-@pytest.fixture(scope="module")
-def page_file(results: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("report") / "index.html"
+def rendered(results: dict[str, Any], folder: Path) -> Path:
+    path = folder / "index.html"
     path.write_text(html.render(results), encoding="utf-8")
     return path
 
 
+def tab(browser: chromium.Browser, path: Path) -> Iterator[chromium.Page]:
+    """A tab on the page, which must have logged no error when the test is done with it."""
+    opened = chromium.Page(browser)
+    opened.open(path)
+    yield opened
+    assert opened.errors() == []
+    opened.close()
+
+
+@pytest.fixture(scope="module")
+def page_file(results: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return rendered(results, tmp_path_factory.mktemp("report"))
+
+
 @pytest.fixture
 def page(browser: chromium.Browser, page_file: Path) -> Iterator[chromium.Page]:
-    opened = chromium.Page(browser)
-    opened.open(page_file)
-    yield opened
-    opened.close()
+    yield from tab(browser, page_file)
 
 
 def our_bug(load: dict[str, Any]) -> bool:
@@ -100,18 +110,12 @@ def sliced() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def slice_file(sliced: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("slice") / "index.html"
-    path.write_text(html.render(sliced), encoding="utf-8")
-    return path
+    return rendered(sliced, tmp_path_factory.mktemp("slice"))
 
 
 @pytest.fixture
 def slice_page(browser: chromium.Browser, slice_file: Path) -> Iterator[chromium.Page]:
-    opened = chromium.Page(browser)
-    opened.open(slice_file)
-    yield opened
-    assert opened.errors() == []
-    opened.close()
+    yield from tab(browser, slice_file)
 
 
 def test_loads_without_console_errors_or_network(page: chromium.Page) -> None:
@@ -271,13 +275,8 @@ def mix(sliced: dict[str, Any]) -> dict[str, Any]:
 def mixed_page(browser: chromium.Browser, sliced: dict[str, Any],
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[chromium.Page, dict[str, Any]]]:
     mixed = mix(sliced)
-    path = tmp_path_factory.mktemp("mixed") / "index.html"
-    path.write_text(html.render(mixed), encoding="utf-8")
-    opened = chromium.Page(browser)
-    opened.open(path)
-    yield opened, mixed
-    assert opened.errors() == []
-    opened.close()
+    for opened in tab(browser, rendered(mixed, tmp_path_factory.mktemp("mixed"))):
+        yield opened, mixed
 
 
 @pytest.mark.parametrize("probes", ["", "all", "batchnorm,dense,cudnn_lstm"])
@@ -388,13 +387,7 @@ def mapped() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def map_page(browser: chromium.Browser, mapped: dict[str, Any],
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[chromium.Page]:
-    path = tmp_path_factory.mktemp("tf-map") / "index.html"
-    path.write_text(html.render(mapped), encoding="utf-8")
-    opened = chromium.Page(browser)
-    opened.open(path)
-    yield opened
-    assert opened.errors() == []
-    opened.close()
+    yield from tab(browser, rendered(mapped, tmp_path_factory.mktemp("tf-map")))
 
 
 def cell_of(results: dict[str, Any], minor: str) -> str:
