@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from verdicts import Expected, needs
+from verdicts import expected_of, needs
 
 from sandbox import cli
 from sandbox.classify import FAILED
@@ -64,7 +64,7 @@ BROKEN = {"load-error", "run-error", "crash", "timeout"}
 
 def expected(results: dict[str, Any]) -> dict[tuple[str, str, str, str], str]:
     """(format, loader, producer, consumer) -> verdict, by the rules the legend states (tests/verdicts.py)."""
-    want = Expected(results)
+    want = expected_of(results)
     return {key: want.verdict(key) for key in want.squares}
 
 
@@ -80,7 +80,7 @@ def test_the_pickers_data_has_every_probes_outcome_in_every_square(recording: Pa
     results = document.load(recording)
     data = page_data(html.render(results))
     ids, probes = [c[0] for c in data["cells"]], [p[0] for p in data["probes"]]
-    want = Expected(results)
+    want = expected_of(results)
     words = {"o": "ok", "d": "differs", "f": "fails", "g": "device-bound", "h": "harness error", "n": "n/a",
              "x": "export failed"}
     found = {}

@@ -4,12 +4,13 @@ slice of the map and the published map, against tests/verdicts.py's own rules.""
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from verdicts import Expected
+from verdicts import expected_of
 
 from sandbox.report import document, markdown
 from sandbox.report.findings import export_problem, groups, summaries
@@ -190,14 +191,21 @@ def tables(text: str) -> dict[tuple[str, str], list[list[list[str]]]]:
     return out
 
 
+@functools.cache
+def published(source: Path) -> tuple[dict[str, Any], str]:
+    """A document and its index.md, read and rendered once."""
+    results = document.load(source)
+    return results, markdown.render(results)
+
+
 @pytest.mark.parametrize("source", [SLICE, MAP], ids=["slice", "published map"])
 def test_index_md_answers_newest_producer_and_oldest_consumer(source: Path) -> None:
-    results = document.load(source)
-    want = Expected(results)
+    results, text = published(source)
+    want = expected_of(results)
     by_label = {labels(results)[c]: c for c in want.cells}
     assert len(by_label) == len(want.cells)
     ordered = list(by_label)
-    sections = tables(markdown.render(results))
+    sections = tables(text)
     assert sections
     for (fmt, loader), (producers, consumers) in sections.items():
         for row in producers:  # saved with | loads in | ... : every producer of the range loads in exactly those
@@ -215,9 +223,9 @@ def test_index_md_answers_newest_producer_and_oldest_consumer(source: Path) -> N
 def test_index_md_of_the_map_answers_the_questions_of_issue_16() -> None:
     """The two questions, read off index.md as a reader would: in the saved_model / tf1_session
     section the row of 1.15 names 2.11 newest; in saved_model / tf2_load, 2.21's row loads in >= 2.10."""
-    results = document.load(MAP)
-    sections = tables(markdown.render(results))
-    ordered = [labels(results)[c] for c in Expected(results).cells]
+    results, text = published(MAP)
+    sections = tables(text)
+    ordered = [labels(results)[c] for c in expected_of(results).cells]
     serving = [l for l in ordered if l.startswith("1.15.")][-1]
     newest = [l for l in ordered if l.startswith("2.21.")][-1]
     consumers = sections[("saved_model", "tf1_session")][1]

@@ -99,3 +99,14 @@ class Expected:
     def oldest_consumer(self, fmt: str, loader: str, producer: str, probes: str = "") -> str:
         found = [c for c in self.cells if self.loads((fmt, loader, producer, c), probes)]
         return found[0] if found else ""
+
+
+_MADE: dict[int, tuple[dict[str, Any], Expected]] = {}
+
+
+def expected_of(results: dict[str, Any]) -> Expected:
+    """Expected(results), made once per document (the tests never change a document once made)."""
+    found = _MADE.get(id(results))
+    if found is None or found[0] is not results:
+        found = _MADE[id(results)] = (results, Expected(results))
+    return found[1]
