@@ -42,6 +42,7 @@ from sandbox.report.verdict import (
     EXPORT,
     FAILS,
     HARNESS,
+    HARNESS_STATUS,
     LEGEND,
     NA,
     NONE,
@@ -338,7 +339,7 @@ def _cells(results: Results, names: Names) -> str:
     rows = []
     exports = exports_by_cell(results)
     for cell in results["cells"]:
-        verdict = OK if cell["status"] == "ok" else (NA if cell["status"] == "skipped" else FAILS)
+        verdict = {"ok": OK, "skipped": NA, HARNESS_STATUS: HARNESS}.get(cell["status"], FAILS)
         seconds = " ".join(f"{k} {v:.0f}s" for k, v in (cell.get("seconds") or {}).items())
         failed = exports.get(cell["id"], "")
         rows.append(f'<tr><th scope="row">{_e(names.get(cell["id"], cell["id"]))}<br><code>{_e(cell["id"])}</code></th>'

@@ -79,7 +79,7 @@ class Devices:
             return _PLAIN[status]
         if status not in FAILED:  # harness-error, or a status this renderer does not know: not a finding
             return HARNESS
-        need = self.needs.get(load["probe"])
+        need = self.needs.get(load.get("probe") or "")
         if need and need not in self.has.get(load["consumer"], _CPU):
             return DEVICE
         return DEVICE if load.get("category") == "missing-kernel" else FAILS
@@ -101,7 +101,7 @@ def devices(results: dict[str, Any]) -> Devices:
     was missing for it (a document written before probes declared it, a user's
     probe that does not say): a GPU too."""
     has = {c["id"]: cell_devices(c) for c in results["cells"]}
-    needs = {a["probe"]: str(a["device"]) for a in results["artifacts"] if a.get("device")}
+    needs = {a["probe"]: str(a["device"]) for a in results.get("artifacts") or [] if a.get("device")}
     why = {p: "declared by the probe" for p in needs}
     for probe, kernels in _gpu_only(results["loads"], has, set(needs)).items():
         needs[probe] = GPU
@@ -113,7 +113,7 @@ def _gpu_only(loads: list[Load], has: dict[str, frozenset[str]], known: set[str]
     ran: set[str] = set()
     kernels: dict[str, set[str]] = defaultdict(set)
     for load in loads:
-        probe = load["probe"]
+        probe = load.get("probe") or ""
         if probe in known or GPU in has.get(load["consumer"], _CPU):
             continue
         if load["status"] in ("ok", "outputs-differ"):
