@@ -2,6 +2,7 @@
 ratios against the renderer of a baseline commit run in the same invocation.
 
     python benchmarks/bench_report.py [--baseline REF] [--cells 26] [--probes 7] [--repeat 3] [--keep DIR]
+    python benchmarks/bench_report.py --baseline main --document reports/tf-map   # the published map itself
 
 The document is tests/data/default-results.json scaled to every TF minor from
 1.12 to 2.21 (tests/scaled_results.py: ~55,000 loads). Both renderers get the
@@ -51,14 +52,22 @@ def git_show(ref: str, path: str) -> str:
                           text=True).stdout
 
 
+MODULES = ("verdict", "tables", "findings", "headline", "pagedata", "html", "markdown")  # in import order
+
+
 def baseline(ref: str, folder: Path) -> dict[str, Render]:
-    """The baseline's renderers and the tables they read, imported from its sources
-    under other module names (its html.py and markdown.py import its own tables.py)."""
+    """The baseline's renderers and the modules they read, imported from its sources
+    under other module names (its html.py and markdown.py import its own tables.py, ...)."""
     assets = {name: git_show(ref, f"sandbox/report/assets/{name}") for name in ("report.css", "report.js")}
+    have = [m for m in MODULES if _exists(ref, f"sandbox/report/{m}.py")]
     modules: dict[str, ModuleType] = {}
-    for module in ("tables", "html", "markdown"):
+    for module in have:
+        source = git_show(ref, f"sandbox/report/{module}.py")
+        for other in have:
+            source = source.replace(f"sandbox.report.{other}", f"baseline_{other}").replace(
+                f"from sandbox.report import {other}\n", f"import baseline_{other} as {other}\n")
         path = folder / f"baseline_{module}.py"
-        path.write_text(git_show(ref, f"sandbox/report/{module}.py").replace("sandbox.report.tables", "baseline_tables"))
+        path.write_text(source)
         spec = importlib.util.spec_from_file_location(f"baseline_{module}", path)
         assert spec and spec.loader
         loaded = importlib.util.module_from_spec(spec)
@@ -67,6 +76,10 @@ def baseline(ref: str, folder: Path) -> dict[str, Render]:
         modules[module] = loaded
     modules["html"]._asset = assets.__getitem__  # its own CSS and JS, not today's
     return {"index.html": modules["html"].render, "index.md": modules["markdown"].render}
+
+
+def _exists(ref: str, path: str) -> bool:
+    return subprocess.run(["git", "cat-file", "-e", f"{ref}:{path}"], cwd=ROOT, capture_output=True).returncode == 0
 
 
 def paint_and_load(browser: chromium.Browser, page: Path, repeat: int) -> tuple[float, float]:
@@ -103,12 +116,18 @@ def main() -> None:
     parser.add_argument("--probes", type=int, default=scaled_results.PROBES)
     parser.add_argument("--repeat", type=int, default=3, help="first paints per page (median)")
     parser.add_argument("--keep", type=Path, help="write the pages here instead of a temporary folder")
+    parser.add_argument("--document", type=Path,
+                        help="a results.json to render instead of the scaled recording (e.g. reports/tf-map)")
     args = parser.parse_args()
     executable = chromium.find()
     if executable is None:
         sys.exit("chromium not found (scripts/system-deps.sh installs it)")
-    recorded = json.loads(scaled_results.RECORDED.read_text())
-    document = redact(scaled_results.scale(recorded, args.cells, args.probes))
+    if args.document:
+        document = redact(json.loads((args.document / "results.json" if args.document.is_dir() else
+                                      args.document).read_text()))
+    else:
+        document = redact(scaled_results.scale(json.loads(scaled_results.RECORDED.read_text()), args.cells,
+                                               args.probes))
     print(f"document: {len(document['cells'])} cells, {len(document['loads'])} loads; baseline {args.baseline}")
     with tempfile.TemporaryDirectory() as tmp, chromium.Browser(executable, timeout=300) as browser:
         folder = args.keep or Path(tmp)

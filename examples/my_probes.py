@@ -16,6 +16,8 @@ from probes import NoKeras, Probe
 class SoftplusMLP(Probe):
     name = "softplus_mlp"
     input_shape = (4, 3)  # the reference input's shape, batch first
+    # device = "GPU"  # only for a graph with GPU-only ops: reports then keep its loads
+    #                 # on consumers without a GPU apart, as device findings
 
     def init_params(self, rng):
         return {"w": rng.normal(0.0, 0.5, (3, 2)).astype(np.float32),

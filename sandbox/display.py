@@ -280,8 +280,12 @@ def closing_summary(summary: Summary, tally: str, seconds: float, outputs: list[
     cells = ", ".join(f"{n} {s}" for s, n in summary.cells)
     lines = [f"{sum(n for _, n in summary.cells)} cells in {_duration(seconds)}: {cells}"]
     lines += [f"  {cell}: {status} ({reason})" for cell, status, reason in summary.problems]
-    lines.append(f"loads: {summary.ok} ok, {summary.differ} differ, {summary.failed} fail"
+    device = f", {summary.device} device-bound" if summary.device else ""
+    lines.append(f"loads: {summary.ok} ok, {summary.differ} differ, {summary.failed} fail{device}"
                  f" ({summary.not_applicable} not applicable)")
+    if summary.device:
+        lines.append(f"device-bound loads need a device their consumer lacks, not failing pairs: "
+                     f"{', '.join(summary.device_probes) or 'a kernel missing on the consumer'}")
     lines.append(tally)
     if summary.formats:
         lines.append("failing pairs by format (producer->consumer failed/loads; ops and attrs named in the errors; all with -v):")

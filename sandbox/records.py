@@ -87,6 +87,7 @@ class Artifact:
     seconds: float | None = None
     files_digest: str | None = None  # of the stored files; what loads of it are keyed by
     loaders: list[str] = field(default_factory=list)  # a user's model: every loader that reads it (repro)
+    device: str | None = None  # the device the probe needs to run ("GPU"), as the probe declares it
 
     @property
     def exported(self) -> bool:
@@ -104,7 +105,7 @@ class Artifact:
                    _table(record.get("default_attrs")), _names(record.get("lazy_ops")),
                    _table(record.get("lazy_attrs")), record.get("tflite_ops"), _text(record.get("writer")),
                    record.get("trained"), _number(record.get("seconds")), _text(record.get("files_digest")),
-                   _names(record.get("loaders")))
+                   _names(record.get("loaders")), device=_text(record.get("device")))
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -1,7 +1,8 @@
 """The closing summary of a run, computed from its results document alone:
 cells by status, loads by verdict, and the failing producer -> consumer pairs
-of each format with the ops and attrs their errors name. Pure: sandbox.display
-renders it."""
+of each format with the ops and attrs their errors name. Verdicts are the
+report's (sandbox.report.verdict): a load that needs a device its consumer
+lacks is counted apart, not as a failing pair. Pure: sandbox.display renders it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.classify import FAILED
+from sandbox.report.verdict import DEVICE, DIFFERS, FAILS, NA, OK, Devices, devices
 
 _CELL_ID = re.compile(r"^tf(?P<tf>[^-]+)-py(?P<py>[^-]+)-(?P<image>[a-z]+)(?P<extra>\+.*)?$")
 
@@ -46,10 +47,12 @@ class Summary:
     not_applicable: int
     formats: tuple[FormatFailures, ...]  # formats with a failing pair, in the matrix's order
     labels: dict[str, str]  # cell id -> the shortest name that tells it from the others
+    device: int = 0  # loads that need a device their consumer lacks (not failures of a pair)
+    device_probes: tuple[str, ...] = ()  # the probes that need a device, with it: "cudnn_lstm (GPU)"
 
     @property
     def loads(self) -> int:
-        return self.ok + self.differ + self.failed
+        return self.ok + self.differ + self.failed + self.device
 
     def pair(self, failing: PairFailures) -> str:
         return f"{self.labels.get(failing.producer, failing.producer)}->{self.labels.get(failing.consumer, failing.consumer)}"
@@ -59,31 +62,31 @@ def summarize(results: dict[str, Any]) -> Summary:
     cells = results["cells"]
     statuses = Counter(c["status"] for c in cells)
     loads = results["loads"]
-    verdicts = Counter(_verdict(l["status"]) for l in loads)
+    found = devices(results)
+    verdicts = Counter(found.outcome(l) for l in loads)
     names = [c["id"] for c in cells] + sorted({l["producer"] for l in loads} - {c["id"] for c in cells})
     return Summary(
         cells=tuple(statuses.items()),
         problems=tuple((c["id"], c["status"], c.get("reason") or "") for c in cells if c["status"] != "ok"),
-        ok=verdicts["ok"], differ=verdicts["differ"], failed=verdicts["fail"], not_applicable=verdicts["n/a"],
-        formats=_failing(results), labels=short_labels(names))
+        ok=verdicts[OK], differ=verdicts[DIFFERS], failed=sum(n for v, n in verdicts.items() if v not in _NOT_FAILED),
+        not_applicable=verdicts[NA], formats=_failing(results, found), labels=short_labels(names),
+        device=verdicts[DEVICE], device_probes=tuple(f"{p} ({d})" for p, d in sorted(found.needs.items())))
 
 
-def _verdict(status: str) -> str:
-    if status in FAILED:
-        return "fail"
-    return {"ok": "ok", "outputs-differ": "differ", "not-applicable": "n/a"}.get(status, "fail")
+_NOT_FAILED = (OK, DIFFERS, NA, DEVICE)
 
 
-def _failing(results: dict[str, Any]) -> tuple[FormatFailures, ...]:
+def _failing(results: dict[str, Any], devs: Devices) -> tuple[FormatFailures, ...]:
     applicable: Counter[tuple[str, str, str]] = Counter()
     failed: Counter[tuple[str, str, str]] = Counter()
     named: dict[tuple[str, str, str], Counter[str]] = defaultdict(Counter)
     for load in results["loads"]:
-        if load["status"] == "not-applicable":
+        outcome = devs.outcome(load)
+        if outcome in (NA, DEVICE):
             continue
         key = (load["format"], load["producer"], load["consumer"])
         applicable[key] += 1
-        if _verdict(load["status"]) == "fail":
+        if outcome == FAILS:
             failed[key] += 1
             named[key].update(load.get("names") or [])
     order = {f: i for i, f in enumerate(results.get("formats") or [])}

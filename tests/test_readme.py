@@ -5,11 +5,15 @@ final table and the closing summary, recomputed here from that document."""
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from sandbox import display, summary
 from sandbox.classify import FAILED
@@ -17,6 +21,10 @@ from sandbox.report.redact import text as redact_text
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKER = "<!-- sample: sandbox run matrix.toml"
+_FACTS = importlib.util.spec_from_file_location("readme_facts", ROOT / "scripts" / "readme_facts.py")
+assert _FACTS and _FACTS.loader
+readme_facts = importlib.util.module_from_spec(_FACTS)
+_FACTS.loader.exec_module(readme_facts)
 PHASE = re.compile(r"^\[\s*\d+s\] (?P<cell>\S+)\s+(?P<phase>provision|export|load)\s+(?P<rest>.*)$")
 
 
@@ -106,3 +114,34 @@ def _same(readme: str, tool: str, results: dict[str, Any]) -> bool:
     named = {n for l in results["loads"] if l["format"] == fmt for n in l.get("names") or []}
     listed = re.sub(r" \+\d+ more$", "", names).split(", ")
     return tool.split("; ", 1)[0] == pairs and set(listed) <= named
+
+
+def test_the_readme_states_what_the_published_reports_say() -> None:
+    """Every count, range and "version X writes Y" the README marks is what scripts/readme_facts.py
+    writes from the committed reports (republish a report, then run that script)."""
+    text = (ROOT / "README.md").read_text()
+    marked = [(m["name"], m["value"]) for m in readme_facts.FACT.finditer(text)]
+    found = readme_facts.facts(_document("tf-map"), _document("default"))
+    assert {name for name, _ in marked} == set(found)  # every fact is in the README, and only those
+    stale = [name for name, value in marked if value != found[name]]
+    assert not stale, f"README facts no longer what the reports say: {stale}; run python scripts/readme_facts.py"
+    # the README opens with what the map says, before how to build it
+    assert text.index("## What the map says") < text.index("## Two commands")
+    assert "](reports/tf-map/index.html)" in text[:text.index("## Two commands")]
+
+
+def test_a_readme_claim_the_data_does_not_bear_out_stops_the_script() -> None:
+    tf_map = _document("tf-map")
+    broken = dict(tf_map, loads=[dict(l, category="missing-kernel") if "FusedBatchNormV3" in (l.get("names") or [])
+                                 else l for l in tf_map["loads"]])
+    with pytest.raises(readme_facts.ClaimError, match="FusedBatchNormV3"):
+        readme_facts.claims(broken)
+    with pytest.raises(readme_facts.ClaimError, match="unknown fact"):
+        readme_facts.fill("<!-- fact:no-such -->1<!-- /fact -->", {})
+
+
+@functools.cache
+def _document(name: str) -> dict[str, Any]:
+    from sandbox.report import document
+
+    return document.load(ROOT / "reports" / name / "results.json")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from verdicts import expected_of, needs
 
 from sandbox import cli
 from sandbox.classify import FAILED
@@ -21,6 +22,7 @@ from sandbox.report.redact import redact
 from sandbox.report.tables import grids, healthy, op_table
 
 RECORDED = Path(__file__).parent / "data" / "default-results.json"
+SLICE = Path(__file__).parent / "data" / "map-slice-results.json"  # tests/slice_results.py
 
 
 @pytest.fixture(scope="module")
@@ -61,18 +63,9 @@ BROKEN = {"load-error", "run-error", "crash", "timeout"}
 
 
 def expected(results: dict[str, Any]) -> dict[tuple[str, str, str, str], str]:
-    """(format, loader, producer, consumer) -> verdict, by the rule the legend states (as in
-    test_report_browser.py): any failed load fails the square, else any differing output
-    makes it differ, no applicable load makes it n/a, else ok."""
-    statuses: dict[tuple[str, str, str, str], list[str]] = {}
-    for l in results["loads"]:
-        statuses.setdefault((l["format"], l["loader"], l["producer"], l["consumer"]), []).append(l["status"])
-    out = {}
-    for key, found in statuses.items():
-        applicable = [s for s in found if s != "not-applicable"]
-        out[key] = ("n/a" if not applicable else "fails" if BROKEN & set(applicable)
-                    else "differs" if "outputs-differ" in applicable else "ok")
-    return out
+    """(format, loader, producer, consumer) -> verdict, by the rules the legend states (tests/verdicts.py)."""
+    want = expected_of(results)
+    return {key: want.verdict(key) for key in want.squares}
 
 
 def page_data(page: str) -> dict[str, Any]:
@@ -82,22 +75,32 @@ def page_data(page: str) -> dict[str, Any]:
     return data
 
 
-def test_the_pickers_data_has_the_verdict_of_every_square(results: dict[str, Any]) -> None:
+@pytest.mark.parametrize("recording", [RECORDED, SLICE])
+def test_the_pickers_data_has_every_probes_outcome_in_every_square(recording: Path) -> None:
+    results = document.load(recording)
     data = page_data(html.render(results))
-    ids = [c[0] for c in data["cells"]]
-    words = {"o": "ok", "d": "differs", "f": "fails", "n": "n/a"}
+    ids, probes = [c[0] for c in data["cells"]], [p[0] for p in data["probes"]]
+    want = expected_of(results)
+    words = {"o": "ok", "d": "differs", "f": "fails", "g": "device-bound", "h": "harness error", "n": "n/a",
+             "x": "export failed"}
     found = {}
     for g in data["grids"]:
-        for i, code in enumerate(g["v"]):
-            if code != "-":
-                found[(g["f"], g["l"], ids[g["p"][i // len(ids)]], ids[i % len(ids)])] = words[code]
-    assert found == expected(results)
-    # the failing loads, and only those, are listed: each with its exact error
+        width = len(ids) * len(probes)
+        for row, producer in enumerate(g["p"]):
+            for c, consumer in enumerate(ids):
+                letters = g["s"][row * width + c * len(probes):row * width + (c + 1) * len(probes)]
+                outcomes = {p: words[x] for p, x in zip(probes, letters) if x != "-"}
+                if outcomes:
+                    found[(g["f"], g["l"], ids[producer], consumer)] = outcomes
+    assert found == want.squares
+    # the loads that did not work, and only those, are listed: each with its exact error
     listed = sorted((g, p, c, probe) for key, items in data["bad"].items() for g, p, c in [key.split(",")]
                     for probe, *_ in items)
     assert len(listed) == sum(l["status"] in BROKEN or l["status"] == "outputs-differ" for l in results["loads"])
     errors = "\n".join(data["errors"])
     assert all(l["error"] in errors for l in results["loads"] if l["status"] in BROKEN)
+    # the probes that need a device, and how that is known
+    assert {p: d for p, d, _ in data["probes"] if d} == needs(results)
 
 
 def test_html_lists_findings_not_loads(results: dict[str, Any]) -> None:

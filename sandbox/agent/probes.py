@@ -22,6 +22,11 @@ follow too (see README, "Adding a probe"):
 - optional ``mistakes`` (names) and ``mistaken_forward(tf, params, x, name)``:
   the outputs a known loader mistake would compute; the producer records how
   far each is from the reference, proving the comparison would catch it.
+- optional ``device``: the device the probe's graph needs to run ("GPU": it
+  holds ops with GPU kernels only, like CuDNN's); None (the default) where any
+  device runs it. It goes into every export record, so a report keeps such a
+  probe's failures on a consumer without that device apart: they answer a
+  device question, not a version question.
 
 Built-in probes live in zoo.py; user modules define ``PROBES`` (a list of
 Probe instances) and are loaded with --probe-module PATH.
@@ -49,6 +54,7 @@ class Probe(object):
     name = ""
     input_shape: Tuple[int, ...] = ()
     train_steps = 0
+    device: Optional[str] = None  # "GPU": the graph runs only there (see the module's docstring)
 
     def seed(self) -> int:
         """A stable per-probe seed (the same in every cell and Python)."""

@@ -99,8 +99,8 @@ class ProbeRun(object):
         return prep
 
 
-def _blank_artifact(probe: str, fmt: str) -> Dict[str, Any]:
-    return {"kind": "artifact", "probe": probe, "format": fmt, "status": "error", "path": None,
+def _blank_artifact(probe: str, fmt: str, device: Optional[str] = None) -> Dict[str, Any]:
+    return {"kind": "artifact", "probe": probe, "format": fmt, "device": device, "status": "error", "path": None,
             "reason": None, "error_type": None, "traceback": None, "ops": [], "op_attrs": {},
             "signature": None, "inputs": None, "outputs": None, "trained": None, "default_attrs": {},
             "lazy_ops": [], "lazy_attrs": {}, "tflite_ops": None, "writer": None}
@@ -109,7 +109,7 @@ def _blank_artifact(probe: str, fmt: str) -> Dict[str, Any]:
 def _artifact(run: ProbeRun, fmt: str) -> Dict[str, Any]:
     """Export one format of a probe and describe the result (never raises)."""
     name = run.probe.name
-    record = _blank_artifact(name, fmt)
+    record = _blank_artifact(name, fmt, getattr(run.probe, "device", None))  # duck-typed probes may lack it
     target = os.path.join(run.out, name, fmt)
     try:
         prep = run.get()

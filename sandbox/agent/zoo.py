@@ -352,6 +352,7 @@ class CudnnLSTM(Probe):
     W_o, recurrent R_i..R_o, then their biases)."""
 
     name = "cudnn_lstm"
+    device = "GPU"  # CudnnRNNV3 has GPU kernels only
     input_shape = (2, 4, 3)  # batch, time, features
     units = 4
 

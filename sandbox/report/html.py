@@ -1,13 +1,16 @@
 """`index.html`: one self-contained page (inline CSS, JS and data; no network)
 that answers "my model was saved with X; will it load in Y?".
 
-First screen: the pair picker (saved with: version, format; loaded with:
-version, loader) and its verdict, what breaks it and the exact error. Then the
-summary of each format in version ranges, the failures grouped by signature,
-the producer x consumer grids (every square opens its pair in the picker), the
-ops and attrs that fail, and the cells. Loads that are ok or n/a are counted,
-not listed: the picker's data (sandbox.report.pagedata) holds the failures.
-Every view has a URL: filters and the chosen pair live in the fragment."""
+First screen: one sentence saying what the page is, the legend of every mark,
+and the pair picker (saved with: version, format; loaded with: version,
+loader; the probes the reader's model is like) with its verdict, which probes
+fail and why, the exact error. It opens on a useful pair (tables.default_pair).
+Then the summary of each format in version ranges, the failures grouped by
+signature (version findings, device findings and harness errors apart), the
+producer x consumer grids (every square opens its pair in the picker), the ops
+and attrs that fail, and the cells with their failed exports. Loads are counted,
+not listed: the picker's data (sandbox.report.pagedata) holds what did not work.
+Every view has a URL: filters, probes and the chosen pair live in the fragment."""
 
 from __future__ import annotations
 
@@ -19,21 +22,42 @@ from string import Template
 from typing import Any
 
 from sandbox.report import pagedata
-from sandbox.report.findings import FormatSummary, Group, groups, summaries, where
+from sandbox.report.findings import KINDS, FormatSummary, Group, exports_by_cell, groups, summaries, where
 from sandbox.report.tables import (
     FORMAT_TEXT,
-    LEGEND,
     LOADER_TEXT,
-    NA,
     Grid,
     Results,
     cell_environment,
+    default_pair,
     grids,
     healthy,
     labels,
     op_table,
-    status_verdict,
+    probe_order,
 )
+from sandbox.report.verdict import (
+    DEVICE,
+    DIFFERS,
+    EXPORT,
+    FAILS,
+    HARNESS,
+    HARNESS_STATUS,
+    LEGEND,
+    NA,
+    NONE,
+    OK,
+    SLUGS,
+    WORDS,
+    Devices,
+    Square,
+    devices,
+    export_failed,
+)
+
+# Where a reader learns what made the page: the page lives in reports/<name>/ of the
+# repository that publishes it, beside the project's README.
+PROJECT_LINK = "../../README.md"
 
 _PAGE = Template("""<!DOCTYPE html>
 <html lang="en">
@@ -52,55 +76,80 @@ $js</script>
 </body>
 </html>
 """)
-# The text of a grid square, by verdict (a partial failure shows k/n instead).
-_SQUARE = {"ok": "ok", "differs": "≠", "fails": "✗", NA: "n/a", "none": ""}
 _STATUS_CHOICES = (("", "every square"), ("problems", "only fails or differs"))
+_PROBE_CHOICES = (("", "device-portable probes (what runs on the consumer's devices)"), ("all", "every probe"),
+                  ("some", "only the probes I tick"))
+# The legend, in the order a reader meets the marks.
+_MARKS = (OK, DIFFERS, FAILS, DEVICE, HARNESS, NA, EXPORT, NONE)
 
 Names = dict[str, str]
 
 
 def render(results: Results) -> str:
-    names = labels(results)
-    found, grouped = grids(results), groups(results)
-    body = [_header(results), _controls(results), "<main>", _picker(results, names),
+    names, devs = labels(results), devices(results)
+    found = grids(results, devs)
+    grouped = groups(results, devs)
+    default = default_pair(found)
+    body = [_header(results, devs), _controls(results), "<main>", _picker(results, names, devs, default),
             _summary(summaries(results, found, grouped)), _failures(results, grouped, names), _grids(found, names),
             _ops(results, names), _cells(results, names), "</main>", _footer(results)]
+    data = pagedata.build(results, found, grouped, devs, default)
     return _PAGE.substitute(title=escape(f"TensorFlow compatibility: {results['name']}"),
                             css=_asset("report.css"), js=_asset("report.js"), body="\n".join(body),
-                            data=pagedata.dumps(pagedata.build(results, found)))
+                            data=pagedata.dumps(data))
 
 
 def _asset(name: str) -> str:
     return resources.files("sandbox.report").joinpath("assets", name).read_text(encoding="utf-8")
 
 
-def _vclass(verdict: str) -> str:
-    return "v-" + verdict.replace("/", "")
+def _vclass(letter: str) -> str:
+    return "v-" + SLUGS[letter]
 
 
 def _e(value: object) -> str:
     return escape(str(value), quote=True)
 
 
-def _header(results: Results) -> str:
-    counts = Counter(status_verdict(load["status"]) for load in results["loads"])
+def _header(results: Results, devs: Devices) -> str:
+    counts = Counter(devs.outcome(load) for load in results["loads"])
     ids = healthy(results)
     cells = {c["id"]: c for c in results["cells"]}
-    span = f" (TensorFlow {_e(cells[ids[0]]['tensorflow'])} to {_e(cells[ids[-1]]['tensorflow'])})" if ids else ""
-    stats = "".join(f'<span class="stat {_vclass(v)}">{counts.get(v, 0)} {_e(v)}</span>'
-                    for v in ("ok", "differs", "fails", NA))
+    first, last = (cells[ids[0]]["tensorflow"], cells[ids[-1]]["tensorflow"]) if ids else ("", "")
+    span = f" ({_e(first)} to {_e(last)})" if ids else ""
+    stats = "".join(f'<span class="stat {_vclass(v)}">{counts.get(v, 0)} {_e(WORDS[v])}</span>'
+                    for v in (OK, DIFFERS, FAILS, DEVICE, HARNESS, NA) if counts.get(v) or v in (OK, FAILS))
+    failed = sum(export_failed(a) for a in results["artifacts"])
+    stats += f'<span class="stat {_vclass(EXPORT)}">{failed} {_e(WORDS[EXPORT])}</span>' if failed else ""
     redacted = " Host names and local paths are redacted." if results.get("redacted") else ""
+    probes = len(probe_order(results))
     return (f'<header><h1>TensorFlow compatibility: {_e(results["name"])}</h1>'
-            f'<p>{len(ids)} of {len(results["cells"])} cells ran{span}; each exported '
-            f'{len(results.get("probes") or [])} probe models in every format it can write, and every cell loaded '
-            f'every cell\'s models with every loader it has: {len(ids) ** 2} producer → consumer pairs, '
-            f'{len(results["loads"])} loads. Generated {_e(results["created"])} by sandbox '
-            f'{_e(results["sandbox_version"])} from <code>{_e(results["matrix"])}</code>.{redacted}</p>'
-            f'<div class="summary" aria-label="loads by verdict">{stats}</div></header>')
+            f'<p class="lead">This page tells whether a model saved by one TensorFlow loads in another: '
+            f'{len(ids)} TensorFlow builds{span} each saved {probes} small probe models in every format they '
+            f'write, and every build loaded every build\'s models, measured by '
+            f'<a href="{_e(PROJECT_LINK)}">sandbox</a>. Pick a pair below.</p>'
+            f'<p>{len(ids)} of {len(results["cells"])} cells ran: {len(ids) ** 2} producer → consumer pairs, '
+            f'{len(results["artifacts"])} exports, {len(results["loads"])} loads. Generated {_e(results["created"])} '
+            f'by sandbox {_e(results["sandbox_version"])} from <code>{_e(results["matrix"])}</code>.{redacted}</p>'
+            f'<div class="summary" aria-label="loads by outcome">{stats}</div>{_legend()}</header>')
 
 
-def _options(choices: Iterable[tuple[str, str]]) -> str:
-    return "".join(f'<option value="{_e(v)}">{_e(label)}</option>' for v, label in choices)
+def _legend() -> str:
+    items = "".join(f'<li><span class="swatch {_vclass(v)}">{_e(Square(v).text or "·")}</span><b>{_e(WORDS[v])}</b> '
+                    f'{_e(LEGEND[v])}</li>' for v in _MARKS)
+    marks = "".join(f'<li><span class="swatch v-ok {_mclass(m)}">ok</span>corner mark: {_e(WORDS[m])} '
+                    f'beside the verdict</li>' for m in (DEVICE, EXPORT, HARNESS))
+    return (f'<details class="legend-box" open><summary>What the marks mean</summary>'
+            f'<ul class="legend" aria-label="legend">{items}{marks}</ul></details>')
+
+
+def _mclass(mark: str) -> str:
+    return "m-" + SLUGS[mark]
+
+
+def _options(choices: Iterable[tuple[str, str]], selected: str = "") -> str:
+    return "".join(f'<option value="{_e(v)}"{" selected" if v == selected else ""}>{_e(label)}</option>'
+                   for v, label in choices)
 
 
 def _controls(results: Results) -> str:
@@ -120,74 +169,100 @@ def _present(results: Results, key: str) -> list[str]:
     return [x for x in declared if x in seen] + sorted(seen - set(declared))
 
 
-def _picker(results: Results, names: Names) -> str:
+def _picker(results: Results, names: Names, devs: Devices, default: tuple[str, str, str, str] | None) -> str:
     ids = healthy(results)
     cells = [(c, names[c]) for c in ids]
+    producer, fmt, consumer, _loader = default or ("", "", "", "")
     formats = [(f, f) for f in _present(results, "format")]
+    boxes = "".join(f'<label class="probe"><input type="checkbox" value="{_e(p)}" checked> {_e(p)}'
+                    f'{" <small>needs a " + _e(devs.needs[p]) + "</small>" if p in devs.needs else ""}</label>'
+                    for p in probe_order(results))
     return ('<section id="pick"><h2>Will my model load there?</h2>'
             '<form id="picker" class="picker" onsubmit="return false">'
             '<fieldset><legend>Saved with</legend>'
-            f'<label>TensorFlow <select id="p-from">{_options(reversed(cells))}</select></label>'
-            f'<label>format <select id="p-format">{_options(formats)}</select></label></fieldset>'
+            f'<label>TensorFlow <select id="p-from">{_options(reversed(cells), producer)}</select></label>'
+            f'<label>format <select id="p-format">{_options(formats, fmt)}</select></label></fieldset>'
             '<fieldset><legend>Loaded with</legend>'
-            f'<label>TensorFlow <select id="p-to">{_options(cells)}</select></label>'
-            '<label>loader <select id="p-loader"></select></label></fieldset></form>'
+            f'<label>TensorFlow <select id="p-to">{_options(cells, consumer)}</select></label>'
+            '<label>loader <select id="p-loader"></select></label></fieldset>'
+            '<fieldset><legend>My model is like</legend>'
+            f'<label>probes <select id="p-probes">{_options(_PROBE_CHOICES)}</select></label>'
+            f'<div id="p-some" class="probes" hidden>{boxes}</div></fieldset></form>'
+            '<p id="notice" class="notice" role="status" hidden></p>'
             '<div id="answer" class="answer" aria-live="polite" tabindex="-1">'
             '<p class="note">Pick a pair (this needs JavaScript; the grids below hold the same verdicts).</p>'
             '</div></section>')
 
 
 def _summary(found: list[FormatSummary]) -> str:
-    legend = "".join(f'<li><span class="swatch {_vclass(v)}">{_e(v)}</span>{_e(text)}</li>'
-                     for v, text in LEGEND.items())
     boxes = "".join(_format_summary(s) for s in found)
     return ('<section id="summary"><h2>Each format, in version ranges</h2>'
-            '<p class="note">Per format and loader: producers (the TF that saved the model) that behave alike, '
-            'and the consumers (the TF that loads it) where their models load, differ or fail, and why. Then each '
-            'failure as a range statement.</p>'
-            f'<ul class="legend" aria-label="legend">{legend}</ul>{boxes or "<p>No cell loaded anything.</p>"}'
-            '</section>')
+            '<p class="note">Per format and loader, judged by the device-portable probes: producers (the TF that '
+            'saved the model) that behave alike, and the consumers (the TF that loads it) where their models load, '
+            'differ or fail, and why; where a probe needs a device the consumer lacks, apart. Then the consumers '
+            'that load the same producers, and each finding as a range statement.</p>'
+            f'{boxes or "<p>No cell loaded anything.</p>"}</section>')
 
 
 def _format_summary(summary: FormatSummary) -> str:
     rows = "".join(
         f'<tr><th scope="row">{_e(r.producers)}</th><td class="t-ok">{_e(r.ok)}</td>'
         f'<td class="t-differs">{_e(r.differs)}</td><td class="t-fails">{_e(r.fails)}</td><td>{_e(r.na)}</td>'
-        f'<td>{"<br>".join(_e(x) for x in r.reasons)}</td></tr>' for r in summary.rows)
+        f'<td class="t-device">{_e(r.device)}</td>'
+        f'<td>{"<br>".join(_e(x) for x in (*r.reasons, *r.notes))}</td></tr>' for r in summary.rows)
+    consumers = "".join(f'<tr><th scope="row">{_e(r.consumers)}</th><td class="t-ok">{_e(r.producers or "none")}</td>'
+                        f'<td>{_e(r.newest or "none")}</td></tr>' for r in summary.consumers)
     statements = "".join(f"<li>{_e(s)}</li>" for s in summary.statements)
     what = f'{FORMAT_TEXT.get(summary.format, "")}; {LOADER_TEXT.get(summary.loader, "")}'.strip("; ")
     return (f'<div class="fsum" data-format="{_e(summary.format)}"><h3><code>{_e(summary.format)}</code> loaded with '
             f'<code>{_e(summary.loader)}</code> <small>{_e(what)}</small></h3>'
             '<div class="scroll"><table class="data ranges"><thead><tr><th>saved with</th><th>loads in</th>'
-            '<th>differs in</th><th>fails in</th><th>n/a in</th><th>what fails</th></tr></thead>'
-            f'<tbody>{rows}</tbody></table></div>'
+            '<th>differs in</th><th>fails in</th><th>n/a in</th><th>device-bound in</th><th>what fails</th>'
+            f'</tr></thead><tbody>{rows}</tbody></table></div>'
+            '<div class="scroll"><table class="data consumers"><thead><tr><th>loaded with</th>'
+            '<th>loads models saved with</th><th>newest</th></tr></thead>'
+            f'<tbody>{consumers}</tbody></table></div>'
             + (f'<ul class="statements">{statements}</ul>' if statements else "") + "</div>")
+
+
+_SECTIONS = (((FAILS, DIFFERS), "Version findings",
+              "TensorFlow or Keras refused the model, or computed something else: the ops or attrs a consumer lacks "
+              "(or the error class and message)."),
+             ((DEVICE,), "Device findings",
+              "A probe that needs a device the consumer lacks (a GPU-only op): they say nothing about versions."),
+             ((HARNESS,), "Harness errors",
+              "sandbox's own code failed: bugs of ours, not findings (a published map has none)."))
 
 
 def _failures(results: Results, found: list[Group], names: Names) -> str:
     if not found:
         return '<section id="failures"><h2>Failures, grouped</h2><p>None: every load worked.</p></section>'
     ids = healthy(results)
-    rows = "".join(_group_row(i, g, ids, names) for i, g in enumerate(found))
+    at = {id(g): i for i, g in enumerate(found)}
+    parts = []
+    for kinds, title, note in _SECTIONS:
+        mine = [g for g in found if g.kind in kinds]
+        if mine:
+            rows = "".join(_group_row(at[id(g)], g, ids, names) for g in mine)
+            parts.append(f'<h3>{_e(title)}</h3><p class="note">{_e(note)}</p><div class="scroll"><table class="data '
+                         'groups"><thead><tr><th>finding</th><th>loads</th><th>pairs</th><th>formats / loaders</th>'
+                         f'<th>probes</th><th>pairs and error</th></tr></thead><tbody>{rows}</tbody></table></div>')
     return ('<section id="failures"><h2>Failures, grouped by signature</h2>'
-            '<p class="note">One row per finding: the ops or attrs the consumer lacks (or the error class and '
-            'message), how many loads and pairs it hits, where, and one exact error. Every load is in '
-            'results.json.</p><div class="scroll"><table class="data groups"><thead><tr><th>finding</th>'
-            '<th>loads</th><th>pairs</th><th>formats / loaders</th><th>probes</th><th>pairs and error</th>'
-            f'</tr></thead><tbody>{rows}</tbody></table></div></section>')
+            '<p class="note">One row per finding: how many loads and pairs it hits, where, and one exact error. '
+            f'Every load is in results.json.</p>{"".join(parts)}</section>')
 
 
 def _group_row(i: int, group: Group, ids: list[str], names: Names) -> str:
     hits = "".join(f"<li>{_e(producers)} → {_e(consumers)}</li>" for producers, consumers in where(group, ids, names))
     example = group.example
-    if group.signature.kind == "differs":
+    if group.kind == DIFFERS:
         error = f"max abs err {example.get('max_abs_err')}, max rel err {example.get('max_rel_err')}"
     else:
         error = f"{example.get('error_type') or ''}: {example.get('error') or ''}".lstrip(": ")
     fl = sorted({f"{l['format']} / {l['loader']}" for l in group.loads})
-    kind = "fails" if group.signature.kind == "fails" else "differs"
     return (f'<tr class="group" id="g{i}" data-formats="{_e(" ".join(group.values("format")))}">'
-            f'<th scope="row"><span class="badge {_vclass(kind)}">{_e(kind)}</span> {_e(group.signature.title)}</th>'
+            f'<th scope="row"><span class="badge {_vclass(group.kind)}">{_e(KINDS[group.kind])}</span> '
+            f'{_e(group.title)}</th>'
             f'<td>{len(group.loads)}</td><td>{len(group.pairs)}</td><td>{"<br>".join(_e(x) for x in fl)}</td>'
             f'<td>{_e(", ".join(group.values("probe")))}</td>'
             f'<td><details><summary>saved with → loaded with</summary><ul class="pairs">{hits}</ul>'
@@ -200,9 +275,10 @@ def _grids(found: list[Grid], names: Names) -> str:
         return '<section id="grids"><h2>Grids</h2><p class="note">No cell loaded anything.</p></section>'
     boxes = "".join(_grid(i, g, names) for i, g in enumerate(found))
     return ('<section id="grids"><h2>Grids</h2><p class="note">Rows: the TF that saved the model; columns: the TF '
-            'that loaded it. A square is every probe of that format and loader; k/n: k of n probes fail. Select a '
-            f'square (click, or Tab and Enter) to see it in the picker above.</p><div class="grids">{boxes}</div>'
-            '</section>')
+            'that loaded it. A square is the probes of that format and loader chosen in the picker (by default the '
+            'device-portable ones); k/n: k of n probes fail; a corner mark: a probe needs a device the consumer '
+            'lacks, an export failed, or our code failed (see the legend above). Select a square (click, or Tab '
+            f'and Enter) to see it in the picker.</p><div class="grids">{boxes}</div></section>')
 
 
 def _head(cell: str, names: Names) -> str:
@@ -214,7 +290,7 @@ def _grid(i: int, grid: Grid, names: Names) -> str:
     head = "".join(f'<th scope="col">{_head(c, names)}</th>' for c in grid.consumers)
     rows = []
     for producer in grid.producers:
-        tds = "".join(_square(grid, producer, consumer) for consumer in grid.consumers)
+        tds = "".join(_square(grid.square(producer, consumer)) for consumer in grid.consumers)
         rows.append(f'<tr><th scope="row">{_head(producer, names)}</th>{tds}</tr>')
     return (f'<div class="grid-box" id="grid-{i}" data-grid="{i}" data-format="{_e(grid.format)}" '
             f'data-loader="{_e(grid.loader)}"><h3><code>{_e(grid.format)}</code> loaded with '
@@ -222,12 +298,12 @@ def _grid(i: int, grid: Grid, names: Names) -> str:
             f'<th class="corner">saved ↓ loaded →</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div></div>')
 
 
-def _square(grid: Grid, producer: str, consumer: str) -> str:
-    verdict, text = grid.cells[(producer, consumer)]
-    shown = text.rsplit(" ", 1)[-1] if verdict == "fails" and "/" in text else _SQUARE[verdict]
-    if verdict == "none":
+def _square(square: Square) -> str:
+    verdict = square.verdict
+    marks = "".join(f" {_mclass(m)}" for m in square.marks)
+    if verdict == NONE and not marks:
         return '<td class="v v-none"></td>'
-    return f'<td class="v {_vclass(verdict)}" tabindex="0">{_e(shown)}</td>'
+    return f'<td class="v {_vclass(verdict)}{marks}" tabindex="0">{_e(square.text)}</td>'
 
 
 def _ops(results: Results, names: Names) -> str:
@@ -261,16 +337,18 @@ def _environment(cell: dict[str, Any] | None) -> str:
 
 def _cells(results: Results, names: Names) -> str:
     rows = []
+    exports = exports_by_cell(results)
     for cell in results["cells"]:
-        verdict = "ok" if cell["status"] == "ok" else ("n/a" if cell["status"] == "skipped" else "fails")
+        verdict = {"ok": OK, "skipped": NA, HARNESS_STATUS: HARNESS}.get(cell["status"], FAILS)
         seconds = " ".join(f"{k} {v:.0f}s" for k, v in (cell.get("seconds") or {}).items())
+        failed = exports.get(cell["id"], "")
         rows.append(f'<tr><th scope="row">{_e(names.get(cell["id"], cell["id"]))}<br><code>{_e(cell["id"])}</code></th>'
                     f'<td><span class="badge {_vclass(verdict)}">{_e(cell["status"])}</span></td>'
                     f'<td>{_environment(cell)}</td><td>{_e(cell["requirement"] or "")}</td>'
                     f'<td>{_e((cell["resolved_as_of"] or "")[:10])}</td><td>{_e(seconds)}</td>'
-                    f'<td>{_e(cell["reason"] or "")}</td></tr>')
+                    f'<td class="t-export">{_e(failed)}</td><td>{_e(cell["reason"] or "")}</td></tr>')
     heads = "".join(f"<th>{h}</th>" for h in ("cell", "status", "environment", "installed", "deps as of", "time",
-                                              "note"))
+                                              "exports that failed", "note"))
     return ('<section id="cells"><h2>Cells</h2><div class="scroll">'
             f'<table class="data cells"><thead><tr>{heads}</tr></thead><tbody>{"".join(rows)}</tbody>'
             '</table></div></section>')

@@ -10,11 +10,11 @@ from typing import Any
 
 from tabulate import tabulate
 
-from sandbox.report.findings import FormatSummary, Group, groups, summaries, where
+from sandbox.report import headline
+from sandbox.report.findings import KINDS, FormatSummary, Group, exports_by_cell, groups, summaries, where
 from sandbox.report.tables import (
     FORMAT_TEXT,
     LOADER_TEXT,
-    NA,
     Grid,
     Results,
     first_line,
@@ -22,16 +22,34 @@ from sandbox.report.tables import (
     healthy,
     labels,
     op_table,
-    status_verdict,
+    probe_order,
+)
+from sandbox.report.verdict import (
+    DEVICE,
+    DIFFERS,
+    EXPORT,
+    FAILS,
+    HARNESS,
+    LEGEND,
+    NA,
+    NONE,
+    OK,
+    WORDS,
+    Devices,
+    Square,
+    devices,
+    export_failed,
 )
 
-_SQUARE = {"ok": "✅", "differs": "⚠️", "fails": "❌", NA: "n/a", "none": ""}
+_SQUARE = {OK: "✅", DIFFERS: "⚠️", FAILS: "❌", DEVICE: "dev", HARNESS: "bug", NA: "n/a", EXPORT: "exp", NONE: ""}
+_MARK = {DEVICE: "+dev", EXPORT: "+exp", HARNESS: "+bug"}
 
 
 def render(results: Results) -> str:
-    names = labels(results)
-    found, grouped = grids(results), groups(results)
-    parts = _header(results) + _formats(results) + _summary(summaries(results, found, grouped)) + \
+    names, devs = labels(results), devices(results)
+    found, grouped = grids(results, devs), groups(results, devs)
+    said = ["## What this report says", "", *headline.lines(results, devs, found, grouped), ""]
+    parts = _header(results, devs) + said + _formats(results) + _summary(summaries(results, found, grouped)) + \
         _failures(results, grouped, names) + _grids(found, names) + _ops(results) + _cells(results, names)
     return "\n".join(parts).rstrip() + "\n"
 
@@ -41,20 +59,26 @@ def _md(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _header(results: Results) -> list[str]:
+def _header(results: Results, devs: Devices) -> list[str]:
     ids = healthy(results)
     cells = {c["id"]: c for c in results["cells"]}
     span = f" (TensorFlow {cells[ids[0]]['tensorflow']} to {cells[ids[-1]]['tensorflow']})" if ids else ""
-    counts = Counter(status_verdict(l["status"]) for l in results["loads"])
-    tally = ", ".join(f"{counts.get(v, 0)} {v}" for v in ("ok", "differs", "fails", NA))
+    counts = Counter(devs.outcome(l) for l in results["loads"])
+    tally = ", ".join(f"{counts.get(v, 0)} {WORDS[v]}" for v in (OK, DIFFERS, FAILS, DEVICE, HARNESS, NA)
+                      if counts.get(v) or v in (OK, FAILS))
+    failed = sum(export_failed(a) for a in results["artifacts"])
     redacted = " Host names and local paths are redacted." if results.get("redacted") else ""
+    bound = "; ".join(f"`{p}` needs a {d} ({devs.why[p]})" for p, d in sorted(devs.needs.items()))
     return [f"# TensorFlow compatibility: {results['name']}", "",
-            f"{len(ids)} of {len(results['cells'])} cells ran{span}. Each exported "
-            f"{len(results.get('probes') or [])} probe models in every format it can write; every cell loaded every "
-            f"cell's models with every loader it has: {len(ids) ** 2} producer → consumer pairs, "
-            f"{len(results['loads'])} loads ({tally}). Generated {results['created']} by sandbox "
-            f"{results['sandbox_version']} from `{results['matrix']}`.{redacted} Every load, with its whole error, "
-            "is in [results.json](results.json); the page with the pair picker is index.html.", ""]
+            f"Whether a model saved by one TensorFlow loads in another: {len(ids)} of {len(results['cells'])} "
+            f"cells ran{span}. Each exported {len(probe_order(results))} probe models in every format it can write "
+            f"({len(results['artifacts'])} exports, {failed} of them failed); every cell loaded every cell's models "
+            f"with every loader it has: {len(ids) ** 2} producer → consumer pairs, {len(results['loads'])} loads "
+            f"({tally}). Generated {results['created']} by sandbox {results['sandbox_version']} from "
+            f"`{results['matrix']}`.{redacted} Every load, with its whole error, is in [results.json](results.json); "
+            "the page with the pair picker is index.html.", "",
+            "Verdicts are for the device-portable probes: a probe that needs a device a consumer lacks answers a "
+            "device question, not a version question, and is shown apart" + (f" ({bound})." if bound else "."), ""]
 
 
 def _formats(results: Results) -> list[str]:
@@ -70,13 +94,20 @@ def _summary(found: list[FormatSummary]) -> list[str]:
            "Per format and loader: producers (the TF that saved the model) that behave alike, and the consumers "
            "(the TF that loads it) where their models load, differ or fail, and why.", ""]
     for summary in found:
-        rows = [[_md(r.producers), _md(r.ok), _md(r.differs), _md(r.fails), _md(r.na), _md("; ".join(r.reasons))]
-                for r in summary.rows]
+        rows = [[_md(r.producers), _md(r.ok), _md(r.differs), _md(r.fails), _md(r.na), _md(r.device),
+                 _md("; ".join((*r.reasons, *r.notes)))] for r in summary.rows]
+        consumers = [[_md(r.consumers), _md(r.producers or "none"), _md(r.newest or "none")] for r in summary.consumers]
         out += [f"### `{summary.format}` loaded with `{summary.loader}`", "",
-                tabulate(rows, ["saved with", "loads in", "differs in", "fails in", "n/a in", "what fails"],
-                         tablefmt="github"), ""]
+                tabulate(rows, ["saved with", "loads in", "differs in", "fails in", "n/a in", "device-bound in",
+                                "what fails"], tablefmt="github"), "",
+                tabulate(consumers, ["loaded with", "loads models saved with", "newest"], tablefmt="github"), ""]
         out += [f"- {_md(s)}" for s in summary.statements] + ([""] if summary.statements else [])
     return out
+
+
+_SECTIONS = (((FAILS, DIFFERS), "Version findings: TensorFlow or Keras refused the model, or computed something else"),
+             ((DEVICE,), "Device findings: a probe that needs a device the consumer lacks (not a version finding)"),
+             ((HARNESS,), "Harness errors: sandbox's own code failed (bugs of ours, not findings)"))
 
 
 def _failures(results: Results, found: list[Group], names: dict[str, str]) -> list[str]:
@@ -84,11 +115,14 @@ def _failures(results: Results, found: list[Group], names: dict[str, str]) -> li
     if not found:
         return out + ["None: every load worked.", ""]
     ids = healthy(results)
-    rows = [[_md(g.signature.title), len(g.loads), len(g.pairs),
-             _md(", ".join(sorted({f"{l['format']}/{l['loader']}" for l in g.loads}))),
-             _md(", ".join(g.values("probe"))), _md(_where(g, ids, names)), _md(_error(g.example))] for g in found]
     headers = ["finding", "loads", "pairs", "formats/loaders", "probes", "saved with → loaded with", "one error"]
-    return out + [tabulate(rows, headers, tablefmt="github"), ""]
+    for kinds, title in _SECTIONS:
+        rows = [[_md(f"{KINDS[g.kind]}: {g.title}"), len(g.loads), len(g.pairs),
+                 _md(", ".join(sorted({f"{l['format']}/{l['loader']}" for l in g.loads}))),
+                 _md(", ".join(g.values("probe"))), _md(_where(g, ids, names)), _md(_error(g.example))]
+                for g in found if g.kind in kinds]
+        out += [f"### {title}", "", tabulate(rows, headers, tablefmt="github"), ""] if rows else []
+    return out
 
 
 def _where(group: Group, ids: list[str], names: dict[str, str]) -> str:
@@ -102,21 +136,34 @@ def _error(load: dict[str, Any]) -> str:
 
 
 def _grids(found: list[Grid], names: dict[str, str]) -> list[str]:
-    out = ["## Grids", "", "Rows: the TF that saved the model; columns: the TF that loaded it. ✅ every probe loads "
-           "and gives the producer's outputs; ⚠️ outputs differ; ❌ k/n: k of n probes fail (❌ alone: all); "
-           "n/a: no such loader in that TF; empty: nothing to load.", ""]
+    legend = "; ".join(f"{_SQUARE[v] or 'empty'}: {WORDS[v]}, {LEGEND[v]}" for v in _SQUARE)
+    marks = ", ".join(f"{_MARK[m]}: {WORDS[m]}" for m in _MARK)
+    out = ["## Grids", "", "Rows: the TF that saved the model; columns: the TF that loaded it; each square judged by "
+           f"the device-portable probes. {legend}. Beside a verdict, shown apart: {marks}.", ""]
     for grid in found:
-        rows = [[names[p], *(_square(grid.cells[(p, c)]) for c in grid.consumers)] for p in grid.producers]
+        rows = [[names[p], *(square_text(grid.square(p, c)) for c in grid.consumers)] for p in grid.producers]
+        apart = _not_counted(grid)
         out += [f"### `{grid.format}` loaded with `{grid.loader}`", "",
                 tabulate(rows, ["saved \\ loaded", *(names[c] for c in grid.consumers)], tablefmt="github"), ""]
+        out += [f"Not counted where the consumer lacks the device they need (\"device-bound in\" above): {apart}.",
+                ""] if apart else []
     return out
 
 
-def _square(cell: tuple[str, str]) -> str:
-    verdict, text = cell
-    if verdict == "fails" and "/" in text:
-        return "❌ " + text.rsplit(" ", 1)[-1]
-    return _SQUARE[verdict]
+def _not_counted(grid: Grid) -> str:
+    """The probes a grid leaves out somewhere, for a device the consumer lacks."""
+    left = {i for chosen in grid.chosen.values() for i in range(len(grid.probes)) if i not in chosen}
+    present = {i for letters in grid.letters.values() for i, x in enumerate(letters) if x != NONE}
+    return ", ".join(f"`{grid.probes[i]}`" for i in sorted(left & present))
+
+
+def square_text(square: Square) -> str:
+    """The square's verdict and, of what is apart, what the chosen probes hit (a probe not counted for
+    its device would mark every square: the grid says it once)."""
+    verdict = square.verdict
+    shown = f"❌ {square.text}" if verdict == FAILS and "/" in square.text else _SQUARE[verdict]
+    marks = [m for m in square.marks if m != DEVICE or DEVICE in square.letters]
+    return " ".join([shown, *(_MARK[m] for m in marks)]).strip()
 
 
 def _ops(results: Results) -> list[str]:
@@ -137,10 +184,12 @@ def _ops(results: Results) -> list[str]:
 
 
 def _cells(results: Results, names: dict[str, str]) -> list[str]:
+    exports = exports_by_cell(results)
     rows = [[names.get(c["id"], c["id"]), c["id"], c["status"], c["requirement"] or "",
-             (c["resolved_as_of"] or "")[:10], _seconds(c.get("seconds") or {}), _md(c["reason"] or "")]
-            for c in results["cells"]]
-    table = tabulate(rows, ["label", "cell", "status", "installed", "deps as of", "time", "note"], tablefmt="github")
+             (c["resolved_as_of"] or "")[:10], _seconds(c.get("seconds") or {}), _md(exports.get(c["id"], "")),
+             _md(c["reason"] or "")] for c in results["cells"]]
+    table = tabulate(rows, ["label", "cell", "status", "installed", "deps as of", "time", "exports that failed", "note"],
+                     tablefmt="github")
     return ["## Cells", "", table, ""]
 
 

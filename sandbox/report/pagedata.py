@@ -1,17 +1,21 @@
 """The data of index.html's pair picker: one compact JSON object in the page.
 
-Loads that are ok or n/a are not listed one by one: each grid keeps one letter
-per square (its verdict) and the number of loads behind it; only loads that
-fail or differ are listed, by square, with their error (each distinct text
-once) and their signature (sandbox.report.findings).
+Loads are not listed one by one: each grid keeps one letter per probe per
+square (sandbox.report.verdict's outcomes), from which the page computes any
+square's verdict for the probes a reader chooses; only loads that did not work
+(fail, differ, device-bound, harness error) are listed, by square, with their
+error (each distinct text once) and their finding; and the exports that failed.
 
-    {"cells": [[id, label, tensorflow], ...],      # the healthy cells, oldest first
+    {"cells": [[id, label, tensorflow, devices], ...],   # the healthy cells, oldest first; devices "CPU GPU"
+     "probes": [[name, device it needs or "", how that is known], ...],
      "grids": [{"f": format, "l": loader, "p": [cell index of each producer],
-                "v": "oofn-...",                  # verdict per producer x consumer, row-major
-                "n": [loads per square, ...]}],
-     "bad": {"grid,producer,consumer": [[probe, status, signature, error, [predicted names]], ...]},
-     "sigs": [[title, kind], ...], "errors": [text, ...],
-     "formats": {name: what it is}, "loaders": {name: what it is}}
+                "s": "ooof-...",            # per producer x consumer (row-major), one letter per probe
+                }],
+     "bad": {"grid,producer,consumer": [[probe, status, finding, error, [predicted names]], ...]},
+     "exports": {"producer,format": [[probe, what failed], ...]},
+     "sigs": [[title, kind letter], ...], "errors": [text, ...],
+     "formats": {name: what it is}, "loaders": {name: what it is},
+     "default": [producer, format, consumer, loader]}   # the pair the page opens on
 """
 
 from __future__ import annotations
@@ -19,61 +23,50 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sandbox.report.findings import signature
-from sandbox.report.tables import (
-    DIFFERS,
-    FAILS,
-    FORMAT_TEXT,
-    LOADER_TEXT,
-    NA,
-    NONE,
-    OK,
-    Grid,
-    Results,
-    grids,
-    healthy,
-    labels,
-)
+from sandbox.report.findings import Group, export_problem, signature
+from sandbox.report.tables import FORMAT_TEXT, LOADER_TEXT, Grid, Results, healthy, labels, probe_order
+from sandbox.report.verdict import Devices
 
-# One letter per verdict in a grid's "v" string.
-CODES = {OK: "o", DIFFERS: "d", FAILS: "f", NA: "n", NONE: "-"}
 ERROR_LIMIT = 10_000  # characters of an error kept in the page (the agent keeps 4,000); results.json has it whole
 
 
-def build(results: Results, found: list[Grid] | None = None) -> dict[str, Any]:
-    """The picker's data (`found`: grids(results), when the caller has them)."""
+def build(results: Results, found: list[Grid], grouped: list[Group], devs: Devices,
+          default: tuple[str, str, str, str] | None) -> dict[str, Any]:
+    """The picker's data: `found` = grids(results), `grouped` = groups(results), `devs` = devices(results)."""
     ids = healthy(results)
     names = labels(results)
     cells = {c["id"]: c for c in results["cells"]}
     index = {cell: i for i, cell in enumerate(ids)}
+    titles = {g.signature: g.title for g in grouped}
     tables: dict[str, Any] = {"sigs": {}, "errors": {}}
-    found = grids(results) if found is None else found
     data: dict[str, Any] = {
-        "cells": [[c, names[c], str(cells[c].get("tensorflow") or "")] for c in ids],
+        "cells": [[c, names[c], str(cells[c].get("tensorflow") or ""), " ".join(sorted(devs.has[c]))] for c in ids],
+        "probes": [[p, devs.needs.get(p, ""), devs.why.get(p, "")] for p in probe_order(results)],
         "grids": [_grid(g, index) for g in found],
-        "bad": {f"{gi},{index[p]},{index[c]}": [_problem(l, tables) for l in loads]
+        "bad": {f"{gi},{index[p]},{index[c]}": [_problem(l, devs, titles, tables) for l in loads]
                 for gi, g in enumerate(found) for (p, c), loads in sorted(g.problems.items())},
+        "exports": {f"{index[p]},{g.format}": [[a["probe"], export_problem(a)] for a in failed]
+                    for g in found for p, failed in sorted(g.exports.items())},
     }
     data["sigs"] = [json.loads(key) for key in tables["sigs"]]
     data["errors"] = list(tables["errors"])
-    present_formats = [g.format for g in found]
-    data["formats"] = {f: FORMAT_TEXT.get(f, "") for f in dict.fromkeys(present_formats)}
+    data["formats"] = {f: FORMAT_TEXT.get(f, "") for f in dict.fromkeys(g.format for g in found)}
     data["loaders"] = {g.loader: LOADER_TEXT.get(g.loader, "") for g in found}
+    data["default"] = list(default) if default else None
     return data
 
 
 def _grid(grid: Grid, index: dict[str, int]) -> dict[str, Any]:
-    squares = [(p, c) for p in grid.producers for c in grid.consumers]
+    empty = "-" * len(grid.probes)
     return {"f": grid.format, "l": grid.loader, "p": [index[p] for p in grid.producers],
-            "v": "".join(CODES[grid.cells[key][0]] for key in squares),
-            "n": [grid.counts.get(key, 0) for key in squares]}
+            "s": "".join(grid.letters.get((p, c), empty) for p in grid.producers for c in grid.consumers)}
 
 
-def _problem(load: dict[str, Any], tables: dict[str, Any]) -> list[Any]:
-    sig = signature(load)
+def _problem(load: dict[str, Any], devs: Devices, titles: dict[Any, str], tables: dict[str, Any]) -> list[Any]:
+    sig = signature(load, devs)
+    assert sig is not None  # grids list only loads that did not work
     sigs, errors = tables["sigs"], tables["errors"]
-    sig_key = json.dumps([sig.title, sig.kind])
-    sig_at = sigs.setdefault(sig_key, len(sigs))
+    sig_at = sigs.setdefault(json.dumps([titles.get(sig, sig.title), sig.kind]), len(sigs))
     if load["status"] == "outputs-differ":
         text = f"max abs err {load.get('max_abs_err')}, max rel err {load.get('max_rel_err')} " \
                f"(atol {load.get('atol')}, rtol {load.get('rtol')})"

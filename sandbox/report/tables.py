@@ -9,32 +9,47 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from sandbox.classify import FAILED
+from sandbox.report.verdict import (
+    DEVICE,
+    DIFFERS,
+    EXPORT,
+    FAILS,
+    HARNESS,
+    NA,
+    NONE,
+    TRIED,
+    Devices,
+    Square,
+    choose,
+    devices,
+    export_failed,
+)
 
 Results = dict[str, Any]
 
-# Verdicts of a grid cell, worst first.
-OK, DIFFERS, FAILS, NA, NONE = "ok", "differs", "fails", "n/a", "none"
-LEGEND = {
-    OK: "every probe loads and gives the producer's outputs",
-    DIFFERS: "loads, but outputs differ from the producer's",
-    FAILS: "load or run fails (k/n: k of n probes)",
-    NA: "this consumer has no such loader",
-    NONE: "nothing to load",
-}
 
 
 @dataclass(frozen=True)
 class Grid:
+    """The squares of one format and loader: producers x consumers, one outcome per probe
+    in each (sandbox.report.verdict)."""
+
     format: str
     loader: str
     producers: list[str]
     consumers: list[str]
-    cells: dict[tuple[str, str], tuple[str, str]]  # (producer, consumer) -> (verdict, text)
-    # (producer, consumer) -> the loads of that square that fail or differ
+    probes: list[str]  # the order of each square's letters
+    letters: dict[tuple[str, str], str]  # (producer, consumer) -> one outcome per probe
+    # consumer -> the positions of the probes its squares are coloured for: those that need no device it lacks
+    chosen: dict[str, tuple[int, ...]]
+    # (producer, consumer) -> its loads that fail, differ, are device-bound or harness errors
     problems: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
-    # (producer, consumer) -> how many loads the square holds
-    counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    # producer -> its exports of this format that failed (error, crash, timeout, harness error)
+    exports: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def square(self, producer: str, consumer: str, chosen: Sequence[int] | None = None) -> Square:
+        letters = self.letters.get((producer, consumer), NONE * len(self.probes))
+        return choose(letters, self.chosen[consumer] if chosen is None else chosen)
 
 
 # What a reader needs to know of each format and loader (the agent's exporters.py and loaders.py).
@@ -44,7 +59,7 @@ FORMAT_TEXT = {
     "frozen_graph": "frozen GraphDef (.pb, variables folded into constants)",
     "keras_saved_model": "Keras model saved in the SavedModel format (Keras 2)",
     "keras_h5": "Keras .h5 (HDF5) file",
-    "keras_v3": "Keras .keras file (Keras 3 format; Keras 2.13+ writes it too)",
+    "keras_v3": "Keras .keras file (the Keras 3 format; late Keras 2 releases write it too)",
     "tflite": "TensorFlow Lite flatbuffer",
     "checkpoint": "tf.train.Checkpoint restored into the probe's own model code",
 }
@@ -122,49 +137,78 @@ def runs(ordered: Sequence[str], chosen: set[str], names: dict[str, str]) -> str
     return ", ".join(parts)
 
 
-def grids(results: Results) -> list[Grid]:
-    ids = healthy(results)
+def probe_order(results: Results) -> list[str]:
+    """The document's probes, then any other probe its records name."""
+    declared = list(results.get("probes") or [])
+    seen = {l["probe"] for l in results["loads"]} | {a["probe"] for a in results["artifacts"]}
+    return declared + sorted(seen - set(declared))
+
+
+def grids(results: Results, found: Devices | None = None) -> list[Grid]:
+    """One grid per format and loader (`found`: devices(results), when the caller has it)."""
+    devs = devices(results) if found is None else found
+    ids, probes = healthy(results), probe_order(results)
+    at = {p: i for i, p in enumerate(probes)}
     by: dict[tuple[str, str], dict[tuple[str, str], list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for load in results["loads"]:
         by[(load["format"], load["loader"])][(load["producer"], load["consumer"])].append(load)
+    failed: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for artifact in results["artifacts"]:
+        if export_failed(artifact):
+            failed[(artifact["producer"], artifact["format"])].append(artifact)
+    chosen = {c: tuple(at[p] for p in devs.portable(probes, c)) for c in ids}
     order = {f: i for i, f in enumerate(results["formats"])}
     out = []
     for (fmt, loader) in sorted(by, key=lambda k: (order.get(k[0], 99), k[1])):
         pairs = by[(fmt, loader)]
-        producers = [p for p in ids if any(pairs.get((p, c)) for c in ids)]
-        cells = {(p, c): verdict(pairs.get((p, c), [])) for p in producers for c in ids}
-        problems = {key: bad for key in cells
-                    if (bad := [l for l in pairs.get(key, []) if l["status"] in FAILED or l["status"] == "outputs-differ"])}
-        counts = {key: len(pairs.get(key, [])) for key in cells}
-        out.append(Grid(fmt, loader, producers, ids, cells, problems, counts))
+        producers = [p for p in ids if failed.get((p, fmt)) or any(pairs.get((p, c)) for c in ids)]
+        # a consumer none of whose loads of this grid applied has no such loader: an export that
+        # failed left nothing it could have tried
+        readers = {c for (_, c), loads in pairs.items() if any(l["status"] != "not-applicable" for l in loads)}
+        letters = {(p, c): _letters(pairs.get((p, c), []), failed.get((p, fmt), []), c in readers, at, devs)
+                   for p in producers for c in ids}
+        problems = {key: bad for key in letters if (bad := [l for l in pairs.get(key, []) if devs.outcome(l) in
+                                                            (FAILS, DIFFERS, DEVICE, HARNESS)])}
+        exports = {p: failed[(p, fmt)] for p in producers if failed.get((p, fmt))}
+        out.append(Grid(fmt, loader, producers, ids, probes, letters, chosen, problems, exports))
     return out
 
 
-def status_verdict(status: str) -> str:
-    """The verdict of one load, by its status."""
-    if status in FAILED:
-        return FAILS
-    return {"ok": OK, "outputs-differ": DIFFERS, "not-applicable": NA}.get(status, NONE)
+def default_pair(found: list[Grid]) -> tuple[str, str, str, str] | None:
+    """(producer, format, consumer, loader): the pair a page opens on. Not the worst pair (it
+    answers nobody's question) but the one most readers bring: "I save with a current
+    TensorFlow: how old may the TensorFlow be that loads it?". So the newest producer that
+    wrote the first format (grids follow the matrix's order of formats: saved_model first), with
+    the loader that loads its model in the most consumers, and the oldest consumer that loads it
+    (the producer's own cell when none does)."""
+    if not found:
+        return None
+    best: tuple[int, str, str, str, str] | None = None
+    for grid in (g for g in found if g.format == found[0].format):
+        wrote = [p for p in grid.producers if any(set(grid.letters[(p, c)]) & TRIED for c in grid.consumers)]
+        if not wrote:
+            continue
+        producer = wrote[-1]
+        loads_in = [c for c in grid.consumers if grid.square(producer, c).loads]
+        consumer = loads_in[0] if loads_in else (producer if producer in grid.consumers else grid.consumers[0])
+        if best is None or len(loads_in) > best[0]:
+            best = (len(loads_in), producer, grid.format, consumer, grid.loader)
+    return best[1:] if best else None
+
+
+def _letters(loads: list[dict[str, Any]], failed: list[dict[str, Any]], reads: bool, at: dict[str, int],
+             devs: Devices) -> str:
+    row = [NONE] * len(at)
+    for load in loads:
+        row[at[load["probe"]]] = devs.outcome(load)
+    for artifact in failed:
+        if row[at[artifact["probe"]]] == NONE:
+            row[at[artifact["probe"]]] = EXPORT if reads else NA
+    return "".join(row)
 
 
 def pair(producer: str, consumer: str) -> str:
     return f"{producer} → {consumer}"
-
-
-def verdict(loads: list[dict[str, Any]]) -> tuple[str, str]:
-    if not loads:
-        return NONE, "—"
-    statuses = [l["status"] for l in loads]
-    applicable = [s for s in statuses if s != "not-applicable"]
-    failed = sum(s in FAILED for s in applicable)
-    if not applicable:
-        return NA, "n/a"
-    if failed:
-        part = "" if failed == len(applicable) else f" {failed}/{len(applicable)}"
-        return FAILS, f"❌ fails{part}"
-    if any(s == "outputs-differ" for s in applicable):
-        return DIFFERS, "⚠️ differs"
-    return OK, "✅ ok"
 
 
 @dataclass(frozen=True)
@@ -201,10 +245,6 @@ def _mark(kinds: set[str]) -> str:
     if "observed" in kinds and "predicted" in kinds:
         return "both"
     return "observed" if "observed" in kinds else sorted(kinds)[-1]
-
-
-def failures(results: Results) -> list[dict[str, Any]]:
-    return [l for l in results["loads"] if l["status"] in FAILED or l["status"] == "outputs-differ"]
 
 
 def first_line(text: str | None, limit: int = 160) -> str:

@@ -1,0 +1,141 @@
+"""What a report says, in a few lines of Markdown: the headline that opens
+index.md, and the README's account of the published map (scripts/readme_facts.py
+copies it from reports/tf-map/results.json; tests/test_readme.py checks it).
+
+Per format and loader, judged by the device-portable probes: where a model saved
+with the newest TensorFlow loads, which producers the newest TensorFlow loads,
+which the newest build of the oldest major version loads (TF 1.15 serving
+TF 2 models), and the findings that break the most pairs; then the probes that
+need a device, apart, and the exports that failed."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from tabulate import tabulate
+
+from sandbox.report.findings import Group, export_problem, groups
+from sandbox.report.tables import (
+    Grid,
+    Results,
+    extra_packages,
+    first_line,
+    grids,
+    healthy,
+    labels,
+    probe_order,
+    runs,
+)
+from sandbox.report.verdict import DIFFERS, FAILS, Devices, devices, export_failed
+
+BREAKERS = 2  # findings named per format and loader
+
+
+def lines(results: Results, devs: Devices | None = None, found: list[Grid] | None = None,
+          grouped: list[Group] | None = None) -> list[str]:
+    """The headline (the callers' devices, grids and groups of `results` when they have them)."""
+    devs = devices(results) if devs is None else devs
+    found = grids(results, devs) if found is None else found
+    grouped = groups(results, devs) if grouped is None else grouped
+    ids, names = healthy(results), labels(results)
+    if not ids or not found:
+        return ["Nothing was loaded: no cell ran."]
+    out = [counts(results), ""]
+    out += _table(results, found, grouped, ids, names) + [""]
+    out += [f"- `{p}` needs a {d} ({devs.why[p]}): where a consumer has none, its loads are device findings, "
+            "apart from these verdicts." for p, d in sorted(devs.needs.items())]
+    out += [f"- Export failed: {line}." for line in _exports(results, ids, names)]
+    return out
+
+
+def counts(results: Results) -> str:
+    """The size of a report in one sentence: cells, probes, formats, exports, loads."""
+    ids = healthy(results)
+    cells = {c["id"]: c for c in results["cells"]}
+    span = f" (TensorFlow {cells[ids[0]]['tensorflow']} to {cells[ids[-1]]['tensorflow']})" if ids else ""
+    failed = sum(export_failed(a) for a in results["artifacts"])
+    return (f"{len(ids)} TensorFlow cells{span}, {len(probe_order(results))} probes, "
+            f"{len({a['format'] for a in results['artifacts']})} formats: {len(results['artifacts']):,} exports "
+            f"({failed} failed), {len(results['loads']):,} loads.")
+
+
+def _table(results: Results, found: list[Grid], grouped: list[Group], ids: list[str], names: dict[str, str]) -> list[str]:
+    cells = {c["id"]: c for c in results["cells"]}
+    plain = [c for c in ids if not extra_packages(cells[c])]  # a "+tf-keras" twin is not what "newest" means
+    newest = (plain or ids)[-1]
+    majors = [c for c in ids if str(cells[c]["tensorflow"]).split(".")[0] == str(cells[ids[0]]["tensorflow"]).split(".")[0]]
+    old = majors[-1] if majors[-1] != newest else None
+    headers = ["format", "loader", f"saved with {names[newest]}, loads in", f"{names[newest]} loads models saved with"]
+    headers += [f"{names[old]} loads models saved with"] if old else []
+    rows = []
+    breakers = _breakers(grouped)
+    for grid in found:
+        loads_in = {c for c in grid.consumers if grid.square(newest, c).loads}
+        rows.append([f"`{grid.format}`", f"`{grid.loader}`",
+                     (runs(grid.consumers, loads_in, names) or "none") if newest in grid.producers else "wrote none",
+                     _loads_from(grid, newest, names)] + ([_loads_from(grid, old, names)] if old else [])
+                    + ["; ".join(breakers.get((grid.format, grid.loader), []))])
+    return [tabulate(rows, [*headers, "what breaks the most pairs"], tablefmt="github")]
+
+
+def _loads_from(grid: Grid, consumer: str, names: dict[str, str]) -> str:
+    loaded = {p for p in grid.producers if grid.square(p, consumer).loads}
+    return runs(grid.consumers, loaded, names) or "none"
+
+
+def _breakers(grouped: list[Group]) -> dict[tuple[str, str], list[str]]:
+    """Per format and loader: its version findings that hit the most pairs, by name."""
+    by: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
+    for group in grouped:
+        if group.kind not in (FAILS, DIFFERS):
+            continue
+        pairs: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
+        for l in group.loads:
+            pairs[(l["format"], l["loader"])].add((l["producer"], l["consumer"]))
+        what = ", ".join(group.signature.names) or first_line(group.title, 72)
+        for key, hit in pairs.items():
+            by[key].append((len(hit), what))
+    out: dict[tuple[str, str], list[str]] = {}
+    for key, found in by.items():
+        merged: dict[str, int] = defaultdict(int)
+        for n, what in found:
+            merged[what] += n
+        top = sorted(merged.items(), key=lambda kv: (-kv[1], kv[0]))[:BREAKERS]
+        out[key] = [f"{what} ({n} pair{'s' * (n != 1)})" for what, n in top]
+    return out
+
+
+def _exports(results: Results, ids: list[str], names: dict[str, str]) -> list[str]:
+    """Failed exports, by format, problem and probes, over the producers they happened in."""
+    probes: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    for a in results["artifacts"]:
+        if export_failed(a):
+            probes[(a["producer"], a["format"], export_problem(a))].add(a["probe"])
+    by: dict[tuple[str, str, tuple[str, ...]], set[str]] = defaultdict(set)
+    for (producer, fmt, problem), found in probes.items():
+        by[(fmt, problem, tuple(sorted(found)))].add(producer)
+    every = set(probe_order(results))
+    return [f"`{fmt}` of {'every probe' if set(found) >= every else ', '.join(found)} in "
+            f"{runs(ids, producers, names)}: {problem}" for (fmt, problem, found), producers in sorted(by.items())]
+
+
+def first_writer(results: Results, name: str, formats: tuple[str, ...]) -> tuple[str, bool] | None:
+    """The oldest producer whose exported artifacts of `formats` hold `name` (an op, or Op.attr),
+    and whether every newer producer that exported them holds it too."""
+    ids, names = healthy(results), labels(results)
+    holds: dict[str, bool] = {}
+    for a in results["artifacts"]:
+        if a["format"] in formats and a["status"] == "exported" and a["producer"] in ids:
+            holds[a["producer"]] = holds.get(a["producer"], False) or _holds(a, name)
+    writers = [p for p in ids if holds.get(p)]
+    if not writers:
+        return None
+    after = [p for p in ids[ids.index(writers[0]):] if p in holds]
+    return names[writers[0]], all(holds[p] for p in after)
+
+
+def _holds(artifact: dict[str, Any], name: str) -> bool:
+    op, _, attr = name.partition(".")
+    attrs = artifact.get("op_attrs") or {}
+    return (attr in (attrs.get(op) or [])) if attr else (op in (artifact.get("ops") or []) or op in attrs)
