@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox.classify import FAILED
+from sandbox.records import HARNESS_ERROR
 
 _CELL_ID = re.compile(r"^tf(?P<tf>[^-]+)-py(?P<py>[^-]+)-(?P<image>[a-z]+)(?P<extra>\+.*)?$")
 
@@ -46,6 +47,7 @@ class Summary:
     not_applicable: int
     formats: tuple[FormatFailures, ...]  # formats with a failing pair, in the matrix's order
     labels: dict[str, str]  # cell id -> the shortest name that tells it from the others
+    harness: tuple[str, ...] = ()  # our own failures (cells, exports, loads): what and where; never findings
 
     @property
     def loads(self) -> int:
@@ -65,13 +67,29 @@ def summarize(results: dict[str, Any]) -> Summary:
         cells=tuple(statuses.items()),
         problems=tuple((c["id"], c["status"], c.get("reason") or "") for c in cells if c["status"] != "ok"),
         ok=verdicts["ok"], differ=verdicts["differ"], failed=verdicts["fail"], not_applicable=verdicts["n/a"],
-        formats=_failing(results), labels=short_labels(names))
+        formats=_failing(results), labels=short_labels(names), harness=_harness(results))
 
 
 def _verdict(status: str) -> str:
     if status in FAILED:
         return "fail"
-    return {"ok": "ok", "outputs-differ": "differ", "not-applicable": "n/a"}.get(status, "fail")
+    return {"ok": "ok", "outputs-differ": "differ", "not-applicable": "n/a",
+            HARNESS_ERROR: "harness"}.get(status, "fail")
+
+
+def _harness(results: dict[str, Any]) -> tuple[str, ...]:
+    """Every harness error of the document, in a line each: what failed and where."""
+    found = [f"cell {c['id']}: {c.get('reason') or ''}" for c in results["cells"] if c["status"] == HARNESS_ERROR]
+    found += [f"export {a['producer']} {a['probe']}/{a['format']}: {_where(a, 'reason')}"
+              for a in results.get("artifacts") or [] if a["status"] == HARNESS_ERROR]
+    found += [f"load {l['producer']} -> {l['consumer']} {l['probe']}/{l['format']}/{l['loader']}: {_where(l, 'error')}"
+              for l in results["loads"] if l["status"] == HARNESS_ERROR]
+    return tuple(found)
+
+
+def _where(record: dict[str, Any], text: str) -> str:
+    line = str(record.get(text) or "").strip().splitlines()
+    return f"{record.get('error_type') or 'error'}: {line[0][:120] if line else ''} (at {record.get('raised_in') or '?'})"
 
 
 def _failing(results: dict[str, Any]) -> tuple[FormatFailures, ...]:

@@ -22,6 +22,7 @@ from sandbox.report import pagedata
 from sandbox.report.findings import FormatSummary, Group, groups, summaries, where
 from sandbox.report.tables import (
     FORMAT_TEXT,
+    HARNESS,
     LEGEND,
     LOADER_TEXT,
     NA,
@@ -53,7 +54,7 @@ $js</script>
 </html>
 """)
 # The text of a grid square, by verdict (a partial failure shows k/n instead).
-_SQUARE = {"ok": "ok", "differs": "≠", "fails": "✗", NA: "n/a", "none": ""}
+_SQUARE = {"ok": "ok", "differs": "≠", "fails": "✗", HARNESS: "bug", NA: "n/a", "none": ""}
 _STATUS_CHOICES = (("", "every square"), ("problems", "only fails or differs"))
 
 Names = dict[str, str]
@@ -75,7 +76,7 @@ def _asset(name: str) -> str:
 
 
 def _vclass(verdict: str) -> str:
-    return "v-" + verdict.replace("/", "")
+    return "v-" + verdict.replace("/", "").replace(" ", "-")
 
 
 def _e(value: object) -> str:
@@ -88,7 +89,7 @@ def _header(results: Results) -> str:
     cells = {c["id"]: c for c in results["cells"]}
     span = f" (TensorFlow {_e(cells[ids[0]]['tensorflow'])} to {_e(cells[ids[-1]]['tensorflow'])})" if ids else ""
     stats = "".join(f'<span class="stat {_vclass(v)}">{counts.get(v, 0)} {_e(v)}</span>'
-                    for v in ("ok", "differs", "fails", NA))
+                    for v in ("ok", "differs", "fails", HARNESS, NA) if v != HARNESS or counts.get(v))
     redacted = " Host names and local paths are redacted." if results.get("redacted") else ""
     return (f'<header><h1>TensorFlow compatibility: {_e(results["name"])}</h1>'
             f'<p>{len(ids)} of {len(results["cells"])} cells ran{span}; each exported '

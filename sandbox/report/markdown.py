@@ -13,6 +13,7 @@ from tabulate import tabulate
 from sandbox.report.findings import FormatSummary, Group, groups, summaries, where
 from sandbox.report.tables import (
     FORMAT_TEXT,
+    HARNESS,
     LOADER_TEXT,
     NA,
     Grid,
@@ -25,7 +26,7 @@ from sandbox.report.tables import (
     status_verdict,
 )
 
-_SQUARE = {"ok": "✅", "differs": "⚠️", "fails": "❌", NA: "n/a", "none": ""}
+_SQUARE = {"ok": "✅", "differs": "⚠️", "fails": "❌", HARNESS: "harness error", NA: "n/a", "none": ""}
 
 
 def render(results: Results) -> str:
@@ -46,7 +47,8 @@ def _header(results: Results) -> list[str]:
     cells = {c["id"]: c for c in results["cells"]}
     span = f" (TensorFlow {cells[ids[0]]['tensorflow']} to {cells[ids[-1]]['tensorflow']})" if ids else ""
     counts = Counter(status_verdict(l["status"]) for l in results["loads"])
-    tally = ", ".join(f"{counts.get(v, 0)} {v}" for v in ("ok", "differs", "fails", NA))
+    tally = ", ".join(f"{counts.get(v, 0)} {v}" for v in ("ok", "differs", "fails", HARNESS, NA)
+                      if v != HARNESS or counts.get(v))
     redacted = " Host names and local paths are redacted." if results.get("redacted") else ""
     return [f"# TensorFlow compatibility: {results['name']}", "",
             f"{len(ids)} of {len(results['cells'])} cells ran{span}. Each exported "

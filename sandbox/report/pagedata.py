@@ -24,6 +24,7 @@ from sandbox.report.tables import (
     DIFFERS,
     FAILS,
     FORMAT_TEXT,
+    HARNESS,
     LOADER_TEXT,
     NA,
     NONE,
@@ -36,7 +37,7 @@ from sandbox.report.tables import (
 )
 
 # One letter per verdict in a grid's "v" string.
-CODES = {OK: "o", DIFFERS: "d", FAILS: "f", NA: "n", NONE: "-"}
+CODES = {OK: "o", DIFFERS: "d", FAILS: "f", HARNESS: "h", NA: "n", NONE: "-"}
 ERROR_LIMIT = 10_000  # characters of an error kept in the page (the agent keeps 4,000); results.json has it whole
 
 

@@ -10,15 +10,18 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from sandbox.classify import FAILED
+from sandbox.records import HARNESS_ERROR
 
 Results = dict[str, Any]
 
 # Verdicts of a grid cell, worst first.
 OK, DIFFERS, FAILS, NA, NONE = "ok", "differs", "fails", "n/a", "none"
+HARNESS = "harness error"  # sandbox's own code failed: not measured, never a failure
 LEGEND = {
     OK: "every probe loads and gives the producer's outputs",
     DIFFERS: "loads, but outputs differ from the producer's",
     FAILS: "load or run fails (k/n: k of n probes)",
+    HARNESS: "not measured: sandbox's own code failed (a bug of ours, not a finding)",
     NA: "this consumer has no such loader",
     NONE: "nothing to load",
 }
@@ -144,7 +147,7 @@ def status_verdict(status: str) -> str:
     """The verdict of one load, by its status."""
     if status in FAILED:
         return FAILS
-    return {"ok": OK, "outputs-differ": DIFFERS, "not-applicable": NA}.get(status, NONE)
+    return {"ok": OK, "outputs-differ": DIFFERS, "not-applicable": NA, HARNESS_ERROR: HARNESS}.get(status, NONE)
 
 
 def pair(producer: str, consumer: str) -> str:
@@ -155,15 +158,18 @@ def verdict(loads: list[dict[str, Any]]) -> tuple[str, str]:
     if not loads:
         return NONE, "—"
     statuses = [l["status"] for l in loads]
-    applicable = [s for s in statuses if s != "not-applicable"]
+    applicable = [s for s in statuses if s not in ("not-applicable", HARNESS_ERROR)]  # harness errors measured nothing
     failed = sum(s in FAILED for s in applicable)
-    if not applicable:
-        return NA, "n/a"
+    unmeasured = statuses.count(HARNESS_ERROR)
     if failed:
         part = "" if failed == len(applicable) else f" {failed}/{len(applicable)}"
         return FAILS, f"❌ fails{part}"
     if any(s == "outputs-differ" for s in applicable):
         return DIFFERS, "⚠️ differs"
+    if unmeasured:  # what was measured loads, the rest is unknown: never shown as ok
+        return HARNESS, f"harness error {unmeasured}/{unmeasured + len(applicable)}"
+    if not applicable:
+        return NA, "n/a"
     return OK, "✅ ok"
 
 

@@ -3,7 +3,7 @@
 (function () {
   "use strict";
   var DATA = JSON.parse(document.getElementById("data").textContent);
-  var WORDS = {o: "ok", d: "differs", f: "fails", n: "n/a", "-": "none"};
+  var WORDS = {o: "ok", d: "differs", f: "fails", h: "harness error", n: "n/a", "-": "none"};
   var $ = function (sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); };
   var byId = function (id) { return document.getElementById(id); };
   var NC = DATA.cells.length;
@@ -70,6 +70,7 @@
     return {o: saved + " loads" + where + ", and every probe gives the producer's outputs.",
             d: saved + " loads" + where + ", but its outputs differ from the producer's.",
             f: saved + " fails to load or run" + where + ".",
+            h: "Not measured: sandbox's own code failed loading this model" + where + " (a bug of ours, not a finding).",
             n: "TF " + esc(label(c)) + " has no <code>" + esc(loader) + "</code> loader for this format.",
             "-": "TF " + esc(label(p)) + " wrote no <code>" + esc(format) + "</code> model that TF " +
                  esc(label(c)) + " tried with <code>" + esc(loader) + "</code>."}[v];
@@ -110,7 +111,7 @@
     var newest = newestProducer(gi, c), oldest = row < 0 ? -1 : oldestConsumer(gi, p);
     var counts = v === "f" || v === "d" ? " (" + bad.length + " of " + n + " loads)" : (n ? " (" + n + " loads)" : "");
     box.setAttribute("data-verdict", WORDS[v]);
-    box.innerHTML = "<p class=\"verdict\"><span class=\"badge big v-" + WORDS[v].replace("/", "") + "\" id=\"verdict\">" +
+    box.innerHTML = "<p class=\"verdict\"><span class=\"badge big v-" + WORDS[v].replace("/", "").replace(" ", "-") + "\" id=\"verdict\">" +
       esc(WORDS[v]) + "</span> " + sentence(v, p, c, s.format, s.loader) + esc(counts) + "</p>" +
       problemsHtml(bad) +
       "<ul class=\"facts\"><li>Newest TF whose <code>" + esc(s.format) + "</code> models load in TF " + esc(label(c)) +
