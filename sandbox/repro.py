@@ -30,10 +30,10 @@ from sandbox import matrix as matrix_mod
 from sandbox import plan as plan_mod
 from sandbox.agent import catalog
 from sandbox.classify import FAILED
-from sandbox.records import HARNESS_ERROR
-from sandbox.report.tables import first_line
 from sandbox.errors import ConfigError, HarnessError, SandboxError
 from sandbox.matrix import as_string, check_keys, check_value, docker_image, number, read_toml, safe_name
+from sandbox.records import HARNESS_ERROR
+from sandbox.report.tables import first_line
 from sandbox.store import append_jsonl
 from sandbox.versions import Catalog, version_range
 

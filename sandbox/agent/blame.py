@@ -54,7 +54,7 @@ def is_harness(e: BaseException) -> bool:
 
 def where(filename: str) -> str:
     """A file as a reader knows it, without local folders: "agent/loaders.py",
-    "tensorflow/python/keras/engine/input_layer.py", "threading.py"."""
+    "tensorflow/python/keras/engine/input_layer.py", "json/decoder.py"."""
     path = os.path.abspath(filename)
     if os.path.dirname(path) == AGENT_DIR:
         return "agent/" + os.path.basename(path)
@@ -62,6 +62,9 @@ def where(filename: str) -> str:
     for marker in _PACKAGE_DIRS:
         if marker in parts:
             return "/".join(parts[len(parts) - parts[::-1].index(marker):])
+    for i in range(len(parts) - 2, -1, -1):  # the standard library: lib/python3.11/json/decoder.py
+        if parts[i].startswith("python") and i > 0 and parts[i - 1] == "lib":
+            return "/".join(parts[i + 1:])
     return os.path.basename(path)
 
 
