@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sandbox.agent.texts import shorten
 from sandbox.report.findings import signature
 from sandbox.report.tables import (
     DIFFERS,
@@ -38,7 +39,7 @@ from sandbox.report.tables import (
 
 # One letter per verdict in a grid's "v" string.
 CODES = {OK: "o", DIFFERS: "d", FAILS: "f", HARNESS: "h", NA: "n", NONE: "-"}
-ERROR_LIMIT = 10_000  # characters of an error kept in the page (the agent keeps 4,000); results.json has it whole
+ERROR_LIMIT = 10_000  # characters of an error kept in the page, head and tail (the agent keeps 4,000); results.json has it whole
 
 
 def build(results: Results, found: list[Grid] | None = None) -> dict[str, Any]:
@@ -79,7 +80,7 @@ def _problem(load: dict[str, Any], tables: dict[str, Any]) -> list[Any]:
         text = f"max abs err {load.get('max_abs_err')}, max rel err {load.get('max_rel_err')} " \
                f"(atol {load.get('atol')}, rtol {load.get('rtol')})"
     else:
-        text = f"{load.get('error_type') or ''}: {load.get('error') or ''}".lstrip(": ")[:ERROR_LIMIT]
+        text = shorten(f"{load.get('error_type') or ''}: {load.get('error') or ''}".lstrip(": "), ERROR_LIMIT)
     error_at = errors.setdefault(text, len(errors))
     static = load.get("static") or {}
     predicted = sorted(set((static.get("missing_ops") or []) + (static.get("missing_attrs") or [])))
