@@ -35,6 +35,7 @@ _PATH = re.compile(r"(?<![\w.~<>/-])/(?:[^\s'\"(),:;<>\[\]{}|`]+)")
 _DEFINED_AT = re.compile(r"(defined at )(?![<~/])([^\s'\"(),:;<>\[\]{}|`]+)")
 # A path whose leading slash is gone anywhere else, from a folder every machine has
 _BARE_ROOT = re.compile(r"(?<![\w.~<>/-])(?=(?:root|home/[^/\s]+|Users/[^/\s]+|tmp|var/tmp|private/tmp)/[^\s]*/)")
+_BARE_ROOTS = ("root/", "home/", "Users/", "tmp/")
 # Where a path's folder is replaced by a placeholder: the first anchor found names it.
 _ANCHORS = (
     ("/sandbox/envs/", "<cache>/envs/"),  # environments in the sandbox cache
@@ -113,15 +114,18 @@ def text(value: str, local: Local | None = None) -> str:
         value = re.sub(rf"(?<![\w.<-]){re.escape(where.host)}(?![\w>-])", HOST, value)
     if "/" not in value and "running on" not in value:
         return value
-    value = _RUNNING_ON.sub(rf"\1{HOST}", value)
-    value = _DEFINED_AT.sub(lambda m: m.group(1) + path("/" + m.group(2), where), value)
+    if "running on" in value:
+        value = _RUNNING_ON.sub(rf"\1{HOST}", value)
+    if "defined at " in value:
+        value = _DEFINED_AT.sub(lambda m: m.group(1) + path("/" + m.group(2), where), value)
     value = _bare(value, where)
     return _PATH.sub(lambda m: path(m.group(0), where), value)
 
 
 def _bare(value: str, local: Local) -> str:
     """Paths without their leading slash: from a folder every machine has, or one of this machine's."""
-    value = _BARE_ROOT.sub("/", value)
+    if any(root in value for root in _BARE_ROOTS):
+        value = _BARE_ROOT.sub("/", value)
     for folder, _placeholder in local.folders:
         bare = folder.lstrip("/")
         if bare and bare in value:
