@@ -65,10 +65,7 @@ def test_an_error_raised_in_the_library_is_not(agent: Any) -> None:
     assert agent.blame.raised_by(_raised(fractions.Fraction, "x")) == "Fraction.__new__"  # a cls frame
 
 
-def test_a_refusal_the_agent_reports_is_the_librarys_and_a_probe_module_is_ours(agent: Any, tmp_path: Path) -> None:
-    def refuse() -> None:
-        raise agent.blame.Refused("TF1's Keras revived Functional as a bare Network")
-    assert not agent.blame.is_harness(_raised(refuse))
+def test_a_probe_modules_own_code_is_ours(agent: Any, tmp_path: Path) -> None:
     module = tmp_path / "my_probes.py"
     module.write_text("def forward():\n    return {}['w']\n")
     code = compile(module.read_text(), str(module), "exec")

@@ -5,8 +5,7 @@ Decided by the frame that raised it, never by its text: the innermost frame of
 the traceback is in one of the harness's files (the agent's modules, a user's
 probe module) or in the library's. An exception raised by C code has no frame
 of its own, so it counts for the Python frame that called it: a subscript of a
-None (or of a protobuf map) in the agent is the agent's. A library error that
-the agent deliberately reports as one (`Refused`) is the library's.
+None (or of a protobuf map) in the agent is the agent's.
 
 Python 3.6 syntax, stdlib only.
 """
@@ -17,11 +16,6 @@ from typing import Any, List, Optional, Set
 AGENT_DIR = os.path.dirname(os.path.abspath(__file__))
 _HARNESS_FILES = set()  # type: Set[str]  # user probe modules (the agent's own files: AGENT_DIR)
 _PACKAGE_DIRS = ("site-packages", "dist-packages")
-
-
-class Refused(Exception):
-    """The library gave the agent something it cannot use (a finding, not a
-    bug of ours), said in the library's terms; raised by the agent."""
 
 
 def add_harness_file(path: str) -> None:
@@ -46,8 +40,6 @@ def _ours(filename: str) -> bool:
 
 def is_harness(e: BaseException) -> bool:
     """Raised by the harness's own code (a bug of ours), not by the library."""
-    if isinstance(e, Refused):
-        return False
     frames = _frames(e)
     return bool(frames) and _ours(frames[-1][0].f_code.co_filename)
 
