@@ -41,7 +41,8 @@ from sandbox import (
     summary,
     versions,
 )
-from sandbox.errors import Interrupted, SandboxError
+from sandbox.errors import HarnessError, Interrupted, SandboxError
+from sandbox.records import HARNESS_ERROR
 from sandbox.report import diff, document
 from sandbox.report.publish import check_writable, write_report
 
@@ -70,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
             return SandboxError.exit_code
         except KeyboardInterrupt:
             return _stopped(caught[0] if caught else signal.SIGINT)
+        except Exception as exc:  # a bug of ours: one line (the trace with --debug), exit 4
+            if args.debug:
+                traceback.print_exc()
+            print(f"sandbox: internal error: {type(exc).__name__}: {exc} (a bug in sandbox: please report it; "
+                  "--debug shows the trace)", file=sys.stderr)
+            return HarnessError.exit_code
 
 
 @contextmanager
@@ -112,7 +119,8 @@ EXIT_CODES = """exit codes:
   1    a cell errored, nothing at all was measured, or `diff`/`check` found something that fails
   2    usage or configuration error (a bad matrix, spec, path or option)
   3    a command sandbox ran failed (its log is named)
-  4    a bug in sandbox itself (please report it, with --debug)
+  4    a bug in sandbox itself (please report it, with --debug): also `run`/`export`/`load`/`merge`
+       when an export or load failed in sandbox's own code (a harness error, listed in the summary)
   74   the results store cannot be written (what was stored is kept)
   75   busy: another run of this matrix holds its lock (with --no-wait)
   130  interrupted by Ctrl-C (SIGINT); 143 stopped by SIGTERM"""
@@ -323,7 +331,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         shards.write_export(args.out, mx, result, cells.index(cell), run.store)
     print(f"{cell.id}: {result.state.status}{f' ({result.state.reason})' if result.state.reason else ''}; "
           f"{run.tally.line()}\nbundle: {args.out}")
-    return 1 if result.state.status == "error" else 0
+    return _exit_code([result])
 
 
 def cmd_load(args: argparse.Namespace) -> int:
@@ -342,7 +350,15 @@ def cmd_load(args: argparse.Namespace) -> int:
             [result] = run.loads_only(sources, {cell.id: shards.export_result(exports[cell.id])})
         shards.write_loads(args.out, mx, result, run.store)
     print(f"{cell.id}: {result.state.status}; {run.tally.line()}\nbundle: {args.out}")
-    return 1 if result.state.status == "error" else 0
+    return _exit_code([result])
+
+
+def _exit_code(results: list[runner.CellResult]) -> int:
+    """4 when sandbox's own code failed anywhere (a cell, an export, a load), 1 when a cell errored."""
+    if any(r.state.status == HARNESS_ERROR or any(a.status.value == HARNESS_ERROR for _, a in r.artifacts)
+           or any(l.status.value == HARNESS_ERROR for _, l in r.loads) for r in results):
+        return HarnessError.exit_code
+    return 1 if any(r.state.status == "error" for r in results) else 0
 
 
 @contextmanager
@@ -362,7 +378,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     out = write_report(collect.collect(mx, results), args.reports / mx.name, args.redact)
     print(f"merged {len(bundles)} bundles: {len(results)} cells\n"
           f"report: {out / 'index.html'} {out / 'index.md'} {out / 'junit.xml'}\nresults: {out / 'results.json'}")
-    return 0
+    return HarnessError.exit_code if _exit_code(results) == HarnessError.exit_code else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -379,9 +395,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     found = summary.summarize(document_)
     show.table(document_)
     show.summary(display.closing_summary(found, run.tally.line(), show.wall(), _outputs(out), args.verbose))
-    if any(r.state.status == "error" for r in results) or not found.loads:
-        return 1  # a cell errored, or nothing at all was measured (every cell skipped or broken)
-    return 0
+    code = _exit_code(results)
+    # nothing at all measured (every cell skipped or broken) is an error too
+    return code or (1 if not found.loads else 0)
 
 
 def _outputs(out: Path) -> list[Path]:
@@ -505,7 +521,7 @@ def _repro(args: argparse.Namespace, progress: display.Display) -> int:
     for cell in skipped:
         print(f"  {cell['id']}: {cell['status']} ({cell['reason']})")
     print(f"report: {out / 'index.md'}")
-    return 0
+    return HarnessError.exit_code if any(l["status"] == HARNESS_ERROR for l in results["loads"]) else 0
 
 
 def cmd_bisect(args: argparse.Namespace) -> int:

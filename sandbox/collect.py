@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from sandbox import __version__
 from sandbox.agent import catalog
-from sandbox.classify import classify
+from sandbox.classify import Classified, classify
 from sandbox.matrix import Matrix
 from sandbox.records import Artifact, Load, LoadStatus
 from sandbox.report.document import SCHEMA_VERSION
@@ -70,16 +70,28 @@ def _artifact(producer: str, artifact: Artifact) -> dict[str, Any]:
     data = artifact.to_json()
     data.pop("files_digest", None)
     data.pop("loaders", None)  # what the run loaded it with: the loads say
+    # a failed export is classified like a failed load (its error text is its reason)
+    found = classify(artifact.status.value, artifact.reason, artifact.error_type, artifact.raised_in,
+                     artifact.raised_by)
+    data["category"], data["names"] = (found.category, _named(found, artifact.tflite_ops)) if found else (None, [])
     return {"producer": producer, **data}
+
+
+def _named(found: Classified, tflite_ops: Any) -> list[str]:
+    """The culprits; a TFLite op whose kernel fails, at the version the artifact holds ("CONV_2D@v2")."""
+    versions = tflite_ops if isinstance(tflite_ops, dict) else {}
+    if found.category == "tflite-kernel":
+        return [f"{n}@v{versions[n]}" if n in versions else n for n in found.names]
+    return list(found.names)
 
 
 def _load(consumer: str, producer: str, load: Load, artifacts: dict[tuple[str, str, str], dict[str, Any]],
           registry: dict[str, Any] | None) -> dict[str, Any]:
     result: dict[str, Any] = {"consumer": consumer, "producer": producer, **load.to_json()}
-    found = classify(result["status"], result["error"], result["error_type"])
-    result["category"] = found.category if found else None
-    result["names"] = list(found.names) if found else []
+    found = classify(load.status.value, load.error, load.error_type, load.raised_in, load.raised_by)
     artifact = artifacts.get((producer, load.probe, load.format))
+    result["category"] = found.category if found else None
+    result["names"] = _named(found, (artifact or {}).get("tflite_ops")) if found else []
     graph = (load.format in GRAPH_FORMATS and load.loader in GRAPH_LOADERS
              and load.status is not LoadStatus.NOT_APPLICABLE)
     result["static"] = None

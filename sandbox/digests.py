@@ -65,6 +65,14 @@ def agent_code() -> str:
     return of_files(AGENT, names)
 
 
+@functools.lru_cache(maxsize=1)
+def host_code() -> str:
+    """All of sandbox's own code, host and agent: what a harness error is
+    stored with, so that any change (the fix) measures it again."""
+    root = AGENT.parent
+    return of_files(root, [name for name in tree_files(root) if name.endswith(".py")])
+
+
 def probe_code(module: Path) -> dict[str, str]:
     """{probe name: digest} for the probe classes a module defines (classes with
     a literal `name = "..."`). A module whose probes cannot be found that way

@@ -33,6 +33,7 @@ from sandbox.summary import Summary
 Mode = Literal["live", "plain", "quiet"]
 MEASURED = ("export", "load")  # the phases whose items the bars count
 PAIRS_SHOWN, NAMES_SHOWN = 8, 6  # per format in the closing summary (all with -v)
+HARNESS_SHOWN = 5  # harness errors listed in the closing summary (all with -v)
 
 
 def pick_mode(stream: TextIO, quiet: bool) -> Mode:
@@ -286,6 +287,11 @@ def closing_summary(summary: Summary, tally: str, seconds: float, outputs: list[
     if summary.device:
         lines.append(f"device-bound loads need a device their consumer lacks, not failing pairs: "
                      f"{', '.join(summary.device_probes) or 'a kernel missing on the consumer'}")
+    if summary.harness:
+        lines.append(f"harness errors: {len(summary.harness)} (bugs of sandbox, not findings; please report them):")
+        listed = summary.harness if verbose else summary.harness[:HARNESS_SHOWN]
+        lines += [f"  {what}" for what in listed]
+        lines += [f"  +{len(summary.harness) - len(listed)} more (all with -v)"] if len(listed) < len(summary.harness) else []
     lines.append(tally)
     if summary.formats:
         lines.append("failing pairs by format (producer->consumer failed/loads; ops and attrs named in the errors; all with -v):")

@@ -37,12 +37,14 @@ class Verb:
                 started.pop(self.key(record), None)
         return list(started.values())
 
-    def close_pending(self, status: str, reason: str) -> int:
+    def close_pending(self, status: str, reason: str, describe: Callable[[Record], Record] | None = None) -> int:
+        """End every pending item as `status` (error_type the same, `reason` its
+        text), or with the fields `describe(start record)` gives. How many there were."""
         pending = self.pending()
         for record in pending:
-            end = {**record, "kind": self.end_kind, "status": status, "error_type": status,
-                   "error": reason, "reason": reason}
-            append_jsonl(self.journal, end)
+            fields = describe(record) if describe else {"status": status, "error_type": status, "error": reason,
+                                                          "reason": reason}
+            append_jsonl(self.journal, {**record, "kind": self.end_kind, **fields})
         return len(pending)
 
     def ends(self) -> list[Record]:

@@ -20,6 +20,7 @@ class ArtifactStatus(str, enum.Enum):
     ERROR = "error"
     CRASH = "crash"  # the agent process died on this item
     TIMEOUT = "timeout"
+    HARNESS_ERROR = "harness-error"  # our own code failed (agent or host): a bug, not a finding
 
 
 class LoadStatus(str, enum.Enum):
@@ -30,6 +31,10 @@ class LoadStatus(str, enum.Enum):
     NOT_APPLICABLE = "not-applicable"
     CRASH = "crash"
     TIMEOUT = "timeout"
+    HARNESS_ERROR = "harness-error"  # our own code failed: a bug, never a finding
+
+
+HARNESS_ERROR = "harness-error"  # the status of either
 
 
 class CellStatus(str, enum.Enum):
@@ -39,6 +44,7 @@ class CellStatus(str, enum.Enum):
     INSTALL_FAILED = "install-failed"
     BROKEN = "broken"
     ERROR = "error"
+    HARNESS_ERROR = "harness-error"  # the host's own code failed on this cell
 
 
 # An item the run stopped in the middle of (Ctrl-C, SIGTERM): never stored,
@@ -88,6 +94,8 @@ class Artifact:
     files_digest: str | None = None  # of the stored files; what loads of it are keyed by
     loaders: list[str] = field(default_factory=list)  # a user's model: every loader that reads it (repro)
     device: str | None = None  # the device the probe needs to run ("GPU"), as the probe declares it
+    raised_in: str | None = None  # a failed export: the frame that raised ("agent/exporters.py:88 in ...")
+    raised_by: str | None = None  # the library method at work there ("Interpreter.invoke")
 
     @property
     def exported(self) -> bool:
@@ -105,7 +113,8 @@ class Artifact:
                    _table(record.get("default_attrs")), _names(record.get("lazy_ops")),
                    _table(record.get("lazy_attrs")), record.get("tflite_ops"), _text(record.get("writer")),
                    record.get("trained"), _number(record.get("seconds")), _text(record.get("files_digest")),
-                   _names(record.get("loaders")), device=_text(record.get("device")))
+                   _names(record.get("loaders")), device=_text(record.get("device")),
+                   raised_in=_text(record.get("raised_in")), raised_by=_text(record.get("raised_by")))
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -129,6 +138,8 @@ class Load:
     atol: float | None = None
     rtol: float | None = None
     seconds: float | None = None
+    raised_in: str | None = None  # a failure: the frame that raised ("agent/loaders.py:74 in tf2_load")
+    raised_by: str | None = None  # the library method at work there ("InputLayer.__init__")
 
     @classmethod
     def from_agent(cls, record: dict[str, Any]) -> Load:
@@ -140,7 +151,7 @@ class Load:
         return cls(probe, fmt, loader, status, _text(record.get("error_type")), _text(record.get("error")),
                    _text(record.get("reason")), _number(record.get("max_abs_err")),
                    _number(record.get("max_rel_err")), _number(record.get("atol")), _number(record.get("rtol")),
-                   _number(record.get("seconds")))
+                   _number(record.get("seconds")), _text(record.get("raised_in")), _text(record.get("raised_by")))
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

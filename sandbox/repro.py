@@ -30,8 +30,10 @@ from sandbox import matrix as matrix_mod
 from sandbox import plan as plan_mod
 from sandbox.agent import catalog
 from sandbox.classify import FAILED
-from sandbox.errors import ConfigError, SandboxError
+from sandbox.errors import ConfigError, HarnessError, SandboxError
 from sandbox.matrix import as_string, check_keys, check_value, docker_image, number, read_toml, safe_name
+from sandbox.records import HARNESS_ERROR
+from sandbox.report.tables import first_line
 from sandbox.store import append_jsonl
 from sandbox.versions import Catalog, version_range
 
@@ -407,6 +409,11 @@ def consumer_outcome(results: dict[str, Any], spec: Spec) -> str:
         return str(cell["status"])
     loads = [l for l in results["loads"]
              if l["status"] != "not-applicable" and (not spec.loader or l["loader"] == spec.loader)]
+    ours = [l for l in loads if l["status"] == HARNESS_ERROR]
+    if ours:  # not an outcome of the release: bisecting on it would find our bug
+        raise HarnessError(f"{cell['id']}: sandbox's own code failed loading with {ours[0]['loader']}: "
+                           f"{ours[0].get('error_type')}: {first_line(ours[0].get('error'))} "
+                           f"(at {ours[0].get('raised_in') or '?'}); please report it")
     words = [outcome(l, spec.expect_error) for l in loads]
     for word in ("reproduced", "fails"):
         if word in words:

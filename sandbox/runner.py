@@ -9,6 +9,7 @@ independent: one failing, crashing or hanging cell never stops the others.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import threading
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from sandbox import commands, digests, envs
+from sandbox import commands, crashes, digests, envs
 from sandbox import events as ev
 from sandbox.agent import catalog
 from sandbox.envs import Environment, ProvisionFailed, environment
@@ -28,17 +29,16 @@ from sandbox.errors import CommandFailed, Interrupted
 from sandbox.journal import Verb, Watcher
 from sandbox.matrix import Matrix
 from sandbox.plan import Cell
-from sandbox.records import INTERRUPTED, Artifact, Load, RecordError
+from sandbox.records import HARNESS_ERROR, INTERRUPTED, Artifact, Load, RecordError
 from sandbox.store import CellPaths, ResultsStore, StoreError, read_jsonl, write_json, write_text
 
 AGENT = digests.AGENT
 MAX_RESUMES = 50
-ITEM_TIMED_OUT = 124  # the agent's exit code when its watchdog ended an item
 
 @dataclass
 class CellState:
     id: str
-    status: str = "planned"  # ok | skipped | install-failed | broken | error
+    status: str = "planned"  # ok | skipped | install-failed | broken | error | harness-error (a bug of ours)
     reason: str | None = None
     detail: str | None = None
     env: dict[str, Any] = field(default_factory=dict)
@@ -230,7 +230,7 @@ class CellRun:
         except StoreError:
             raise  # the store cannot be written: stop the run, keep what is stored
         except Exception as exc:  # a harness bug in one cell must not stop the others
-            self._finish("error", f"harness error: {type(exc).__name__}: {exc}", traceback.format_exc())
+            self._finish(HARNESS_ERROR, f"{type(exc).__name__}: {exc}", traceback.format_exc())
 
     def _stored_exports(self, items: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """Take what the store has into the result; return what it lacks."""
@@ -238,7 +238,7 @@ class CellRun:
         self.result.artifacts = []
         for probe, fmt in items:
             key = self.run.export_key(self.result.identity, probe, fmt)
-            payload = None if self.run.fresh else self.run.store.get_export(key)
+            payload = None if self.run.fresh else _reusable(self.run.store.get_export(key))
             if payload is None:
                 missing.append((probe, fmt))
             else:
@@ -305,7 +305,7 @@ class CellRun:
             key = self.run.export_key(self.result.identity, artifact.probe, artifact.format)
             files = _export_files(self.paths.artifacts, record) if artifact.exported else {}
             manifest = {**record, "kind": "artifact"} if artifact.exported else None
-            _, payload = self.run.store.put_export(key, artifact.to_json(), manifest, self.paths.artifacts, files)
+            _, payload = self.run.store.put_export(key, _payload(artifact), manifest, self.paths.artifacts, files)
             self.result.artifacts.append((key, Artifact.from_agent(payload)))
             self.run.tally.add("export")
             measured[artifact.status.value] += 1
@@ -365,7 +365,7 @@ class CellRun:
         except StoreError:
             raise
         except Exception as exc:  # keep the other consumers going
-            self._finish("error", f"harness error: {type(exc).__name__}: {exc}", traceback.format_exc())
+            self._finish(HARNESS_ERROR, f"{type(exc).__name__}: {exc}", traceback.format_exc())
 
     def _stored_loads(self, sources: list[Source]) -> list[tuple[str, Source, str]]:
         todo = []
@@ -373,7 +373,7 @@ class CellRun:
         for source in sources:
             for loader in source.artifact.loaders or catalog.loaders_for(source.artifact.format):
                 key = self.run.load_key(self.result.identity, source, loader)
-                payload = None if self.run.fresh else self.run.store.get("loads", key)
+                payload = None if self.run.fresh else _reusable(self.run.store.get("loads", key))
                 if payload is None:
                     todo.append((key, source, loader))
                 else:
@@ -419,7 +419,7 @@ class CellRun:
             key = keys.get((str(record.get("producer")), load.probe, load.format, load.loader))
             if key is None:
                 continue
-            self.run.store.put("loads", key, load.to_json())
+            self.run.store.put("loads", key, _payload(load))
             self.result.loads.append((str(record["producer"]), load))
             measured[load.status.value] += 1
         self.run.tally.add("load", sum(measured.values()))
@@ -444,14 +444,11 @@ class CellRun:
                 raise Interrupted("the run was interrupted")
             if done is not None and done.returncode == 0 and not verb.pending():
                 return None
-            # 124: the agent's own watchdog ended an item that ran past the timeout
-            status = "timeout" if done is None or done.returncode == ITEM_TIMED_OUT else "crash"
-            reason = (f"no result after {timeout:.0f}s (timeout)" if done is None
-                      else f"the agent process died (exit {done.returncode})")
-            if verb.close_pending(status, reason) == 0:
+            end = crashes.ending(done.returncode if done else None, done.output if done else "", timeout)
+            if verb.close_pending(end.status, end.reason, functools.partial(end.fields, phase)) == 0:
                 last = commands.tail(done.output, 1) if done else ""
-                return f"agent `{phase}` failed: {reason}{': ' + last if last else ''} (log: {log})"
-            self.run.emit(ev.Note(self.cell.id, phase, f"{reason}; resuming after the item it was on"))
+                return f"agent `{phase}` failed: {end.reason}{': ' + last if last else ''} (log: {log})"
+            self.run.emit(ev.Note(self.cell.id, phase, f"{end.reason}; resuming after the item it was on"))
         return f"agent `{phase}` kept dying; gave up after {MAX_RESUMES} resumes (log: {log})"
 
     def _agent(self, args: list[str], log: Path, readable: tuple[Path, ...],
@@ -478,6 +475,26 @@ class CellRun:
         state = self.result.state
         state.status, state.reason, state.detail = status, reason, detail
         self.run.emit(ev.CellFinished(state.id, status, reason))
+
+
+# A harness error is stored like any record (the run that measured it shows
+# it), with the digest of the code that made it: only that same code reuses
+# it, so any change to sandbox (the fix) measures it again by itself.
+HARNESS_CODE = "harness_code"
+
+
+def _payload(record: Artifact | Load) -> dict[str, Any]:
+    payload = record.to_json()
+    if record.status.value == HARNESS_ERROR:
+        payload[HARNESS_CODE] = digests.host_code()
+    return payload
+
+
+def _reusable(payload: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A stored record, unless it is a harness error that other code measured."""
+    if payload is not None and payload.get("status") == HARNESS_ERROR and payload.get(HARNESS_CODE) != digests.host_code():
+        return None
+    return payload
 
 
 def cell_facts(cell: Cell) -> dict[str, Any]:

@@ -11,7 +11,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.report.verdict import DEVICE, DIFFERS, FAILS, NA, OK, Devices, devices
+from sandbox.records import HARNESS_ERROR
+from sandbox.report.verdict import DEVICE, DIFFERS, FAILS, HARNESS, NA, OK, Devices, devices
 
 _CELL_ID = re.compile(r"^tf(?P<tf>[^-]+)-py(?P<py>[^-]+)-(?P<image>[a-z]+)(?P<extra>\+.*)?$")
 
@@ -49,6 +50,7 @@ class Summary:
     labels: dict[str, str]  # cell id -> the shortest name that tells it from the others
     device: int = 0  # loads that need a device their consumer lacks (not failures of a pair)
     device_probes: tuple[str, ...] = ()  # the probes that need a device, with it: "cudnn_lstm (GPU)"
+    harness: tuple[str, ...] = ()  # our own failures (cells, exports, loads): what and where; never findings
 
     @property
     def loads(self) -> int:
@@ -70,10 +72,26 @@ def summarize(results: dict[str, Any]) -> Summary:
         problems=tuple((c["id"], c["status"], c.get("reason") or "") for c in cells if c["status"] != "ok"),
         ok=verdicts[OK], differ=verdicts[DIFFERS], failed=sum(n for v, n in verdicts.items() if v not in _NOT_FAILED),
         not_applicable=verdicts[NA], formats=_failing(results, found), labels=short_labels(names),
-        device=verdicts[DEVICE], device_probes=tuple(f"{p} ({d})" for p, d in sorted(found.needs.items())))
+        device=verdicts[DEVICE], device_probes=tuple(f"{p} ({d})" for p, d in sorted(found.needs.items())),
+        harness=_harness(results))
 
 
-_NOT_FAILED = (OK, DIFFERS, NA, DEVICE)
+_NOT_FAILED = (OK, DIFFERS, NA, DEVICE, HARNESS)  # a harness error is listed apart, never a failure
+
+
+def _harness(results: dict[str, Any]) -> tuple[str, ...]:
+    """Every harness error of the document, in a line each: what failed and where."""
+    found = [f"cell {c['id']}: {c.get('reason') or ''}" for c in results["cells"] if c["status"] == HARNESS_ERROR]
+    found += [f"export {a['producer']} {a['probe']}/{a['format']}: {_where(a, 'reason')}"
+              for a in results.get("artifacts") or [] if a["status"] == HARNESS_ERROR]
+    found += [f"load {l['producer']} -> {l['consumer']} {l['probe']}/{l['format']}/{l['loader']}: {_where(l, 'error')}"
+              for l in results["loads"] if l["status"] == HARNESS_ERROR]
+    return tuple(found)
+
+
+def _where(record: dict[str, Any], text: str) -> str:
+    line = str(record.get(text) or "").strip().splitlines()
+    return f"{record.get('error_type') or 'error'}: {line[0][:120] if line else ''} (at {record.get('raised_in') or '?'})"
 
 
 def _failing(results: dict[str, Any], devs: Devices) -> tuple[FormatFailures, ...]:
@@ -82,7 +100,7 @@ def _failing(results: dict[str, Any], devs: Devices) -> tuple[FormatFailures, ..
     named: dict[tuple[str, str, str], Counter[str]] = defaultdict(Counter)
     for load in results["loads"]:
         outcome = devs.outcome(load)
-        if outcome in (NA, DEVICE):
+        if outcome in (NA, DEVICE, HARNESS):
             continue
         key = (load["format"], load["producer"], load["consumer"])
         applicable[key] += 1

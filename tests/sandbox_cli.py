@@ -44,7 +44,8 @@ def healthy_run(folder: Path, text: str, name: str, cells: tuple[str, ...]) -> d
     _, found = run_matrix(folder, text, name)
     assert_valid(found)
     assert {c["id"]: c["status"] for c in found["cells"]} == dict.fromkeys(cells, "ok")
-    assert [a for a in found["artifacts"] if a["status"] == "error"] == []
+    assert [a for a in found["artifacts"] if a["status"] in ("error", "harness-error")] == []
+    assert [l for l in found["loads"] if l["status"] == "harness-error"] == []
     return found
 
 

@@ -2,69 +2,183 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.classify import classify
+from sandbox import classify as classify_module
+from sandbox.classify import CATEGORIES, FAILED, Classified, classify
 from sandbox.static import static_check
 
-# Real error texts, as TF printed them in this project's runs.
+# Real error texts, as TF, Keras and TFLite printed them in this project's runs (the map of
+# TF 1.12 to 2.21), with where they were raised when the class depends on it:
+# (status, text, error_type, raised_in, raised_by) -> (category, names)
+KERAS_210 = "keras/engine/input_layer.py:152 in __init__"
 CASES = [
     ("load-error", "Op type not registered 'FusedBatchNormV3' in binary running on host. Make sure the Op and Kernel "
-     "are registered in the binary running in this process.", "op-not-registered", ("FusedBatchNormV3",)),
+     "are registered in the binary running in this process.", None, None, None, "op-not-registered", ("FusedBatchNormV3",)),
+    ("load-error", "No op named BatchMatMulV2 in defined operations.", None, None, None, "op-not-registered",
+     ("BatchMatMulV2",)),
     ("load-error", "NodeDef mentions attr 'debug_name' not in Op<name=VarHandleOp; signature= -> resource:resource; "
-     "attr=container:string,default=\"\">; NodeDef: {{node x}}", "unknown-attr", ("VarHandleOp.debug_name",)),
-    ("run-error", "No OpKernel was registered to support Op 'Einsum' used by node", "missing-kernel", ("Einsum",)),
+     "attr=container:string,default=\"\">; NodeDef: {{node x}}", None, None, None, "unknown-attr", ("VarHandleOp.debug_name",)),
     ("run-error", "Expected input[1] == 'TensorArrayV2Stack/TensorListStack/element_shape:output:0' to be a control "
-     "input.\n\tIn {{node TensorArrayV2Stack/TensorListStack}}\n\t [[{{node model/lstm/PartitionedCall}}]]",
+     "input.\n\tIn {{node TensorArrayV2Stack/TensorListStack}}\n\t [[{{node model/lstm/PartitionedCall}}]]", None, None, None,
      "op-signature", ("TensorListStack",)),
-    ("load-error", "No op named BatchMatMulV2 in defined operations.", "op-not-registered", ("BatchMatMulV2",)),
-    ("load-error", "Expecting value: line 1 column 1 (char 0)", "keras-deserialization", ()),
-    ("run-error", "Didn't find op for builtin opcode 'FULLY_CONNECTED' version '11'", "tflite-op-version",
-     ("FULLY_CONNECTED@v11",)),
-    ("load-error", "Error parsing message with type 'tensorflow.SavedModel'", "protobuf-parse", ()),
-    ("crash", "the agent process died (exit -11)", "crash", ()),
-    ("timeout", "no result after 900s", "timeout", ()),
-    ("load-error", "something nobody expected", "other", ()),
-    # TFLite: an interpreter whose schema predates the op names only its number
+    ("run-error", "No OpKernel was registered to support Op 'Einsum' used by node", None, None, None, "missing-kernel",
+     ("Einsum",)),
+    ("run-error", "No registered 'CudnnRNNV3' OpKernel for 'CPU' devices compatible with node {{node x}}", None, None,
+     None, "missing-kernel", ("CudnnRNNV3",)),
+    # TF 2.0-2.2 eager placement of the GPU-only op (a checkpoint restored into the probe's code)
+    ("run-error", "Could not find valid device for node.\nNode:{{node CudnnRNNV3}}\nAll kernels registered for op "
+     "CudnnRNNV3 :\n  <no registered kernels>\n [Op:CudnnRNNV3]", "NotFoundError", None, None, "missing-kernel",
+     ("CudnnRNNV3",)),
+    ("run-error", "Could not find device for node: {{node CudnnRNNV3}} = CudnnRNNV3[T=DT_FLOAT, direction=\"unidirectional"
+     "\", dropout=0]", "NotFoundError", None, None, "missing-kernel", ("CudnnRNNV3",)),
+    # Keras' LayerNormalization runs fused batch norm in NCHW; TF 1.15's CPU kernel takes NHWC only
+    ("run-error", "The CPU implementation of FusedBatchNorm only supports NHWC tensor format for now.\n\t [[{{node "
+     "model/layer_normalization/FusedBatchNormV3}}]]", "InternalError", None, None, "kernel-unsupported",
+     ("FusedBatchNorm.data_format",)),
+    ("run-error", "The Conv2D op currently only supports the NHWC tensor format on the CPU. The op was given the format: "
+     "NCHW", "UnimplementedError", None, None, "kernel-unsupported", ("Conv2D.data_format",)),
+    ("run-error", "Didn't find op for builtin opcode 'FULLY_CONNECTED' version '11'", None, None, None,
+     "tflite-op-version", ("FULLY_CONNECTED@v11",)),
+    # an interpreter whose schema predates the op names only its number
     ("load-error", "Op builtin_code out of range: 119. Are you using old TFLite binary with newer model?"
-     "Registration failed.", "tflite-op-version", ("WHILE",)),
+     "Registration failed.", None, None, None, "tflite-op-version", ("WHILE",)),
+    ("load-error", "Encountered unresolved custom op: FlexEinsum.", None, None, None, "tflite-op-version",
+     ("FlexEinsum",)),
+    # TF 2.1-2.3 interpreters on a dynamic-range CONV_2D (their own, too)
+    ("run-error", "Node number 0 (CONV_2D) failed to invoke.\n", "RuntimeError",
+     "tensorflow/lite/python/interpreter.py:524 in invoke", "Interpreter.invoke", "tflite-kernel", ("CONV_2D",)),
+    # Keras 2 files read by Keras 3 (the innermost "Exception encountered" names the keyword)
+    ("load-error", "Unrecognized keyword arguments passed to LSTM: {'time_major': False}", None, None, None,
+     "keras-config", ("LSTM.time_major",)),
+    # Keras 2.8-2.11 reading a Keras 3 .h5: the class is the one at work where it was raised
+    ("load-error", "Unrecognized keyword arguments: ['batch_shape', 'optional']", "ValueError", KERAS_210,
+     "InputLayer.__init__", "keras-config", ("InputLayer.batch_shape", "InputLayer.optional")),
+    # Keras 2.12-2.15: the text names the class
+    ("load-error", "Error when deserializing class 'InputLayer' using config={'batch_shape': [None, 5]}.\n\n"
+     "Exception encountered: Unrecognized keyword arguments: ['batch_shape']", "TypeError", None, None,
+     "keras-config", ("InputLayer.batch_shape",)),
+    # Keras 2.2 (TF 1.13/1.14) reading newer .h5 files
+    ("load-error", "('Unrecognized keyword arguments:', dict_keys(['ragged']))", "ValueError",
+     "tensorflow/python/keras/engine/input_layer.py:80 in __init__", "InputLayer.__init__", "keras-config",
+     ("InputLayer.ragged",)),
+    ("load-error", "('Keyword argument not understood:', 'query_shape')", "TypeError",
+     "tensorflow/python/keras/utils/generic_utils.py:808 in validate_kwargs", "MultiHeadAttention.__init__",
+     "keras-config", ("MultiHeadAttention.query_shape",)),
+    ("load-error", "<class 'keras.src.initializers.random_initializers.GlorotUniform'> could not be deserialized "
+     "properly.\n\nException encountered: GlorotUniform.__init__() got an unexpected keyword argument 'dtype'",
+     "TypeError", None, None, "keras-config", ("GlorotUniform.dtype",)),
+    ("load-error", "MultiHeadAttention.build() missing 1 required positional argument: 'value_shape'", "TypeError",
+     "keras/src/layers/layer.py:226 in build_wrapper", "MultiHeadAttention.build_wrapper", "keras-config",
+     ("MultiHeadAttention.value_shape",)),
+    ("load-error", "<class 'keras.src.initializers.constant_initializers.Zeros'> could not be deserialized properly."
+     "\n\nException encountered: Zeros() takes no arguments", "TypeError", None, None, "keras-config", ("Zeros",)),
+    # Keras 2.13 reading a 2.15 .keras: the weights moved inside model.weights.h5
+    ("load-error", "Layer 'dense' expected 2 variables, but received 0 variables during loading. Expected: "
+     "['dense/kernel:0', 'dense/bias:0']", "ValueError", "keras/src/saving/saving_lib.py:446 in _load_state",
+     "Dense.load_own_variables", "keras-weights", ("Dense",)),
+    ("load-error", "Layer 'lstm_cell' expected 3 variables, but received 0 variables during loading.", "ValueError",
+     None, None, "keras-weights", ("layer 'lstm_cell'",)),
     # Keras 3 .keras / .h5 read by Keras 2.12
     ("load-error", "Could not deserialize class 'Functional' because its parent module "
-     "keras.src.models.functional cannot be imported. Full object config: {'module': 'keras.src.models'}",
-     "keras-deserialization", ("Functional",)),
-    ("load-error", "Error when deserializing class 'InputLayer' using config={'batch_shape': [None, 5]}",
-     "keras-deserialization", ("InputLayer",)),
-    # Keras 2 files read by Keras 3
-    ("load-error", "Unrecognized keyword arguments passed to LSTM: {'time_major': False}", "keras-deserialization",
-     ("LSTM",)),
+     "keras.src.models.functional cannot be imported. Full object config: {'module': 'keras.src.models'}", None, None,
+     None, "keras-deserialization", ("Functional",)),
+    ("load-error", "Error when deserializing class 'Conv2D' using config={'name': 'conv2d'}", None, None, None,
+     "keras-deserialization", ("Conv2D",)),
     ("load-error", "<class 'keras.src.initializers.random_initializers.GlorotUniform'> could not be deserialized "
-     "properly.", "keras-deserialization", ("GlorotUniform",)),
+     "properly.", None, None, None, "keras-deserialization", ("GlorotUniform",)),
+    ("load-error", "Unable to restore object of class 'MultiHeadAttention' likely due to name conflict with built-in "
+     "Keras class '<class 'keras.layers.attention.multi_head_attention.MultiHeadAttention'>'. To override the built-in "
+     "Keras definition of the object, decorate your class with `@keras.utils.register_keras_serializable`",
+     "RuntimeError", None, None, "keras-deserialization", ("MultiHeadAttention",)),
+    ("load-error", "Unknown layer: Functional", None, None, None, "keras-deserialization", ("Functional",)),
+    ("load-error", "Could not locate function 'swish'. Make sure custom classes are decorated", None, None, None,
+     "keras-deserialization", ("swish",)),
+    ("load-error", "Expecting value: line 1 column 1 (char 0)", "JSONDecodeError", "json/decoder.py:355 in raw_decode",
+     "JSONDecoder.raw_decode", "keras-deserialization", ("SavedModel Keras metadata",)),
     ("load-error", "File format not supported: filepath=/x/keras_saved_model. Keras 3 only supports V3 `.keras` "
-     "files and legacy H5 format files (`.h5` extension).", "keras-deserialization", ()),
-    # Keras 2.2 (TF 1.13/1.14) reading newer .h5 files
-    ("load-error", "Unknown layer: Functional", "keras-deserialization", ("Functional",)),
-    ("load-error", "('Unrecognized keyword arguments:', dict_keys(['ragged']))", "keras-deserialization",
-     ("ragged",)),
+     "files and legacy H5 format files (`.h5` extension).", None, None, None, "keras-deserialization",
+     ("legacy SavedModel format",)),
+    ("load-error", "Unable to synchronously open file (file signature not found)", "OSError", None, None,
+     "keras-deserialization", ("HDF5 file signature",)),
+    # an export: convert_variables_to_constants_v2 of TF 2.0-2.2 on a while loop reading a variable
+    ("error", "Cannot find the Placeholder op that is an input to the ReadVariableOp.", "ValueError",
+     "tensorflow/python/framework/convert_to_constants.py:526 in _convert_variables_to_constants_v2_impl", None,
+     "converter-refused", ("ReadVariableOp",)),
+    ("load-error", "Error parsing message with type 'tensorflow.SavedModel'", None, None, None, "protobuf-parse",
+     ("tensorflow.SavedModel",)),
+    ("load-error", "google.protobuf.message.DecodeError: Truncated message.", "DecodeError", None, None, "protobuf-parse",
+     ("protobuf message",)),
+    ("crash", "the agent process died of SIGSEGV (segmentation fault) while exporting lstm/tflite_int8",
+     "SIGSEGV", "tensorflow/lite/python/optimize/calibrator.py:152 in _feed_tensors", None, "crash",
+     ("SIGSEGV in calibrator._feed_tensors",)),
+    ("timeout", "no result after 900s (timeout) while loading a/b/c/d", "timeout",
+     "tensorflow/python/client/session.py:1453 in _call_tf_sessionrun", None, "timeout",
+     ("session._call_tf_sessionrun",)),
+    ("crash", "the agent process died (exit -11)", "crash", None, None, "crash", ()),
+    ("load-error", "something nobody expected", None, None, None, "other", ()),
     # "keras" alone in a text is no Keras error
-    ("load-error", "ValueError: keras went wrong somewhere", "other", ()),
+    ("load-error", "ValueError: keras went wrong somewhere", None, None, None, "other", ()),
 ]
 
 
-@pytest.mark.parametrize("status, text, category, names", CASES)
-def test_classify(status: str, text: str, category: str, names: tuple[str, ...]) -> None:
-    found = classify(status, text)
+@pytest.mark.parametrize("status, text, error_type, raised_in, raised_by, category, names", CASES)
+def test_classify(status: str, text: str, error_type: str | None, raised_in: str | None, raised_by: str | None,
+                  category: str, names: tuple[str, ...]) -> None:
+    found = classify(status, text, error_type, raised_in, raised_by)
     assert found is not None
     assert (found.category, found.names) == (category, names)
 
 
+def _deciding_rule(text: str) -> int | None:
+    return next((i for i, (_, pattern, _) in enumerate(classify_module._RULES) if pattern.search(text)), None)
+
+
+def test_every_pattern_decides_a_case() -> None:
+    """Each rule is the first to match at least one real text: dropping or
+    breaking any of them changes a case's class (a mutation fails a test)."""
+    decided = {_deciding_rule(case[1]) for case in CASES}
+    missing = [classify_module._RULES[i][1].pattern for i in range(len(classify_module._RULES)) if i not in decided]
+    assert not missing, missing
+
+
+def test_every_category_is_documented_and_reached() -> None:
+    reached = {case[5] for case in CASES}
+    assert reached == set(CATEGORIES), set(CATEGORIES) ^ reached
+
+
 def test_tf113_savedmodel_loader_keyerror_names_the_missing_op() -> None:
-    found = classify("load-error", "'FusedBatchNormV3'", "KeyError")
+    found = classify("load-error", "'FusedBatchNormV3'", "KeyError",
+                     "tensorflow/python/saved_model/loader_impl.py:212 in _RemoveDefaultAttrs")
     assert found is not None and (found.category, found.names) == ("op-not-registered", ("FusedBatchNormV3",))
     other = classify("load-error", "'some key'", "KeyError")
     assert other is not None and other.category == "other"
+    # the guard: only a KeyError is an op lookup, and only outside Keras
+    assert classify("load-error", "'FusedBatchNormV3'", "ValueError").category == "other"  # type: ignore[union-attr]
+    keras = classify("load-error", "'Functional'", "KeyError", "keras/engine/functional.py:1 in from_config",
+                     "Functional.from_config")
+    assert keras is not None and keras.category == "keras-config"
 
 
-@pytest.mark.parametrize("status", ["ok", "outputs-differ", "not-applicable"])
+@pytest.mark.parametrize("text, raised_in, raised_by, names", [
+    # Keras 2.5+ reading TF 2.4's MultiHeadAttention config, which lacks query_shape
+    ("'query_shape'", "keras/layers/attention/multi_head_attention.py:308 in from_config",
+     "MultiHeadAttention.from_config", ("MultiHeadAttention.query_shape",)),
+    # TF 2.1's Keras reading a 2.2+ InputLayer (batch_input_shape is a dict there): KeyError 0
+    ("0", "tensorflow_core/python/keras/engine/input_layer.py:86 in __init__", "InputLayer.__init__", ("InputLayer",)),
+])
+def test_a_keyerror_raised_in_keras_is_a_config_entry_it_lacks(text: str, raised_in: str, raised_by: str,
+                                                               names: tuple[str, ...]) -> None:
+    found = classify("load-error", text, "KeyError", raised_in, raised_by)
+    assert found is not None and (found.category, found.names) == ("keras-config", names)
+    assert classify("load-error", text, "KeyError") == Classified("other", ())  # raised elsewhere: not explained
+
+
+@pytest.mark.parametrize("status", ["ok", "outputs-differ", "not-applicable", "harness-error", "exported"])
 def test_non_failures_have_no_class(status: str) -> None:
-    assert classify(status, None) is None
+    assert classify(status, "Op type not registered 'X'") is None
+
+
+def test_harness_error_is_never_a_failure() -> None:
+    assert "harness-error" not in FAILED
 
 
 def test_static_check_names_every_missing_op_and_attr() -> None:

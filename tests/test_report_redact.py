@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from leaks import leaks
 from results_schema import assert_valid
 
 from sandbox import cli
 from sandbox.report import document
 from sandbox.report.publish import write_report
-from sandbox.report.redact import redact, text
+from sandbox.report.redact import Local, redact, text
 
 RECORDED = Path(__file__).parent / "data" / "default-results.json"
 # What the recorded run leaked: the VM's host name and the folders it ran in.
@@ -80,3 +81,49 @@ def test_the_writer_redacts_unless_told_not_to(tmp_path: Path, results: dict[str
     write_report(results, tmp_path / "kept", hide=False)
     assert json.loads((tmp_path / "clean" / "results.json").read_text()) == redact(results)
     assert json.loads((tmp_path / "kept" / "results.json").read_text()) == results
+
+
+# Every form a local path takes in what TF, Keras and sandbox print, of another
+# machine (the layout every run has) and of this one (its own folders and name).
+ELSEWHERE = Local((("/srv/ci/store", "<store>"), ("/srv/ci", "<cwd>"), ("/home/ci", "~")), "runner-7")
+
+
+@pytest.mark.parametrize("before, after", [
+    # TF's "defined at" traces drop the leading slash
+    ("used by node CudnnRNNV3 (defined at root/.cache/sandbox/envs/tf1.15.5-py3.7-cpu-98/lib/python3.7/site-packages/"
+     "tensorflow_core/python/framework/ops.py:1748) with these attrs", "(defined at <cache>/envs/tf1.15.5-py3.7-cpu-98/"),
+    ("node CudnnRNNV3 (defined at work/main/sandbox/agent/loaders.py:94) with", "(defined at <sandbox>/agent/loaders.py:94)"),
+    ("(defined at home/ada/venv/lib/python3.11/site-packages/keras/a.py:3)", "(defined at <python>/lib/python3.11/"),
+    # a slash-less path from a home folder anywhere in a text
+    ("cannot open root/.cache/sandbox/results/v1/exports/ab/abc/files/x", "cannot open <store>/exports/ab/abc/files/x"),
+    # the results store: in the cache, or anywhere (SANDBOX_STORE_DIR) by its layout
+    ("filepath=/root/.cache/sandbox/results/v1/exports/15/1517/files/dense/keras_saved_model.",
+     "filepath=<store>/exports/15/1517/files/dense/keras_saved_model."),
+    ("filepath=/data/mine/v1/exports/15/1517/files/m.h5", "filepath=<store>/exports/15/1517/files/m.h5"),
+    ("file:///root/models/x.pb", "file://~/models/x.pb"),
+    ("Fatal error in /private/tmp/abc/x.py and /var/tmp/y/z", "<tmp>/abc/x.py and <tmp>/y/z"),
+    # this machine's own folders, with and without the slash, and its host name as a word
+    ("/srv/ci/runs/m.log and srv/ci/store/v2/x", "<cwd>/runs/m.log and <store>/v2/x"),
+    ("host runner-7 said: runner-7.local failed", "host <host> said: <host>.local failed"),
+    ("a runner-77 is another host", "a runner-77 is another host"),
+])
+def test_every_form_of_a_local_path(before: str, after: str) -> None:
+    redacted = text(before, ELSEWHERE)
+    assert after in redacted
+    assert text(redacted, ELSEWHERE) == redacted  # idempotent
+
+
+def test_nothing_of_this_machine_survives_redaction() -> None:
+    """Paths of this machine's home, working folder, package, caches and temp
+    folder, in every form, leave no leak the tests' own detector finds."""
+    here = Local.here()
+    forms = []
+    for folder, _ in here.folders:
+        for tail in ("/lib/python3.11/site-packages/tensorflow/a.py", "/runs/x/cells/c/artifacts/m.h5", "/x"):
+            path = folder + tail
+            forms += [f'File "{path}", line 3', f"(defined at {path.lstrip('/')}:12)", f"at {path}.", f"'{path}'"]
+    if here.host:
+        forms.append(f"in binary running on {here.host}. Make sure; {here.host} said")
+    redacted = [text(f, here) for f in forms]
+    assert [r for r in redacted if leaks(r)] == []
+    assert all(text(r, here) == r for r in redacted)

@@ -4,9 +4,14 @@ Runs inside a cell's interpreter (Python 3.6+, any TF 1.13+), so this package
 uses Python 3.6 syntax, stdlib + numpy + tensorflow only, and imports its
 sibling modules as top-level names (the directory is sys.path[0]).
 """
+import faulthandler
 import os
 import sys
 import warnings
+
+# A crash in native code (a segfault in TF's converter or interpreter) prints
+# the Python stack it happened in: the host records what the item was doing.
+faulthandler.enable()
 
 # Never write __pycache__ into the (possibly read-only, shared) agent directory;
 # -E makes the interpreter ignore PYTHONDONTWRITEBYTECODE, so set it here.

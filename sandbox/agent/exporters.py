@@ -49,7 +49,9 @@ def _tf_function(prep: probes.Prepared) -> Tuple[Any, Any]:
     module.params = dict((k, tf.Variable(v, name=k)) for k, v in sorted(prep.params.items()))
     spec = tf.TensorSpec(prep.x.shape, tf.float32, name="x")
 
-    def call(x: Any) -> Dict[str, Any]:
+    def call(x):  # type: (Any) -> Dict[str, Any]
+        # no annotations: TF 2.0's SavedModel encodes a tf.function's argspec
+        # and cannot encode typing objects (NotEncodableError)
         return {"y": prep.probe.forward(tf, module.params, x)}
 
     serve = tf.function(call, input_signature=[spec])

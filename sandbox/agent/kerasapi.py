@@ -112,7 +112,17 @@ def predict(model: Any, x: np.ndarray) -> np.ndarray:
     """Inference-mode outputs (training=False) for one batch."""
     if tfcompat.eager(tfcompat.tf()) or _major_of_model(model) >= 3:
         return np.asarray(model(x, training=False))
+    if not hasattr(model, "predict"):  # TF1's Keras revives a newer class (Functional) as a bare Network
+        return _graph_call(model, x)
     return np.asarray(model.predict(x, batch_size=len(x)))
+
+
+def _graph_call(model: Any, x: np.ndarray) -> np.ndarray:
+    """A model without predict, called on a placeholder in Keras' own session (graph mode)."""
+    tf = tfcompat.tf()
+    placeholder = tfcompat.v1(tf).placeholder(tf.float32, shape=x.shape)
+    session = native().backend.get_session()  # TF1: tf.keras is the Keras that loaded it
+    return np.asarray(session.run(model(placeholder, training=False), {placeholder: x}))
 
 
 def _major_of_model(model: Any) -> int:

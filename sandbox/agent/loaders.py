@@ -75,8 +75,19 @@ def tf2_load(path: str, x: np.ndarray, artifact: Dict[str, Any]) -> np.ndarray:
         raise NotApplicable("tf.saved_model.load is missing")
     loaded = _phase("load", lambda: tf.saved_model.load(path))
     fn = _phase("load", lambda: loaded.signatures["serving_default"])
-    inp = _phase("load", lambda: _only(fn.structured_input_signature[1], "x"))
+    inp = _phase("load", lambda: _only(_signature_inputs(path, "serving_default"), "x"))
     return _run(x, lambda: _one_output(fn(**{inp: tf.constant(x)})))
+
+
+def _signature_inputs(path: str, key: str) -> List[str]:
+    """A signature's input keys, from the SavedModel's own SignatureDef (the
+    serving MetaGraph's): the concrete function does not say everywhere (its
+    structured_input_signature is None in TF 2.0-2.3 for a TF1-builder SavedModel)."""
+    metas = graphinfo.read_saved_model(path).meta_graphs
+    for meta in sorted(metas, key=lambda m: "serve" not in m.meta_info_def.tags):
+        if key in meta.signature_def:
+            return list(meta.signature_def[key].inputs)
+    raise KeyError("the SavedModel has no signature %r" % key)
 
 
 def _one_output(outputs: Dict[str, Any]) -> Any:

@@ -1,8 +1,9 @@
 """The agent's verbs (export, load, registry) and its command line.
 
 Outcomes of items (exported / not-applicable / error, ok / outputs-differ /
-load-error / run-error) are records, never exit codes: a verb that completed
-exits 0. Bad arguments exit 2 with one line; an agent bug raises.
+load-error / run-error, and harness-error for either when our own code raised:
+see blame.py) are records, never exit codes: a verb that completed exits 0.
+Bad arguments exit 2 with one line; an agent bug outside an item raises.
 """
 import argparse
 import os
@@ -16,6 +17,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+import blame
 import cellinfo
 import exporters
 import graphinfo
@@ -24,11 +26,13 @@ import loaders
 import opregistry
 import probes
 import tfcompat
+import texts
 import watchdog
 import zoo  # noqa: F401  (registers the built-in probes)
 
 MANIFEST = "manifest.jsonl"
-ERROR_CHARS = 4000
+ERROR_CHARS = 4000  # of an error's text, and of a traceback: head and tail kept, the cut marked
+HARNESS_ERROR = "harness-error"
 
 
 class UsageError(Exception):
@@ -41,13 +45,21 @@ def note(message: str) -> None:
 
 
 def _error_text(e: BaseException) -> str:
-    return str(e)[:ERROR_CHARS]
+    return texts.shorten(str(e), ERROR_CHARS)
 
 
 def _traceback(e: BaseException) -> str:
-    """The innermost frames of an exception (where in TF it was raised), for triage."""
+    """The exception's traceback (where in TF it was raised, and what caused it), for triage."""
     lines = traceback.format_exception(type(e), e, e.__traceback__)
-    return "".join(lines)[-ERROR_CHARS:]
+    return texts.shorten("".join(lines), ERROR_CHARS)
+
+
+def _failure(e: BaseException, status: str) -> Dict[str, Any]:
+    """The fields of a failed item: `status` when the library raised `e`,
+    harness-error when our own code did (blame.py)."""
+    found = dict(blame.describe(e), error_type=type(e).__name__, error=_error_text(e), traceback=_traceback(e))
+    found["status"] = HARNESS_ERROR if blame.is_harness(e) else status
+    return found
 
 
 def _open_log(path: str, resume: bool) -> List[Dict[str, Any]]:
@@ -103,7 +115,8 @@ def _blank_artifact(probe: str, fmt: str, device: Optional[str] = None) -> Dict[
     return {"kind": "artifact", "probe": probe, "format": fmt, "device": device, "status": "error", "path": None,
             "reason": None, "error_type": None, "traceback": None, "ops": [], "op_attrs": {},
             "signature": None, "inputs": None, "outputs": None, "trained": None, "default_attrs": {},
-            "lazy_ops": [], "lazy_attrs": {}, "tflite_ops": None, "writer": None}
+            "lazy_ops": [], "lazy_attrs": {}, "tflite_ops": None, "writer": None, "raised_in": None,
+            "raised_by": None}
 
 
 def _artifact(run: ProbeRun, fmt: str) -> Dict[str, Any]:
@@ -130,7 +143,10 @@ def _artifact(run: ProbeRun, fmt: str) -> Dict[str, Any]:
         record.update(status="not-applicable", reason=str(e))
     except Exception as e:
         traceback.print_exc()
-        record.update(reason=_error_text(e), error_type=type(e).__name__, traceback=_traceback(e))
+        cause = e.cause if isinstance(e, loaders.Stage) else e  # the exporter ran the cell's own loader
+        failed = _failure(cause, "error")
+        failed["reason"] = failed.pop("error")  # an artifact's error text is its reason
+        record.update(failed)
     return record
 
 
@@ -172,7 +188,7 @@ def _load_one(directory: str, artifact: Dict[str, Any], loader: str,
               atol: float, rtol: float) -> Dict[str, Any]:
     result: Dict[str, Any] = {"status": "load-error", "error_type": None, "error": None,
                               "max_abs_err": None, "max_rel_err": None, "reason": None,
-                              "traceback": None}
+                              "traceback": None, "raised_in": None, "raised_by": None}
     try:
         path = os.path.join(directory, artifact["path"])
         if artifact.get("inputs") is None:  # a user's model: loading it is the test
@@ -186,12 +202,10 @@ def _load_one(directory: str, artifact: Dict[str, Any], loader: str,
     except loaders.NotApplicable as e:
         result.update(status="not-applicable", reason=str(e))
     except loaders.Stage as e:
-        result.update(status=e.phase + "-error", error_type=type(e.cause).__name__,
-                      error=_error_text(e.cause), traceback=_traceback(e.cause))
+        result.update(_failure(e.cause, e.phase + "-error"))
     except Exception as e:
         traceback.print_exc()
-        result.update(error_type=type(e).__name__, error=_error_text(e), traceback=_traceback(e),
-                      reason="failed outside the loader's load/run phases")
+        result.update(_failure(e, "load-error"), reason="failed outside the loader's load/run phases")
     return result
 
 
@@ -244,9 +258,10 @@ def load(items: List[Dict[str, Any]], out: str, resume: bool, tolerances: Tolera
                 continue
             directory = entry["dir"]
             artifact = artifacts.get(directory, item["probe"], item["format"])
-            if artifact is None:
-                writer.write(dict(item, kind="producer-error",
-                                  reason="no exported %s/%s in %s" % (item["probe"], item["format"], directory)))
+            if artifact is None:  # the host named an artifact that is not there: a bug of ours
+                writer.write(dict(item, kind="load", status=HARNESS_ERROR, error_type="LookupError",
+                                  error="no exported %s/%s in %s" % (item["probe"], item["format"], directory),
+                                  raised_in="agent/verbs.py in load", raised_by=None))
                 continue
             writer.write(dict(item, kind="start"))
             watchdog.begin("load " + "/".join(item[k] for k in LOAD_KEYS))
@@ -366,6 +381,7 @@ def parser() -> argparse.ArgumentParser:
 
 def _probe_modules(paths: List[str]) -> None:
     for path in paths:
+        blame.add_harness_file(path)  # a probe's own code failing is not the library's doing
         try:
             note("probe module %s: %s" % (path, ", ".join(probes.load_module(path))))
         except Exception as e:

@@ -78,7 +78,23 @@ def _check():
         _exit(PARENT_GONE_EXIT, "the host process (pid %d) is gone; stopping" % parent)
     limit, since = _state["timeout"], _state["since"]
     if limit is not None and since is not None and time.time() - since > limit:
+        _dump_main_stack()
         _exit(ITEM_TIMEOUT_EXIT, "%s: no result after %gs (item timeout); stopping" % (_state["what"], limit))
+
+
+def _dump_main_stack():
+    # type: () -> None
+    """Where the item was stuck, in faulthandler's format (the host reads both)."""
+    frame = sys._current_frames().get(threading.main_thread().ident)
+    lines = []
+    while frame is not None:
+        lines.append('  File "%s", line %d in %s\n' % (frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name))
+        frame = frame.f_back
+    try:
+        sys.stderr.write("Timeout: main thread (most recent call first):\n" + "".join(lines))
+        sys.stderr.flush()
+    except Exception:
+        pass
 
 
 def _exit(code, message):

@@ -14,14 +14,16 @@ from typing import Any
 from tabulate import tabulate
 
 from sandbox.classify import FAILED
+from sandbox.records import HARNESS_ERROR
 from sandbox.report.redact import text as redact_text
 from sandbox.report.tables import Results, first_line, pair
 
 NEWLY_FAILING, NEWLY_WORKING, ERROR_CHANGED = "newly failing", "newly working", "error changed"
+HARNESS = "harness error"  # a load our own code failed on: measured nothing, a bug to fix before publishing
 NEW_LOAD, REMOVED_LOAD, NEW_CELL, REMOVED_CELL = "new load", "removed load", "new cell", "removed cell"
 CELL_BROKE, CELL_RECOVERED = "cell newly failing", "cell newly working"
-GATING = (NEWLY_FAILING, CELL_BROKE)  # changes that make `sandbox diff` exit 1
-_ORDER = (NEWLY_FAILING, CELL_BROKE, ERROR_CHANGED, NEWLY_WORKING, CELL_RECOVERED, NEW_CELL, REMOVED_CELL,
+GATING = (NEWLY_FAILING, CELL_BROKE, HARNESS)  # changes that make `sandbox diff` exit 1
+_ORDER = (HARNESS, NEWLY_FAILING, CELL_BROKE, ERROR_CHANGED, NEWLY_WORKING, CELL_RECOVERED, NEW_CELL, REMOVED_CELL,
           NEW_LOAD, REMOVED_LOAD)
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
 # Absolute paths in an error differ between runs (run folders, caches, hosts'
@@ -98,6 +100,8 @@ def _load_change(key: Key, old: dict[str, Any] | None, new: dict[str, Any] | Non
         present = new or old
         assert present is not None
         return make(NEW_LOAD if new else REMOVED_LOAD, _detail(present))
+    if new["status"] == HARNESS_ERROR:
+        return None if old["status"] == HARNESS_ERROR else make(HARNESS, _detail(new))
     if _bad(new) and not _bad(old):
         return make(NEWLY_FAILING, _detail(new))
     if _bad(old) and not _bad(new):
@@ -110,7 +114,7 @@ def _load_change(key: Key, old: dict[str, Any] | None, new: dict[str, Any] | Non
 def _detail(load: dict[str, Any]) -> str:
     if load["status"] == "outputs-differ":
         return f"max abs err {load.get('max_abs_err')}"
-    if load["status"] in FAILED:
+    if load["status"] in FAILED or load["status"] == HARNESS_ERROR:
         return first_line(load.get("error"), 100) or load["status"]
     return load.get("reason") or ""
 

@@ -16,7 +16,11 @@ from typing import Any, Callable
 
 from sandbox.errors import SandboxError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+# Older versions read as the current one. 2 -> 3 added the status harness-error
+# and optional fields: a version-2 document is a valid version-3 one whose
+# harness errors (there was no word for them) are recorded as failures.
+_READS = (2,)
 SCHEMA_FILE = "results.schema.json"
 RESULTS_FILE = "results.json"
 _REQUIRED = {"name": str, "created": str, "sandbox_version": str, "matrix": str, "formats": list,
@@ -41,6 +45,8 @@ def load(path: Path) -> Results:
         raise SandboxError(f"{file}: cannot read results: {exc.strerror or exc}") from None
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise SandboxError(f"{file}: cannot read results: not JSON ({_first_line(exc)})") from None
+    if isinstance(data, dict) and data.get("schema_version") in _READS:
+        data["schema_version"] = SCHEMA_VERSION
     check(data, str(file))
     return data  # type: ignore[no-any-return]
 
@@ -51,8 +57,9 @@ def check(data: Any, where: str) -> None:
         raise SandboxError(f"{where}: not a results document (expected a JSON object)")
     version = data.get("schema_version")
     if version != SCHEMA_VERSION:
+        readable = ", ".join(str(v) for v in (*_READS, SCHEMA_VERSION))
         raise SandboxError(f"{where}: schema_version {version!r} is not supported (this sandbox reads "
-                           f"{SCHEMA_VERSION}); re-render it with the sandbox version that wrote it")
+                           f"{readable}); re-render it with the sandbox version that wrote it")
     for key, kind in _REQUIRED.items():
         if not isinstance(data.get(key), kind):
             raise SandboxError(f"{where}: key {key!r} is missing or not a {kind.__name__}")

@@ -8,6 +8,7 @@ from collections import defaultdict
 from typing import Any
 
 from sandbox.classify import FAILED
+from sandbox.records import HARNESS_ERROR
 from sandbox.report.tables import Results, first_line, pair
 
 Load = dict[str, Any]
@@ -39,6 +40,9 @@ def _case(load: Load) -> ET.Element:
     elif status == "outputs-differ":
         text = f"outputs differ: max abs err {load.get('max_abs_err')}, max rel err {load.get('max_rel_err')}"
         ET.SubElement(case, "failure", message=text, type="outputs-differ").text = text
+    elif status == HARNESS_ERROR:  # not a finding: the harness failed (JUnit's "error", not "failure")
+        error = ET.SubElement(case, "error", message=first_line(load.get("error"), 300), type=HARNESS_ERROR)
+        error.text = f"sandbox's own code failed at {load.get('raised_in') or '?'}: {load.get('error') or ''}"
     elif status in FAILED:
         error = load.get("error") or status
         failure = ET.SubElement(case, "failure", message=first_line(error, 300),

@@ -23,11 +23,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sandbox.agent.texts import shorten
 from sandbox.report.findings import Group, export_problem, signature
 from sandbox.report.tables import FORMAT_TEXT, LOADER_TEXT, Grid, Results, healthy, labels, probe_order
 from sandbox.report.verdict import Devices
 
-ERROR_LIMIT = 10_000  # characters of an error kept in the page (the agent keeps 4,000); results.json has it whole
+ERROR_LIMIT = 10_000  # characters of an error kept in the page, head and tail (the agent keeps 4,000); results.json has it whole
 
 
 def build(results: Results, found: list[Grid], grouped: list[Group], devs: Devices,
@@ -71,7 +72,7 @@ def _problem(load: dict[str, Any], devs: Devices, titles: dict[Any, str], tables
         text = f"max abs err {load.get('max_abs_err')}, max rel err {load.get('max_rel_err')} " \
                f"(atol {load.get('atol')}, rtol {load.get('rtol')})"
     else:
-        text = f"{load.get('error_type') or ''}: {load.get('error') or ''}".lstrip(": ")[:ERROR_LIMIT]
+        text = shorten(f"{load.get('error_type') or ''}: {load.get('error') or ''}".lstrip(": "), ERROR_LIMIT)
     error_at = errors.setdefault(text, len(errors))
     static = load.get("static") or {}
     predicted = sorted(set((static.get("missing_ops") or []) + (static.get("missing_attrs") or [])))

@@ -1,16 +1,26 @@
 """Publishing hygiene: a results document without where it ran.
 
 A published report keeps what matters to a reader (versions, packages,
-errors) and drops what only says where the run lived: the host name in
-TensorFlow's "running on <host>" errors, the cache, run and home folders in
-paths (an interpreter becomes <python>/bin/python3), and the folders of the
-environments. A pure function: the document in, a redacted copy out;
-`redact(redact(d)) == redact(d)`.
+errors) and drops what only says where the run lived: the host name, and
+every form of a local path, with or without its leading slash (TensorFlow
+prints "defined at root/.cache/sandbox/envs/..."): the environments, run,
+results-store, cache, package, interpreter, home, working and temporary
+folders. Two sources: the layout any sandbox run has (".../sandbox/envs/",
+".../cells/", pyenv and uv interpreters, homes, /tmp), which also holds for a
+document measured on other machines (CI shards); and the folders and host
+name of this machine (`Local.here()`). A pure function of the document and
+`Local`: `redact(redact(d)) == redact(d)`.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 Results = dict[str, Any]
@@ -20,23 +30,75 @@ HOST = "<host>"
 _RUNNING_ON = re.compile(r"(running on )(?!<host>)[\w.-]+?(?=\.?(?:\s|$|['\"]))")
 # An absolute path: starts after a non-path character, runs to whitespace, a quote or punctuation.
 _PATH = re.compile(r"(?<![\w.~<>/-])/(?:[^\s'\"(),:;<>\[\]{}|`]+)")
+# TF's "defined at" traces print a frame's file without its leading slash:
+# "(defined at root/.cache/sandbox/envs/tf1.15.5-.../ops.py:1748)"
+_DEFINED_AT = re.compile(r"(defined at )(?![<~/])([^\s'\"(),:;<>\[\]{}|`]+)")
+# A path whose leading slash is gone anywhere else, from a folder every machine has
+_BARE_ROOT = re.compile(r"(?<![\w.~<>/-])(?=(?:root|home/[^/\s]+|Users/[^/\s]+|tmp|var/tmp|private/tmp)/[^\s]*/)")
+_BARE_ROOTS = ("root/", "home/", "Users/", "tmp/")
 # Where a path's folder is replaced by a placeholder: the first anchor found names it.
 _ANCHORS = (
     ("/sandbox/envs/", "<cache>/envs/"),  # environments in the sandbox cache
     ("/envs/", "<cache>/envs/"),
     ("/cells/", "<run>/cells/"),  # a run folder: runs/<matrix>/cells/<cell>/...
+    ("/sandbox/results/", "<store>/"),  # the results store in the sandbox cache
     ("/sandbox/agent/", "<sandbox>/agent/"),  # the package's own agent code
+    ("/.cache/sandbox/", "<cache>/"),
     ("/sandbox/", "<sandbox>/"),
 )
-_PYTHON = re.compile(r"^.*?/(?:versions|python\d[.\d]*|usr|opt)/.*?(?=/lib/python\d)")
+# the results store anywhere (its layout: <root>/v1/exports/ab/<key>/files/...)
+_STORE = re.compile(r"/v\d+/(?=(?:exports|loads|registries)/[0-9a-f]{2}/)")
+# an environment or interpreter anywhere: whatever holds lib/pythonX.Y (a venv, pyenv, /usr)
+_PYTHON = re.compile(r"^/.*?(?=/lib/python\d)")
 # an interpreter of pyenv (~/.pyenv/versions/3.7.16/bin/python3) or uv (.../uv/python/cpython-3.11.7-.../bin/python3)
 _INTERPRETER = re.compile(r"^/.*/(?:versions|python)/[^/]+(?=/bin/)")
 _HOME = re.compile(r"^/(?:root|home/[^/]+|Users/[^/]+)(?=/|$)")
+_TMP = ("/tmp/", "/var/tmp/", "/private/tmp/")
 
 
-def redact(results: Results) -> Results:
-    """A copy of `results` with host names and local paths replaced by placeholders."""
-    out: Results = _strings(results)  # a new document: every list and dict copied
+@dataclass(frozen=True)
+class Local:
+    """This machine's own folders (longest first, each with its placeholder) and host name."""
+
+    folders: tuple[tuple[str, str], ...] = ()
+    host: str | None = None
+
+    @classmethod
+    def here(cls) -> Local:
+        return cls(_folders(), _host())
+
+    def apply(self, value: str) -> str | None:
+        """A path inside one of the folders, with the folder replaced; None if in none."""
+        for folder, placeholder in self.folders:
+            if value == folder or value.startswith(folder + "/"):
+                return placeholder + value[len(folder):]
+        return None
+
+
+def _folders() -> tuple[tuple[str, str], ...]:
+    home = Path.home()
+    cache = Path(os.environ.get("SANDBOX_CACHE_DIR")
+                 or Path(os.environ.get("XDG_CACHE_HOME") or home / ".cache") / "sandbox")
+    store = Path(os.environ["SANDBOX_STORE_DIR"]) if os.environ.get("SANDBOX_STORE_DIR") else cache / "results"
+    found = {str(store): "<store>", str(cache): "<cache>",
+             str(Path(__file__).resolve().parents[1]): "<sandbox>",  # the package: a checkout or site-packages
+             str(Path.cwd()): "<cwd>", tempfile.gettempdir(): "<tmp>",
+             sys.prefix: "<python>", sys.base_prefix: "<python>", str(home): "~"}
+    usable = {os.path.normpath(folder): placeholder for folder, placeholder in found.items()
+              if folder and os.path.normpath(folder) not in ("/", ".")}
+    return tuple(sorted(usable.items(), key=lambda fp: -len(fp[0])))
+
+
+def _host() -> str | None:
+    name = socket.gethostname().split(".")[0]
+    return name if len(name) >= 2 and name != "localhost" else None
+
+
+def redact(results: Results, local: Local | None = None) -> Results:
+    """A copy of `results` with host names and local paths replaced by placeholders
+    (`local`: this machine's folders and name; Local.here() by default)."""
+    where = Local.here() if local is None else local
+    out: Results = _strings(results, where)  # a new document: every list and dict copied
     for cell in out.get("cells") or []:
         env = cell.get("environment")
         if isinstance(env, dict) and str(env.get("location") or "").startswith(("/", "~", "<")):
@@ -45,16 +107,43 @@ def redact(results: Results) -> Results:
     return out
 
 
-def text(value: str) -> str:
+def text(value: str, local: Local | None = None) -> str:
     """One string with host names and local paths replaced."""
+    where = local or Local()
+    if where.host and where.host in value:
+        value = re.sub(rf"(?<![\w.<-]){re.escape(where.host)}(?![\w>-])", HOST, value)
     if "/" not in value and "running on" not in value:
         return value
-    value = _RUNNING_ON.sub(rf"\1{HOST}", value)
-    return _PATH.sub(lambda m: path(m.group(0)), value)
+    if "running on" in value:
+        value = _RUNNING_ON.sub(rf"\1{HOST}", value)
+    if "defined at " in value:
+        value = _DEFINED_AT.sub(lambda m: m.group(1) + path("/" + m.group(2), where), value)
+    value = _bare(value, where)
+    return _PATH.sub(lambda m: path(m.group(0), where), value)
 
 
-def path(value: str) -> str:
+def _bare(value: str, local: Local) -> str:
+    """Paths without their leading slash: from a folder every machine has, or one of this machine's."""
+    if any(root in value for root in _BARE_ROOTS):
+        value = _BARE_ROOT.sub("/", value)
+    for folder, _placeholder in local.folders:
+        bare = folder.lstrip("/")
+        if bare and bare in value:
+            value = re.sub(rf"(?<![\w.~<>/-]){re.escape(bare)}(?=/|\b)", folder, value)
+    return value
+
+
+def path(value: str, local: Local | None = None) -> str:
     """"/root/.cache/sandbox/envs/tf1.13.2-py3.7-cpu-0d8f/lib/..." -> "<cache>/envs/tf1.13.2-py3.7-cpu-0d8f/lib/..."."""
+    lead = len(value) - len(value.lstrip("/"))
+    prefix, value = value[:lead - 1], value[lead - 1:]  # "file:///x": keep "//", redact "/x"
+    return prefix + _one(value, local or Local())
+
+
+def _one(value: str, local: Local) -> str:
+    store = _STORE.search(value)
+    if store:
+        return "<store>/" + value[store.end():]
     for anchor, placeholder in _ANCHORS:
         at = value.find(anchor)
         if at >= 0:
@@ -62,19 +151,22 @@ def path(value: str) -> str:
     python = _PYTHON.match(value) or _INTERPRETER.match(value)
     if python:
         return "<python>" + value[python.end():]
+    mine = local.apply(value)
+    if mine is not None:
+        return mine
     if _HOME.match(value):
         return _HOME.sub("~", value)
-    for tmp in ("/tmp/", "/var/tmp/", "/private/tmp/"):
+    for tmp in _TMP:
         if value.startswith(tmp):
             return "<tmp>/" + value[len(tmp):]
     return value
 
 
-def _strings(value: Any) -> Any:
+def _strings(value: Any, local: Local) -> Any:
     if isinstance(value, str):
-        return text(value)
+        return text(value, local)
     if isinstance(value, list):
-        return [_strings(v) for v in value]
+        return [_strings(v, local) for v in value]
     if isinstance(value, dict):
-        return {k: _strings(v) for k, v in value.items()}
+        return {k: _strings(v, local) for k, v in value.items()}
     return value
