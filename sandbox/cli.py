@@ -44,6 +44,7 @@ from sandbox import (
 from sandbox.errors import Interrupted, SandboxError
 from sandbox.report import diff, document
 from sandbox.report.publish import check_writable, write_report
+from sandbox.witness import runs as witnesses
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,7 +113,7 @@ EXIT_CODES = """exit codes:
   1    a cell errored, nothing at all was measured, or `diff`/`check` found something that fails
   2    usage or configuration error (a bad matrix, spec, path or option)
   3    a command sandbox ran failed (its log is named)
-  4    a bug in sandbox itself (please report it, with --debug)
+  4    a bug in sandbox itself (please report it, with --debug), or a finding its witness did not reproduce
   74   the results store cannot be written (what was stored is kept)
   75   busy: another run of this matrix holds its lock (with --no-wait)
   130  interrupted by Ctrl-C (SIGINT); 143 stopped by SIGTERM"""
@@ -130,6 +131,7 @@ EXAMPLES = {
     "bisect": "sandbox bisect examples/repro/matmul_frozen_graph.toml",
     "shell": "sandbox shell tf2.15.1-py3.11-cpu",
     "diff": "sandbox diff old/results.json reports/default --json",
+    "witness": "sandbox witness reports/tf-map\n  sandbox witness merged/tf-map --matrix matrices/tf-map.toml --bundles bundles/export-*",
     "pythons": "sandbox pythons --json",
 }
 
@@ -172,6 +174,8 @@ def _parser() -> argparse.ArgumentParser:
     out.add_argument("-q", "--quiet", action="store_true", help="print only the closing summary and the report paths")
     run.add_argument("--no-wait", action="store_true",
                      help="fail (exit 75) instead of waiting when another run of this matrix is running")
+    run.add_argument("--no-witness", dest="witness", action="store_false",
+                     help="do not re-run each finding with its standalone witness script at the end")
     run.set_defaults(func=cmd_run)
 
     show = verb("plan", "print the cells a matrix resolves to, then stop")
@@ -189,6 +193,19 @@ def _parser() -> argparse.ArgumentParser:
     mg.add_argument("bundles", nargs="+", type=Path, help="every export and load bundle folder of the run")
     _reports(mg)
     mg.set_defaults(func=cmd_merge)
+
+    wit = verb("witness", "re-run each finding of a report with its standalone witness script, in the consumer's "
+                          "environment, and add the outcomes to the report (only the witnesses the store lacks run)")
+    wit.add_argument("report", type=Path, help="a report folder (or its results.json)")
+    wit.add_argument("--matrix", type=Path, help="the matrix the report was run from (default: the bundles', "
+                                                 "else the one results.json names)")
+    wit.add_argument("--bundles", nargs="+", type=Path, default=[], metavar="BUNDLE",
+                     help="export bundles of a sharded run: their artifacts are what the witnesses load")
+    _jobs(wit)
+    _work_dir(wit)
+    _offline(wit)
+    wit.add_argument("--fresh", action="store_true", help="run every witness again, ignoring the results store")
+    wit.set_defaults(func=cmd_witness)
 
     rep = verb("report", "re-render a report (index.md, index.html, junit.xml) from a results.json")
     rep.add_argument("results", type=Path, help="a results.json or a report folder")
@@ -236,7 +253,7 @@ def _parser() -> argparse.ArgumentParser:
     py = verb("pythons", "list the Python interpreters found")
     py.add_argument("--json", action="store_true", help="print them as JSON ($defs/pythons of cli.schema.json)")
     py.set_defaults(func=cmd_pythons)
-    for p in (run, mg, rep, rp):  # the verbs that write a report
+    for p in (run, mg, rep, rp, wit):  # the verbs that write a report
         p.add_argument("--no-redact", dest="redact", action="store_false",
                        help="keep host names and local paths in the report (redacted by default)")
     for p in sub.choices.values():
@@ -374,14 +391,53 @@ def cmd_run(args: argparse.Namespace) -> int:
         with _display([c.id for c in cells], args.quiet, args.verbose, start=start) as show:
             run = runner.Run(mx, cells, run_dir, args.jobs, show, fresh=args.fresh)
             results = run.run()
-        document_ = collect.collect(mx, results)
+            document_ = collect.collect(mx, results)
+            if args.witness:
+                witnesses.attach(document_, run)
         out = write_report(document_, args.reports / mx.name, args.redact)
     found = summary.summarize(document_)
     show.table(document_)
     show.summary(display.closing_summary(found, run.tally.line(), show.wall(), _outputs(out), args.verbose))
+    if found.refuted:
+        return 4  # a finding its witness does not reproduce: our own code made it
     if any(r.state.status == "error" for r in results) or not found.loads:
         return 1  # a cell errored, or nothing at all was measured (every cell skipped or broken)
     return 0
+
+
+def cmd_witness(args: argparse.Namespace) -> int:
+    start = time.monotonic()
+    results = document.load(args.report)
+    folder = args.report if args.report.is_dir() else args.report.parent
+    bundles = shards.read_all(args.bundles) if args.bundles else []
+    mx = _witness_matrix(args, results, bundles)
+    cells = plan.plan(mx, versions.Catalog(offline=args.offline), pythons.discover())
+    check_writable(folder)
+    run_dir = args.work_dir / f"{mx.name}-witness"
+    with locks.run_lock(run_dir, say=_say):
+        with _display([c.id for c in cells], start=start) as show:
+            run = runner.Run(mx, cells, run_dir, args.jobs, show, fresh=args.fresh)
+            for bundle in (b for b in bundles if b.kind == "export"):
+                shards.sources(bundle, run.store)  # their artifacts, verified, into the local store
+            witnesses.attach(results, run)
+        out = write_report(results, folder, args.redact)
+    found = summary.summarize(results)
+    show.summary(display.witness_lines(found) + [f"report: {out / 'index.html'} {out / 'index.md'}",
+                                                 f"results: {out / document.RESULTS_FILE}"])
+    return 4 if found.refuted else 0
+
+
+def _witness_matrix(args: argparse.Namespace, results: dict[str, Any], bundles: list[shards.Bundle]) -> matrix.Matrix:
+    """--matrix, else the matrix the bundles were made from, else the file results.json names."""
+    if args.matrix is not None:
+        return matrix.load(args.matrix)
+    if bundles:
+        return shards.the_matrix(bundles)
+    named = Path(results["matrix"])
+    if not named.is_file():
+        raise SandboxError(f"{args.report}: its results name the matrix {named}, which is not a file here; "
+                           "give it with --matrix")
+    return matrix.load(named)
 
 
 def _outputs(out: Path) -> list[Path]:

@@ -253,7 +253,7 @@ def _phase_words(event: ev.PhaseFinished) -> str:
     measured = sum(n for _, n in event.counts)
     if event.phase == "registry":
         return "failed" if dict(event.counts).get("failed") else f"stored ({event.seconds:.0f}s)"
-    noun = "artifacts" if event.phase == "export" else "loads"
+    noun = {"export": "artifacts", "witness": "witnesses"}.get(event.phase, "loads")
     if not measured:
         return f"{event.reused} {noun} from the store, nothing to measure"
     parts = ", ".join(f"{n} {s}" for s, n in event.counts)
@@ -295,11 +295,21 @@ def closing_summary(summary: Summary, tally: str, seconds: float, outputs: list[
         if verbose:
             lines += [f"    {summary.pair(p)}: {p.failed}/{p.applicable} failed; {', '.join(p.names) or '-'}"
                       for p in fmt.pairs]
+    lines += witness_lines(summary)
     if not summary.loads:
         lines.append("nothing was measured: no cell could load anything (see the reasons above)")
     html, md, junit, results = (str(p) for p in outputs)
     lines += [f"report: {html} {md} {junit}", f"results: {results}"]
     return lines
+
+
+def witness_lines(summary: Summary) -> list[str]:
+    """How the findings' witnesses came out; every finding one did not reproduce."""
+    if not summary.witnesses:
+        return []
+    return [f"witnesses of {sum(n for _, n in summary.witnesses)} findings: "
+            + ", ".join(f"{n} {outcome}" for outcome, n in summary.witnesses),
+            *(f"  not reproduced (a bug of ours): {finding}" for finding in summary.refuted)]
 
 
 def _duration(seconds: float) -> str:

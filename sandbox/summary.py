@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox.classify import FAILED
+from sandbox.witness.verdict import NOT_REPRODUCED, OUTCOMES
 
 _CELL_ID = re.compile(r"^tf(?P<tf>[^-]+)-py(?P<py>[^-]+)-(?P<image>[a-z]+)(?P<extra>\+.*)?$")
 
@@ -46,6 +47,8 @@ class Summary:
     not_applicable: int
     formats: tuple[FormatFailures, ...]  # formats with a failing pair, in the matrix's order
     labels: dict[str, str]  # cell id -> the shortest name that tells it from the others
+    witnesses: tuple[tuple[str, int], ...] = ()  # (outcome, n) of the findings' witnesses
+    refuted: tuple[str, ...] = ()  # findings their witness did not reproduce: bugs of ours
 
     @property
     def loads(self) -> int:
@@ -65,7 +68,18 @@ def summarize(results: dict[str, Any]) -> Summary:
         cells=tuple(statuses.items()),
         problems=tuple((c["id"], c["status"], c.get("reason") or "") for c in cells if c["status"] != "ok"),
         ok=verdicts["ok"], differ=verdicts["differ"], failed=verdicts["fail"], not_applicable=verdicts["n/a"],
-        formats=_failing(results), labels=short_labels(names))
+        formats=_failing(results), labels=short_labels(names),
+        witnesses=_outcomes(results), refuted=_refuted(results))
+
+
+def _outcomes(results: dict[str, Any]) -> tuple[tuple[str, int], ...]:
+    outcomes = Counter(w["outcome"] for w in results.get("witnesses") or [])
+    return tuple((o, outcomes[o]) for o in OUTCOMES if outcomes[o])
+
+
+def _refuted(results: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(f"{w['finding']}: {w['why']}" for w in results.get("witnesses") or []
+                 if w["outcome"] in NOT_REPRODUCED)
 
 
 def _verdict(status: str) -> str:

@@ -18,7 +18,7 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from sandbox.report import pagedata
+from sandbox.report import pagedata, witnesses
 from sandbox.report.findings import FormatSummary, Group, groups, summaries, where
 from sandbox.report.tables import (
     FORMAT_TEXT,
@@ -167,17 +167,20 @@ def _format_summary(summary: FormatSummary) -> str:
 def _failures(results: Results, found: list[Group], names: Names) -> str:
     if not found:
         return '<section id="failures"><h2>Failures, grouped</h2><p>None: every load worked.</p></section>'
-    ids = healthy(results)
-    rows = "".join(_group_row(i, g, ids, names) for i, g in enumerate(found))
+    ids, witnessed = healthy(results), witnesses.index(results)
+    rows = "".join(_group_row(i, g, ids, names, witnessed) for i, g in enumerate(found))
     return ('<section id="failures"><h2>Failures, grouped by signature</h2>'
             '<p class="note">One row per finding: the ops or attrs the consumer lacks (or the error class and '
-            'message), how many loads and pairs it hits, where, and one exact error. Every load is in '
-            'results.json.</p><div class="scroll"><table class="data groups"><thead><tr><th>finding</th>'
+            'message), how many loads and pairs it hits, where, and one exact error; and its witness: one of its '
+            'loads re-run by a standalone script of plain TensorFlow / Keras calls, which you can copy into a bug '
+            'report. A finding its witness does not reproduce is a bug of sandbox. Every load is in results.json.</p>'
+            '<div class="scroll"><table class="data groups"><thead><tr><th>finding</th>'
             '<th>loads</th><th>pairs</th><th>formats / loaders</th><th>probes</th><th>pairs and error</th>'
-            f'</tr></thead><tbody>{rows}</tbody></table></div></section>')
+            f'<th>witness</th></tr></thead><tbody>{rows}</tbody></table></div></section>')
 
 
-def _group_row(i: int, group: Group, ids: list[str], names: Names) -> str:
+def _group_row(i: int, group: Group, ids: list[str], names: Names,
+               witnessed: dict[tuple[str, ...], witnesses.Witness]) -> str:
     hits = "".join(f"<li>{_e(producers)} → {_e(consumers)}</li>" for producers, consumers in where(group, ids, names))
     example = group.example
     if group.signature.kind == "differs":
@@ -192,7 +195,8 @@ def _group_row(i: int, group: Group, ids: list[str], names: Names) -> str:
             f'<td>{_e(", ".join(group.values("probe")))}</td>'
             f'<td><details><summary>saved with → loaded with</summary><ul class="pairs">{hits}</ul>'
             f'<p class="muted">{_e(example["producer"])} → {_e(example["consumer"])}, {_e(example["probe"])}, '
-            f'{_e(example["format"])} / {_e(example["loader"])}:</p><pre>{_e(error)}</pre></details></td></tr>')
+            f'{_e(example["format"])} / {_e(example["loader"])}:</p><pre>{_e(error)}</pre></details></td>'
+            f'{witnesses.html(witnesses.of(group, witnessed))}</tr>')
 
 
 def _grids(found: list[Grid], names: Names) -> str:

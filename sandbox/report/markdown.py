@@ -10,6 +10,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from sandbox.report import witnesses
 from sandbox.report.findings import FormatSummary, Group, groups, summaries, where
 from sandbox.report.tables import (
     FORMAT_TEXT,
@@ -83,12 +84,17 @@ def _failures(results: Results, found: list[Group], names: dict[str, str]) -> li
     out = ["## Failures, grouped by signature", ""]
     if not found:
         return out + ["None: every load worked.", ""]
-    ids = healthy(results)
+    ids, witnessed = healthy(results), witnesses.index(results)
     rows = [[_md(g.signature.title), len(g.loads), len(g.pairs),
              _md(", ".join(sorted({f"{l['format']}/{l['loader']}" for l in g.loads}))),
-             _md(", ".join(g.values("probe"))), _md(_where(g, ids, names)), _md(_error(g.example))] for g in found]
-    headers = ["finding", "loads", "pairs", "formats/loaders", "probes", "saved with → loaded with", "one error"]
-    return out + [tabulate(rows, headers, tablefmt="github"), ""]
+             _md(", ".join(g.values("probe"))), _md(_where(g, ids, names)), _md(_error(g.example)),
+             _md(witnesses.summary(witnesses.of(g, witnessed)))] for g in found]
+    headers = ["finding", "loads", "pairs", "formats/loaders", "probes", "saved with → loaded with", "one error",
+               "witness"]
+    note = ["Witness: one load of the finding re-run by a standalone script of plain TensorFlow / Keras calls in "
+            "the consumer's environment (the scripts are on index.html and in results.json); a finding its witness "
+            "does not reproduce is a bug of sandbox.", ""] if witnessed else []
+    return out + note + [tabulate(rows, headers, tablefmt="github"), ""]
 
 
 def _where(group: Group, ids: list[str], names: dict[str, str]) -> str:

@@ -1,0 +1,65 @@
+"""Does a witness fail the way its finding did? The same class and culprit
+(sandbox.classify), as the report groups findings (sandbox.report.findings):
+a witness that would fall in its finding's group reproduces it.
+
+Outcomes:
+  reproduced       fails the same way (or its outputs differ alike)
+  fails-otherwise  fails with another class or culprit: a bug of ours (the
+                   agent's loader, or the witness script)
+  loads            the plain load works: a bug of ours
+  beyond-reach     a checkpoint whose failure is in the probe's own model code,
+                   which no standalone script holds (the variables read back)
+  not-run          the witness could not run (no environment, no artifact): why
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from sandbox.classify import classify
+from sandbox.report.findings import signature
+from sandbox.witness.scripts import CHECKPOINT
+
+Outcome = Literal["reproduced", "fails-otherwise", "loads", "beyond-reach", "not-run"]
+OUTCOMES: tuple[Outcome, ...] = ("reproduced", "fails-otherwise", "loads", "beyond-reach", "not-run")
+NOT_REPRODUCED: tuple[Outcome, ...] = ("fails-otherwise", "loads")  # bugs of ours
+
+Load = dict[str, Any]
+
+
+def classified(witness: dict[str, Any]) -> dict[str, Any]:
+    """`witness` (a stored result) with the category and names of its error."""
+    found = classify(witness["status"], witness.get("error"), witness.get("error_type"))
+    return {**witness, "category": found.category if found else None, "names": list(found.names) if found else []}
+
+
+def judge(load: Load, witness: dict[str, Any]) -> tuple[Outcome, str]:
+    """The outcome of `witness` (classified) for the finding `load`, and why in a sentence."""
+    status = witness["status"]
+    if status == "not-run":
+        return "not-run", str(witness.get("reason") or "")
+    if status == "ok":
+        if load["loader"] == CHECKPOINT and load["status"] == "run-error":
+            return "beyond-reach", ("the checkpoint's variables read back; the failure is in the probe's own model "
+                                    "code run on them, which no standalone script holds")
+        return "loads", ("the plain load works" + (" and gives the producer's outputs" if witness.get("compared") else "")
+                         + ": the finding comes from sandbox's own code")
+    theirs = signature({**witness, "probe": load["probe"]})
+    if theirs == signature(load) or _same_culprits(load, witness) or _both(load, witness, ("crash", "timeout")):
+        return "reproduced", ""
+    return "fails-otherwise", f"the plain load {'differs' if status == 'outputs-differ' else 'fails'}: {theirs.title}"
+
+
+def _same_culprits(load: Load, witness: dict[str, Any]) -> bool:
+    """Another of the ops or attrs the consumer lacks, named first: TF 1.x names
+    one of several unknown attrs, in no fixed order."""
+    static = load.get("static") or {}
+    missing = set(static.get("missing_ops") or []) | set(static.get("missing_attrs") or [])
+    names = set(witness.get("names") or [])
+    return (bool(names) and names <= missing and witness.get("category") == load.get("category")
+            and witness.get("error_type") == load.get("error_type"))
+
+
+def _both(load: Load, witness: dict[str, Any], categories: tuple[str, ...]) -> bool:
+    """A crash (or a timeout) is one whatever the process printed on its way down."""
+    return witness.get("category") in categories and witness.get("category") == load.get("category")
