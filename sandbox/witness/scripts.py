@@ -128,7 +128,7 @@ import tensorflow as tf
 MODEL = sys.argv[1]  # the checkpoint's prefix (.../ckpt-1)
 reader = tf.train.load_checkpoint(MODEL)
 for name, shape in tf.train.list_variables(MODEL):
-    print(name, shape, reader.get_tensor(name).dtype)
+    print(name, shape, type(reader.get_tensor(name)).__name__)  # ndarray, or bytes (the object graph)
 print("loaded")
 '''
 
