@@ -409,8 +409,7 @@ def cmd_witness(args: argparse.Namespace) -> int:
     start = time.monotonic()
     results = document.load(args.report)
     folder = args.report if args.report.is_dir() else args.report.parent
-    bundles = shards.read_all(args.bundles) if args.bundles else []
-    mx = _witness_matrix(args, results, bundles)
+    mx, bundles = _witness_matrix(args, results)
     cells = plan.plan(mx, versions.Catalog(offline=args.offline), pythons.discover())
     check_writable(folder)
     run_dir = args.work_dir / f"{mx.name}-witness"
@@ -427,17 +426,20 @@ def cmd_witness(args: argparse.Namespace) -> int:
     return 4 if found.refuted else 0
 
 
-def _witness_matrix(args: argparse.Namespace, results: dict[str, Any], bundles: list[shards.Bundle]) -> matrix.Matrix:
-    """--matrix, else the matrix the bundles were made from, else the file results.json names."""
+def _witness_matrix(args: argparse.Namespace, results: dict[str, Any]) -> tuple[matrix.Matrix, list[shards.Bundle]]:
+    """--matrix, else the matrix the bundles were made from, else the file results.json names;
+    and the bundles (made from that matrix)."""
     if args.matrix is not None:
-        return matrix.load(args.matrix)
-    if bundles:
-        return shards.the_matrix(bundles)
+        mx = matrix.load(args.matrix)
+        return mx, shards.read_all(args.bundles, mx) if args.bundles else []
+    if args.bundles:
+        bundles = shards.read_all(args.bundles)
+        return shards.the_matrix(bundles), bundles
     named = Path(results["matrix"])
     if not named.is_file():
         raise SandboxError(f"{args.report}: its results name the matrix {named}, which is not a file here; "
                            "give it with --matrix")
-    return matrix.load(named)
+    return matrix.load(named), []
 
 
 def _outputs(out: Path) -> list[Path]:

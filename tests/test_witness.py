@@ -311,3 +311,26 @@ def test_a_report_without_witnesses_says_none(recorded: dict[str, Any]) -> None:
     page, text = html.render(recorded), markdown.render(recorded)
     assert "reproduce this" not in page and "no witness" in page
     assert "no witness" in text and "Witness: one load" not in text
+
+
+def test_the_verb_wants_the_matrix_a_report_came_from(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from sandbox import cli
+    folder = tmp_path / "report"
+    folder.mkdir()
+    (folder / "results.json").write_text(RECORDED.read_text())
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["witness", str(folder), "--offline"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "its results name the matrix matrix.toml, which is not a file here; " \
+        "give it with --matrix" in err
+    assert cli.main(["witness", str(folder), "--matrix", "nowhere.toml"]) == 2
+    assert "nowhere.toml" in capsys.readouterr().err
+
+
+def test_the_readmes_example_is_the_script_sandbox_writes() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Witnesses"):]
+    shown = section[section.index("```python\n") + 10:section.index("\n```", section.index("```python"))]
+    made = scripts.script(scripts.Spec("tf1_session", "x", "y", (2, 6, 6, 3), "float32"))
+    assert made.split('"""', 2)[2].strip() == shown.strip()
