@@ -12,13 +12,13 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+import fake_sandbox
 import numpy as np
 import pytest
 from results_schema import assert_valid
 
 from sandbox import commands, matrix, plan, protos, runner, summary
 from sandbox.agent import catalog
-from sandbox.envs import EnvInfo
 from sandbox.pythons import Interpreter
 from sandbox.report import document, html, markdown
 from sandbox.report.findings import groups
@@ -173,17 +173,8 @@ CALLS: list[list[str]] = []
 RAISES = {"error": "Op type not registered 'DenseV2' in binary running on fake."}
 
 
-class FakeEnv:
-    """Implements sandbox.envs.Environment: a witness raises RAISES["error"] (an ok run without it)."""
-
-    def __init__(self, cell: plan.Cell) -> None:
-        self.cell = cell
-
-    def identity(self) -> dict[str, object]:
-        return {"fake": self.cell.id}
-
-    def provision(self, log: Path) -> EnvInfo:
-        return EnvInfo("/nowhere", False, 0.0, "fake", 0)
+class FakeEnv(fake_sandbox.FakeEnv):
+    """A witness raises RAISES["error"] (an ok run without it)."""
 
     def run_python(self, args: list[str], *, log: Path, timeout: float,
                    readable: tuple[Path, ...] = (), writable: tuple[Path, ...] = ()) -> commands.Completed:
