@@ -40,5 +40,5 @@ def test_a_witness_runs_in_the_consumers_container(base_image: str, client: dock
     assert "not reproduced (a bug of ours): MatMul.sabotaged" in done.stdout
     [log] = (tmp_path / "runs" / "witness-docker" / "cells" / cell["id"] / "logs").glob("witness-*.log")
     image = cell["environment"]["location"].split(":", 1)[1]
-    assert log.read_text().startswith(f"$ docker run {image} python")
+    assert log.read_text().startswith(f"$ docker run {image} ")
     assert client.containers.list(all=True, filters={"ancestor": image}) == []

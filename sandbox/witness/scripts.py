@@ -47,7 +47,7 @@ class Spec:
 
 # loader -> (what the script does, the modules it imports, its body: `x` in, `y` out)
 _LOADERS: dict[str, tuple[str, str, str]] = {
-    "tf1_session": ("a SavedModel loaded with the TF1 serving loader into a Session", "import tensorflow as tf", """
+    "tf1_session": ("a SavedModel served by the TF1 loader in a Session", "import tensorflow as tf", """
 v1 = getattr(tf.compat, "v1", tf)  # TF 1.12 has no tf.compat.v1
 graph = v1.Graph()
 with graph.as_default(), v1.Session(graph=graph) as session:
@@ -56,15 +56,13 @@ with graph.as_default(), v1.Session(graph=graph) as session:
     print("loaded")
     y = session.run(signature.outputs[{output}].name, {{signature.inputs[{input}].name: x}})
 """),
-    "tf2_load": ("a SavedModel loaded with tf.saved_model.load, called through its serving signature",
-                 "import tensorflow as tf", """
+    "tf2_load": ("a SavedModel loaded by tf.saved_model.load", "import tensorflow as tf", """
 loaded = tf.saved_model.load(MODEL)
 serve = loaded.signatures["serving_default"]
 print("loaded")
 y = serve(**{{{input}: tf.constant(x)}})[{output}].numpy()
 """),
-    "import_graph_def": ("a frozen GraphDef imported with tf.import_graph_def and run in a Session",
-                         "import tensorflow as tf", """
+    "import_graph_def": ("a frozen GraphDef imported and run in a Session", "import tensorflow as tf", """
 v1 = getattr(tf.compat, "v1", tf)  # TF 1.12 has no tf.compat.v1
 graph_def = v1.GraphDef()
 with open(MODEL, "rb") as f:
@@ -76,20 +74,20 @@ print("loaded")
 with v1.Session(graph=graph) as session:
     y = session.run({output}, {{{input}: x}})
 """),
-    "keras2": ("a Keras model loaded with Keras 2 (tf.keras up to TF 2.15, else tf-keras)", "import tensorflow as tf", """
-keras = tf.keras
-if getattr(keras, "__version__", "2").startswith("3."):  # TF 2.16+: Keras 2 is the tf-keras package
+    "keras2": ("a Keras model loaded by Keras 2", "import tensorflow as tf", """
+keras = tf.keras  # Keras 2 up to TF 2.15; from 2.16 it is Keras 3, and Keras 2 is tf-keras
+if getattr(keras, "__version__", "2").startswith("3."):
     import tf_keras as keras
 model = keras.models.load_model(MODEL, compile=False)
 print("loaded")
 y = np.asarray(model.predict(x, verbose=0))
 """),
-    "keras3": ("a Keras model loaded with Keras 3", "import keras", """
+    "keras3": ("a Keras model loaded by Keras 3", "import keras", """
 model = keras.models.load_model(MODEL, compile=False)
 print("loaded")
 y = np.asarray(model.predict(x, verbose=0))
 """),
-    "tflite_interpreter": ("a TFLite flatbuffer run by tf.lite.Interpreter", "import tensorflow as tf", """
+    "tflite_interpreter": ("a TFLite model run by tf.lite.Interpreter", "import tensorflow as tf", """
 interpreter = tf.lite.Interpreter(model_path=MODEL)
 interpreter.allocate_tensors()
 print("loaded")
@@ -115,7 +113,7 @@ _OUTPUT = 'print("outputs", y.shape, y.ravel()[:6])\n'
 
 # tf.train.Checkpoint is restored into the probe's own model code: no standalone
 # script has that code, so this one goes as far as plain TF does without it.
-_CHECKPOINT = '''"""Witness of a sandbox finding: a tf.train.Checkpoint read back with plain TF.
+_CHECKPOINT = '''"""Witness of a sandbox finding: a tf.train.Checkpoint read back.
 It reads every variable the checkpoint holds. Restoring them into a model and
 running it needs that model's own code, which no standalone script has: a
 failure there is beyond this witness. Run it where the load failed:
@@ -128,7 +126,8 @@ import tensorflow as tf
 MODEL = sys.argv[1]  # the checkpoint's prefix (.../ckpt-1)
 reader = tf.train.load_checkpoint(MODEL)
 for name, shape in tf.train.list_variables(MODEL):
-    print(name, shape, type(reader.get_tensor(name)).__name__)  # ndarray, or bytes (the object graph)
+    value = reader.get_tensor(name)  # an array, or bytes (the object graph)
+    print(name, shape, type(value).__name__)
 print("loaded")
 '''
 
