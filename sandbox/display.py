@@ -32,6 +32,7 @@ from sandbox.summary import Summary
 
 Mode = Literal["live", "plain", "quiet"]
 MEASURED = ("export", "load")  # the phases whose items the bars count
+CELL_BAR = (*MEASURED, "witness")  # and a cell's own bar: its witnesses too
 PAIRS_SHOWN, NAMES_SHOWN = 8, 6  # per format in the closing summary (all with -v)
 
 
@@ -145,7 +146,7 @@ class Display:
 
     def _on_PhaseStarted(self, line: CellLine, event: ev.PhaseStarted) -> None:
         line.phase = event.phase
-        if event.phase in MEASURED:  # the bar and counter follow the phase that has items
+        if event.phase in CELL_BAR:  # the bar and counter follow the phase that has items
             line.todo, line.done = event.todo, 0
         line.reused[event.phase] += event.reused
         self._advance(event.phase, event.reused)
@@ -169,8 +170,8 @@ class Display:
             self._advance(event.phase, event.reused)
         line.measured[event.phase] += measured
         line.seconds += event.seconds
-        line.phase = {"export": "exported", "load": "loaded"}.get(event.phase, event.phase)
-        if event.phase in MEASURED:
+        line.phase = {"export": "exported", "load": "loaded", "witness": "witnessed"}.get(event.phase, event.phase)
+        if event.phase in CELL_BAR:
             line.done = line.todo
         if self.mode == "plain" and (event.phase != "registry" or dict(event.counts).get("failed")):
             self._say(line.id, event.phase, _phase_words(event))

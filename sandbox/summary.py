@@ -78,7 +78,7 @@ def _outcomes(results: dict[str, Any]) -> tuple[tuple[str, int], ...]:
 
 
 def _refuted(results: dict[str, Any]) -> tuple[str, ...]:
-    return tuple(f"{w['finding']}: {w['why']}" for w in results.get("witnesses") or []
+    return tuple(f"{w['finding']}: {w.get('why') or w['outcome']}" for w in results.get("witnesses") or []
                  if w["outcome"] in NOT_REPRODUCED)
 
 

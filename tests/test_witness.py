@@ -325,3 +325,22 @@ def test_the_readmes_example_is_the_script_sandbox_writes() -> None:
     shown = section[section.index("```python\n") + 10:section.index("\n```", section.index("```python"))]
     made = scripts.script(scripts.Spec("tf1_session", "x", "y", (2, 6, 6, 3), "float32"))
     assert made.split('"""', 2)[2].strip() == shown.strip()
+
+
+def test_the_display_says_which_cell_witnesses_what() -> None:
+    import io
+
+    from sandbox import display
+    from sandbox import events as ev
+    out = io.StringIO()
+    with display.Display("plain", verbose=True, stream=out) as show:
+        show.begin(["tf1.15.5-py3.7-cpu"])
+        show(ev.PhaseStarted("tf1.15.5-py3.7-cpu", "witness", 2, 1))
+        show(ev.ItemDone("tf1.15.5-py3.7-cpu", "witness", "tf2.18.1-py3.11-cpu/dense/saved_model/tf1_session", "reproduced"))
+        show(ev.ItemDone("tf1.15.5-py3.7-cpu", "witness", "tf2.18.1-py3.11-cpu/dense/frozen_graph/import_graph_def", "loads"))
+        show(ev.PhaseFinished("tf1.15.5-py3.7-cpu", "witness", (("loads", 1), ("reproduced", 1)), 1, 3.0))
+    lines = [line.split("] ", 1)[1] for line in out.getvalue().splitlines()]
+    assert lines == [
+        "tf1.15.5-py3.7-cpu           witness   tf2.18.1-py3.11-cpu/dense/saved_model/tf1_session: reproduced",
+        "tf1.15.5-py3.7-cpu           witness   tf2.18.1-py3.11-cpu/dense/frozen_graph/import_graph_def: loads",
+        "tf1.15.5-py3.7-cpu           witness   measured 2 witnesses in 3s: 1 loads, 1 reproduced; 1 from the store"]

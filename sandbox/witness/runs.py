@@ -113,10 +113,12 @@ def _prepare(item: Item, run: Run, cells: dict[str, CellRun]) -> None:
     result, or a not-run result saying why it cannot run."""
     load = item.load
     consumer, producer = cells.get(load["consumer"]), cells.get(load["producer"])
-    if consumer is None or producer is None or consumer.cell.skip or producer.cell.skip:
-        item.result = _not_run(f"{load['consumer'] if consumer is None else load['producer']} is not a cell of this "
-                               "run's plan")
-        return
+    for name, cell in ((load["consumer"], consumer), (load["producer"], producer)):
+        if cell is None or cell.cell.skip:
+            item.result = _not_run(f"{name} is not a cell of this run's plan" if cell is None
+                                   else f"{name} is skipped here: {cell.cell.skip}")
+            return
+    assert consumer is not None and producer is not None
     export = run.export_key(producer.result.identity, load["probe"], load["format"])
     payload = run.store.get_export(export)
     if payload is None or not run.store.verify_files(export, payload):
