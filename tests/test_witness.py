@@ -344,3 +344,13 @@ def test_the_display_says_which_cell_witnesses_what() -> None:
         "tf1.15.5-py3.7-cpu           witness   tf2.18.1-py3.11-cpu/dense/saved_model/tf1_session: reproduced",
         "tf1.15.5-py3.7-cpu           witness   tf2.18.1-py3.11-cpu/dense/frozen_graph/import_graph_def: loads",
         "tf1.15.5-py3.7-cpu           witness   measured 2 witnesses in 3s: 1 loads, 1 reproduced; 1 from the store"]
+
+
+def test_a_message_that_differs_only_in_tfs_function_numbers_is_the_same_finding() -> None:
+    text = ("[_Derived_]{{function_node __inference_restored_function_body_%d}} The CPU implementation of "
+            "FusedBatchNorm only supports NHWC tensor format for now.")
+    load = {"status": "run-error", "probe": "layernorm", "loader": "keras2", "category": "other", "names": [],
+            "error_type": "InternalError", "error": text % 34993}
+    assert judged(load, status="run-error", error_type="InternalError", error=text % 377) == "reproduced"
+    assert judged(load, status="run-error", error_type="InternalError", error="Another message") == "fails-otherwise"
+    assert judged(load, status="run-error", error_type="ValueError", error=text % 377) == "fails-otherwise"

@@ -14,10 +14,13 @@ Outcomes:
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from sandbox.classify import classify
 from sandbox.report.findings import signature
+from sandbox.report.redact import text as redact_text
+from sandbox.report.tables import first_line
 from sandbox.witness.scripts import CHECKPOINT
 
 Outcome = Literal["reproduced", "fails-otherwise", "loads", "beyond-reach", "not-run"]
@@ -45,7 +48,8 @@ def judge(load: Load, witness: dict[str, Any]) -> tuple[Outcome, str]:
         return "loads", ("the plain load works" + (" and gives the producer's outputs" if witness.get("compared") else "")
                          + ": the finding comes from sandbox's own code")
     theirs = signature({**witness, "probe": load["probe"]})
-    if theirs == signature(load) or _same_culprits(load, witness) or _both(load, witness, ("crash", "timeout")):
+    if theirs == signature(load) or _counted_alike(load, witness) or _same_culprits(load, witness) \
+            or _both(load, witness, ("crash", "timeout")):
         return "reproduced", ""
     return "fails-otherwise", f"the plain load {'differs' if status == 'outputs-differ' else 'fails'}: {theirs.title}"
 
@@ -58,6 +62,19 @@ def _same_culprits(load: Load, witness: dict[str, Any]) -> bool:
     names = set(witness.get("names") or [])
     return (bool(names) and names <= missing and witness.get("category") == load.get("category")
             and witness.get("error_type") == load.get("error_type"))
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def _counted_alike(load: Load, witness: dict[str, Any]) -> bool:
+    """One message naming nothing, but for its numbers: TF numbers the functions
+    a process traces (__inference_restored_function_body_377 in a fresh process,
+    _34993 in the agent's, which loaded other models first)."""
+    if load.get("names") or witness.get("names") or any(load.get(k) != witness.get(k) for k in ("category", "error_type")):
+        return False
+    mine, theirs = (_DIGITS.sub("N", redact_text(first_line(r.get("error"), 400))) for r in (load, witness))
+    return bool(mine) and mine == theirs
 
 
 def _both(load: Load, witness: dict[str, Any], categories: tuple[str, ...]) -> bool:
