@@ -111,21 +111,11 @@ def witness(items: list[Item], run: Run) -> None:
 def _prepare(item: Item, run: Run, cells: dict[str, CellRun]) -> None:
     """The script, the store key and the arguments of `item`; its stored
     result, or a not-run result saying why it cannot run."""
-    load = item.load
-    consumer, producer = cells.get(load["consumer"]), cells.get(load["producer"])
-    for name, cell in ((load["consumer"], consumer), (load["producer"], producer)):
-        if cell is None or cell.cell.skip:
-            item.result = _not_run(f"{name} is not a cell of this run's plan" if cell is None
-                                   else f"{name} is skipped here: {cell.cell.skip}")
-            return
-    assert consumer is not None and producer is not None
-    export = run.export_key(producer.result.identity, load["probe"], load["format"])
-    payload = run.store.get_export(export)
-    if payload is None or not run.store.verify_files(export, payload):
-        item.result = _not_run("the producer's artifact is not in the results store (run the matrix to measure it)")
+    found = _artifact(item, run, cells)
+    if found is None:
         return
-    files = run.store.export_dir(export) / "files"
-    record = next((r for r in read_jsonl(files / "manifest.jsonl") if r.get("kind") == "artifact"), {})
+    identity, files, record, files_digest = found
+    load = item.load
     try:
         spec = scripts.spec_for(load["loader"], load["format"], files, record)
     except SandboxError as exc:
@@ -133,13 +123,34 @@ def _prepare(item: Item, run: Run, cells: dict[str, CellRun]) -> None:
         return
     item.script, item.usage = scripts.script(spec), scripts.usage(spec.loader)
     atol, rtol = load.get("atol") or 0.0, load.get("rtol") or 0.0
-    item.key = digests.of_json(["witness", consumer.result.identity, payload.get("files_digest"),
-                                digests.of_json([item.script, WRAPPER]), atol, rtol])
-    reference = files / str(record["outputs"]) if record.get("outputs") and spec.loader != scripts.CHECKPOINT else None
-    inputs = [str(files / str(record["inputs"]))] if record.get("inputs") and spec.loader != scripts.CHECKPOINT else []
+    item.key = digests.of_json(["witness", identity, files_digest, digests.of_json([item.script, WRAPPER]), atol, rtol])
+    whole = spec.loader != scripts.CHECKPOINT  # a checkpoint's witness takes no inputs and leaves no outputs
+    reference = files / str(record["outputs"]) if record.get("outputs") and whole else None
+    inputs = [str(files / str(record["inputs"]))] if record.get("inputs") and whole else []
     item.args = [str(reference or ""), repr(atol), repr(rtol), str(files / str(record.get("path"))), *inputs]
     item.readable = (files,)
     item.result = None if run.fresh else run.store.get("witnesses", item.key)
+
+
+def _artifact(item: Item, run: Run, cells: dict[str, CellRun]) -> tuple[str, Path, dict[str, Any], Any] | None:
+    """(consumer identity, the producer's stored files, their manifest record,
+    their digest); None, and the item not-run, when there are none."""
+    load = item.load
+    consumer, producer = cells.get(load["consumer"]), cells.get(load["producer"])
+    for name, cell in ((load["consumer"], consumer), (load["producer"], producer)):
+        if cell is None or cell.cell.skip:
+            item.result = _not_run(f"{name} is not a cell of this run's plan" if cell is None
+                                   else f"{name} is skipped here: {cell.cell.skip}")
+            return None
+    assert consumer is not None and producer is not None
+    export = run.export_key(producer.result.identity, load["probe"], load["format"])
+    payload = run.store.get_export(export)
+    if payload is None or not run.store.verify_files(export, payload):
+        item.result = _not_run("the producer's artifact is not in the results store (run the matrix to measure it)")
+        return None
+    files = run.store.export_dir(export) / "files"
+    record = next((r for r in read_jsonl(files / "manifest.jsonl") if r.get("kind") == "artifact"), {})
+    return consumer.result.identity, files, record, payload.get("files_digest")
 
 
 def _not_run(reason: str) -> dict[str, Any]:
