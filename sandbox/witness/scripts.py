@@ -87,8 +87,15 @@ model = keras.models.load_model(MODEL, compile=False)
 print("loaded")
 y = np.asarray(model.predict(x, verbose=0))
 """),
-    "tflite_interpreter": ("a TFLite model run by tf.lite.Interpreter", "import tensorflow as tf", """
-interpreter = tf.lite.Interpreter(model_path=MODEL)
+    "tflite_interpreter": ("a TFLite model run by tf.lite.Interpreter", """try:
+    import tensorflow as tf
+    Interpreter = tf.lite.Interpreter
+except ImportError:  # a runtime without TensorFlow
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        from tflite_runtime.interpreter import Interpreter""", """
+interpreter = Interpreter(model_path=MODEL)
 interpreter.allocate_tensors()
 print("loaded")
 interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
