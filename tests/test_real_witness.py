@@ -113,7 +113,7 @@ def test_the_script_runs_as_printed_outside_sandbox(work: Path, results: dict[st
     script = work / "witness.py"
     script.write_text(w["script"])
     model = work / "runs" / "witness" / "cells" / NEW / "artifacts" / "batchnorm" / "frozen_graph" / "model.pb"
-    inputs = model.parent.parent / "inputs.npz"
+    inputs = model.parent.resolve().parent / "inputs.npz"  # the run folder links the model's folder into the store
     _, cells = cli._resolve(work / "matrix.toml", offline=True)
     python = {c.id: environment(c).python for c in cells}  # type: ignore[attr-defined]
     old = subprocess.run([str(python[OLD]), str(script), str(model), str(inputs)], capture_output=True, text=True,
