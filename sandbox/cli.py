@@ -45,6 +45,7 @@ from sandbox.errors import HarnessError, Interrupted, SandboxError
 from sandbox.records import HARNESS_ERROR
 from sandbox.report import diff, document
 from sandbox.report.publish import check_writable, write_report
+from sandbox.witness import runs as witnesses
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,7 +121,7 @@ EXIT_CODES = """exit codes:
   2    usage or configuration error (a bad matrix, spec, path or option)
   3    a command sandbox ran failed (its log is named)
   4    a bug in sandbox itself (please report it, with --debug): also `run`/`export`/`load`/`merge`
-       when an export or load failed in sandbox's own code (a harness error, listed in the summary)
+       when an export or load failed in sandbox's own code (a harness error, listed in the summary), or a finding its witness did not reproduce
   74   the results store cannot be written (what was stored is kept)
   75   busy: another run of this matrix holds its lock (with --no-wait)
   130  interrupted by Ctrl-C (SIGINT); 143 stopped by SIGTERM"""
@@ -138,6 +139,7 @@ EXAMPLES = {
     "bisect": "sandbox bisect examples/repro/matmul_frozen_graph.toml",
     "shell": "sandbox shell tf2.15.1-py3.11-cpu",
     "diff": "sandbox diff old/results.json reports/default --json",
+    "witness": "sandbox witness reports/tf-map\n  sandbox witness merged/tf-map --matrix matrices/tf-map.toml --bundles bundles/export-*",
     "pythons": "sandbox pythons --json",
 }
 
@@ -180,6 +182,8 @@ def _parser() -> argparse.ArgumentParser:
     out.add_argument("-q", "--quiet", action="store_true", help="print only the closing summary and the report paths")
     run.add_argument("--no-wait", action="store_true",
                      help="fail (exit 75) instead of waiting when another run of this matrix is running")
+    run.add_argument("--no-witness", dest="witness", action="store_false",
+                     help="do not re-run each finding with its standalone witness script at the end")
     run.set_defaults(func=cmd_run)
 
     show = verb("plan", "print the cells a matrix resolves to, then stop")
@@ -197,6 +201,19 @@ def _parser() -> argparse.ArgumentParser:
     mg.add_argument("bundles", nargs="+", type=Path, help="every export and load bundle folder of the run")
     _reports(mg)
     mg.set_defaults(func=cmd_merge)
+
+    wit = verb("witness", "re-run each finding of a report with its standalone witness script, in the consumer's "
+                          "environment, and add the outcomes to the report (only the witnesses the store lacks run)")
+    wit.add_argument("report", type=Path, help="a report folder (or its results.json)")
+    wit.add_argument("--matrix", type=Path, help="the matrix the report was run from (default: the bundles', "
+                                                 "else the one results.json names)")
+    wit.add_argument("--bundles", nargs="+", type=Path, default=[], metavar="BUNDLE",
+                     help="export bundles of a sharded run: their artifacts are what the witnesses load")
+    _jobs(wit)
+    _work_dir(wit)
+    _offline(wit)
+    wit.add_argument("--fresh", action="store_true", help="run every witness again, ignoring the results store")
+    wit.set_defaults(func=cmd_witness)
 
     rep = verb("report", "re-render a report (index.md, index.html, junit.xml) from a results.json")
     rep.add_argument("results", type=Path, help="a results.json or a report folder")
@@ -244,7 +261,7 @@ def _parser() -> argparse.ArgumentParser:
     py = verb("pythons", "list the Python interpreters found")
     py.add_argument("--json", action="store_true", help="print them as JSON ($defs/pythons of cli.schema.json)")
     py.set_defaults(func=cmd_pythons)
-    for p in (run, mg, rep, rp):  # the verbs that write a report
+    for p in (run, mg, rep, rp, wit):  # the verbs that write a report
         p.add_argument("--no-redact", dest="redact", action="store_false",
                        help="keep host names and local paths in the report (redacted by default)")
     for p in sub.choices.values():
@@ -390,14 +407,55 @@ def cmd_run(args: argparse.Namespace) -> int:
         with _display([c.id for c in cells], args.quiet, args.verbose, start=start) as show:
             run = runner.Run(mx, cells, run_dir, args.jobs, show, fresh=args.fresh)
             results = run.run()
-        document_ = collect.collect(mx, results)
+            document_ = collect.collect(mx, results)
+            if args.witness:
+                witnesses.attach(document_, run)
         out = write_report(document_, args.reports / mx.name, args.redact)
     found = summary.summarize(document_)
     show.table(document_)
     show.summary(display.closing_summary(found, run.tally.line(), show.wall(), _outputs(out), args.verbose))
+    if found.refuted:
+        return 4  # a finding its witness does not reproduce: our own code made it
     code = _exit_code(results)
     # nothing at all measured (every cell skipped or broken) is an error too
     return code or (1 if not found.loads else 0)
+
+
+def cmd_witness(args: argparse.Namespace) -> int:
+    start = time.monotonic()
+    results = document.load(args.report)
+    folder = args.report if args.report.is_dir() else args.report.parent
+    mx, bundles = _witness_matrix(args, results)
+    cells = plan.plan(mx, versions.Catalog(offline=args.offline), pythons.discover())
+    check_writable(folder)
+    run_dir = args.work_dir / f"{mx.name}-witness"
+    with locks.run_lock(run_dir, say=_say):
+        with _display([c.id for c in cells], start=start) as show:
+            run = runner.Run(mx, cells, run_dir, args.jobs, show, fresh=args.fresh)
+            for bundle in (b for b in bundles if b.kind == "export"):
+                shards.sources(bundle, run.store)  # their artifacts, verified, into the local store
+            witnesses.attach(results, run)
+        out = write_report(results, folder, args.redact)
+    found = summary.summarize(results)
+    show.summary(display.witness_lines(found) + [f"report: {out / 'index.html'} {out / 'index.md'}",
+                                                 f"results: {out / document.RESULTS_FILE}"])
+    return 4 if found.refuted else 0
+
+
+def _witness_matrix(args: argparse.Namespace, results: dict[str, Any]) -> tuple[matrix.Matrix, list[shards.Bundle]]:
+    """--matrix, else the matrix the bundles were made from, else the file results.json names;
+    and the bundles (made from that matrix)."""
+    if args.matrix is not None:
+        mx = matrix.load(args.matrix)
+        return mx, shards.read_all(args.bundles, mx) if args.bundles else []
+    if args.bundles:
+        bundles = shards.read_all(args.bundles)
+        return shards.the_matrix(bundles), bundles
+    named = Path(results["matrix"])
+    if not named.is_file():
+        raise SandboxError(f"{args.report}: its results name the matrix {named}, which is not a file here; "
+                           "give it with --matrix")
+    return matrix.load(named), []
 
 
 def _outputs(out: Path) -> list[Path]:

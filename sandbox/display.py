@@ -32,6 +32,7 @@ from sandbox.summary import Summary
 
 Mode = Literal["live", "plain", "quiet"]
 MEASURED = ("export", "load")  # the phases whose items the bars count
+CELL_BAR = (*MEASURED, "witness")  # and a cell's own bar: its witnesses too
 PAIRS_SHOWN, NAMES_SHOWN = 8, 6  # per format in the closing summary (all with -v)
 HARNESS_SHOWN = 5  # harness errors listed in the closing summary (all with -v)
 
@@ -146,7 +147,7 @@ class Display:
 
     def _on_PhaseStarted(self, line: CellLine, event: ev.PhaseStarted) -> None:
         line.phase = event.phase
-        if event.phase in MEASURED:  # the bar and counter follow the phase that has items
+        if event.phase in CELL_BAR:  # the bar and counter follow the phase that has items
             line.todo, line.done = event.todo, 0
         line.reused[event.phase] += event.reused
         self._advance(event.phase, event.reused)
@@ -170,8 +171,8 @@ class Display:
             self._advance(event.phase, event.reused)
         line.measured[event.phase] += measured
         line.seconds += event.seconds
-        line.phase = {"export": "exported", "load": "loaded"}.get(event.phase, event.phase)
-        if event.phase in MEASURED:
+        line.phase = {"export": "exported", "load": "loaded", "witness": "witnessed"}.get(event.phase, event.phase)
+        if event.phase in CELL_BAR:
             line.done = line.todo
         if self.mode == "plain" and (event.phase != "registry" or dict(event.counts).get("failed")):
             self._say(line.id, event.phase, _phase_words(event))
@@ -254,7 +255,7 @@ def _phase_words(event: ev.PhaseFinished) -> str:
     measured = sum(n for _, n in event.counts)
     if event.phase == "registry":
         return "failed" if dict(event.counts).get("failed") else f"stored ({event.seconds:.0f}s)"
-    noun = "artifacts" if event.phase == "export" else "loads"
+    noun = {"export": "artifacts", "witness": "witnesses"}.get(event.phase, "loads")
     if not measured:
         return f"{event.reused} {noun} from the store, nothing to measure"
     parts = ", ".join(f"{n} {s}" for s, n in event.counts)
@@ -305,11 +306,21 @@ def closing_summary(summary: Summary, tally: str, seconds: float, outputs: list[
         if verbose:
             lines += [f"    {summary.pair(p)}: {p.failed}/{p.applicable} failed; {', '.join(p.names) or '-'}"
                       for p in fmt.pairs]
+    lines += witness_lines(summary)
     if not summary.loads:
         lines.append("nothing was measured: no cell could load anything (see the reasons above)")
     html, md, junit, results = (str(p) for p in outputs)
     lines += [f"report: {html} {md} {junit}", f"results: {results}"]
     return lines
+
+
+def witness_lines(summary: Summary) -> list[str]:
+    """How the findings' witnesses came out; every finding one did not reproduce."""
+    if not summary.witnesses:
+        return []
+    return [f"witnesses of {sum(n for _, n in summary.witnesses)} findings: "
+            + ", ".join(f"{n} {outcome}" for outcome, n in summary.witnesses),
+            *(f"  not reproduced (a bug of ours): {finding}" for finding in summary.refuted)]
 
 
 def _duration(seconds: float) -> str:

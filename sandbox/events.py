@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Literal, Union
 
-Phase = Literal["provision", "export", "registry", "load", "script"]
+Phase = Literal["provision", "export", "registry", "load", "script", "witness"]
 
 
 @dataclass(frozen=True)

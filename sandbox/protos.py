@@ -569,6 +569,28 @@ def _roots(data: bytes, saver: _Span | None, signatures: list[_Span],
     return [r for r in [*outputs, restore] if r]
 
 
+def signature_keys(path: Path, signature: str = "serving_default") -> tuple[list[str], list[str]] | None:
+    """The input and output keys of a SavedModel's `signature` (sorted), from
+    its first meta graph that has one; None when none has it. SandboxError for
+    a file that cannot be read, CorruptModel for one that does not parse."""
+    target = path / "saved_model.pb" if path.is_dir() else path
+    try:
+        data = target.read_bytes()
+    except OSError as exc:
+        raise SandboxError(f"{path}: cannot read the model: {exc.strerror or exc}") from None
+    try:
+        for number, wire, _tag, meta_at, meta_end in _fields(data, 0, len(data)):
+            if number != 2 or wire != 2:
+                continue
+            for start, end in _meta_parts(data, meta_at, meta_end)[3]:
+                item = _parse("SignatureDefItem", data[start:end])
+                if item.key == signature:
+                    return sorted(item.value.inputs), sorted(item.value.outputs)
+    except _Broken as exc:
+        raise CorruptModel(f"{path}: corrupt or truncated SavedModel: {exc}") from None
+    return None
+
+
 # -- the same rule on parsed messages (hand-built models in tests) --------------
 def run_functions(meta: Any, signature: str = "serving_default") -> set[str] | None:
     """The functions a TF 1.x Session load and its serving run call: those the

@@ -106,7 +106,7 @@ class Run:
         self._scratch()
         items = len(self.matrix.probes) * len(self.matrix.formats) if export else 0
         self.emit(ev.StageStarted("export", items * sum(not c.cell.skip for c in self.cells)))
-        self._each(lambda c: c.produce(export), self.cells)
+        self.each(lambda c: c.produce(export), self.cells)
         sources = [s for c in self.cells if c.result.state.status == "ok" for s in c.sources()]
         self.external = [s for name, folder in (external or {}).items() for s in self._external(name, folder)]
         return self._consume(sources + self.external if loads else [])
@@ -127,12 +127,13 @@ class Run:
         healthy = [c for c in self.cells if c.result.state.status == "ok"]
         per_consumer = sum(len(catalog.loaders_for(s.artifact.format)) for s in sources)
         self.emit(ev.StageStarted("load", per_consumer * len(healthy)))
-        self._each(lambda c: c.consume(sources), healthy)
+        self.each(lambda c: c.consume(sources), healthy)
         for cell in self.cells:
             cell.show()
         return [c.result for c in self.cells]
 
-    def _each(self, work: Callable[[CellRun], None], cells: list[CellRun]) -> None:
+    def each(self, work: Callable[[CellRun], None], cells: list[CellRun]) -> None:
+        """`work` on every cell of `cells`, `jobs` at a time; Ctrl-C stops them all."""
         pool = ThreadPoolExecutor(max_workers=self.jobs)
         try:
             list(pool.map(work, cells))
@@ -245,6 +246,14 @@ class CellRun:
                 self.result.artifacts.append((key, Artifact.from_agent(payload)))
         self.run.tally.add("export-reused", len(items) - len(missing))
         return missing
+
+    def ready(self) -> Environment | None:
+        """The cell's environment, provisioned now if this run has not yet (a
+        witness in a cell whose loads all came from the store); None when it
+        cannot be (the cell's status says why)."""
+        if self.cell.skip or not self._provisioned():
+            return None
+        return self.env
 
     def _provisioned(self) -> bool:
         """Provision once; False (and the cell's status set) when it cannot be."""

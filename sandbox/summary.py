@@ -13,6 +13,7 @@ from typing import Any
 
 from sandbox.records import HARNESS_ERROR
 from sandbox.report.verdict import DEVICE, DIFFERS, FAILS, HARNESS, NA, OK, Devices, devices
+from sandbox.witness.verdict import NOT_REPRODUCED, OUTCOMES
 
 _CELL_ID = re.compile(r"^tf(?P<tf>[^-]+)-py(?P<py>[^-]+)-(?P<image>[a-z]+)(?P<extra>\+.*)?$")
 
@@ -51,6 +52,8 @@ class Summary:
     device: int = 0  # loads that need a device their consumer lacks (not failures of a pair)
     device_probes: tuple[str, ...] = ()  # the probes that need a device, with it: "cudnn_lstm (GPU)"
     harness: tuple[str, ...] = ()  # our own failures (cells, exports, loads): what and where; never findings
+    witnesses: tuple[tuple[str, int], ...] = ()  # (outcome, n) of the findings' witnesses
+    refuted: tuple[str, ...] = ()  # findings their witness did not reproduce: bugs of ours
 
     @property
     def loads(self) -> int:
@@ -73,7 +76,17 @@ def summarize(results: dict[str, Any]) -> Summary:
         ok=verdicts[OK], differ=verdicts[DIFFERS], failed=sum(n for v, n in verdicts.items() if v not in _NOT_FAILED),
         not_applicable=verdicts[NA], formats=_failing(results, found), labels=short_labels(names),
         device=verdicts[DEVICE], device_probes=tuple(f"{p} ({d})" for p, d in sorted(found.needs.items())),
-        harness=_harness(results))
+        harness=_harness(results), witnesses=_outcomes(results), refuted=_refuted(results))
+
+
+def _outcomes(results: dict[str, Any]) -> tuple[tuple[str, int], ...]:
+    outcomes = Counter(w["outcome"] for w in results.get("witnesses") or [])
+    return tuple((o, outcomes[o]) for o in OUTCOMES if outcomes[o])
+
+
+def _refuted(results: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(f"{w['finding']}: {w.get('why') or w['outcome']}" for w in results.get("witnesses") or []
+                 if w["outcome"] in NOT_REPRODUCED)
 
 
 _NOT_FAILED = (OK, DIFFERS, NA, DEVICE, HARNESS)  # a harness error is listed apart, never a failure

@@ -21,7 +21,7 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from sandbox.report import pagedata
+from sandbox.report import pagedata, witnesses
 from sandbox.report.findings import KINDS, FormatSummary, Group, exports_by_cell, groups, summaries, where
 from sandbox.report.tables import (
     FORMAT_TEXT,
@@ -237,22 +237,26 @@ _SECTIONS = (((FAILS, DIFFERS), "Version findings",
 def _failures(results: Results, found: list[Group], names: Names) -> str:
     if not found:
         return '<section id="failures"><h2>Failures, grouped</h2><p>None: every load worked.</p></section>'
-    ids = healthy(results)
+    ids, witnessed = healthy(results), witnesses.index(results)
     at = {id(g): i for i, g in enumerate(found)}
     parts = []
     for kinds, title, note in _SECTIONS:
         mine = [g for g in found if g.kind in kinds]
         if mine:
-            rows = "".join(_group_row(at[id(g)], g, ids, names) for g in mine)
+            rows = "".join(_group_row(at[id(g)], g, ids, names, witnessed) for g in mine)
             parts.append(f'<h3>{_e(title)}</h3><p class="note">{_e(note)}</p><div class="scroll"><table class="data '
                          'groups"><thead><tr><th>finding</th><th>loads</th><th>pairs</th><th>formats / loaders</th>'
-                         f'<th>probes</th><th>pairs and error</th></tr></thead><tbody>{rows}</tbody></table></div>')
+                         '<th>probes</th><th>pairs and error</th><th>witness</th></tr></thead>'
+                         f'<tbody>{rows}</tbody></table></div>')
     return ('<section id="failures"><h2>Failures, grouped by signature</h2>'
-            '<p class="note">One row per finding: how many loads and pairs it hits, where, and one exact error. '
+            '<p class="note">One row per finding: how many loads and pairs it hits, where, and one exact error; and '
+            'its witness: one of its loads re-run by a standalone script of plain TensorFlow / Keras calls, which '
+            'you can copy into a bug report. A finding its witness does not reproduce is a bug of sandbox. '
             f'Every load is in results.json.</p>{"".join(parts)}</section>')
 
 
-def _group_row(i: int, group: Group, ids: list[str], names: Names) -> str:
+def _group_row(i: int, group: Group, ids: list[str], names: Names,
+               witnessed: dict[tuple[str, ...], witnesses.Witness]) -> str:
     hits = "".join(f"<li>{_e(producers)} → {_e(consumers)}</li>" for producers, consumers in where(group, ids, names))
     example = group.example
     if group.kind == DIFFERS:
@@ -267,7 +271,8 @@ def _group_row(i: int, group: Group, ids: list[str], names: Names) -> str:
             f'<td>{_e(", ".join(group.values("probe")))}</td>'
             f'<td><details><summary>saved with → loaded with</summary><ul class="pairs">{hits}</ul>'
             f'<p class="muted">{_e(example["producer"])} → {_e(example["consumer"])}, {_e(example["probe"])}, '
-            f'{_e(example["format"])} / {_e(example["loader"])}:</p><pre>{_e(error)}</pre></details></td></tr>')
+            f'{_e(example["format"])} / {_e(example["loader"])}:</p><pre>{_e(error)}</pre></details></td>'
+            f'{witnesses.html(witnesses.of(group, witnessed))}</tr>')
 
 
 def _grids(found: list[Grid], names: Names) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from sandbox.report import headline
+from sandbox.report import headline, witnesses
 from sandbox.report.findings import KINDS, FormatSummary, Group, exports_by_cell, groups, summaries, where
 from sandbox.report.tables import (
     FORMAT_TEXT,
@@ -114,12 +114,17 @@ def _failures(results: Results, found: list[Group], names: dict[str, str]) -> li
     out = ["## Failures, grouped by signature", ""]
     if not found:
         return out + ["None: every load worked.", ""]
-    ids = healthy(results)
-    headers = ["finding", "loads", "pairs", "formats/loaders", "probes", "saved with → loaded with", "one error"]
+    ids, witnessed = healthy(results), witnesses.index(results)
+    headers = ["finding", "loads", "pairs", "formats/loaders", "probes", "saved with → loaded with", "one error",
+               "witness"]
+    out += ["Witness: one load of the finding re-run by a standalone script of plain TensorFlow / Keras calls in "
+            "the consumer's environment (the scripts are on index.html and in results.json); a finding its witness "
+            "does not reproduce is a bug of sandbox.", ""] if witnessed else []
     for kinds, title in _SECTIONS:
         rows = [[_md(f"{KINDS[g.kind]}: {g.title}"), len(g.loads), len(g.pairs),
                  _md(", ".join(sorted({f"{l['format']}/{l['loader']}" for l in g.loads}))),
-                 _md(", ".join(g.values("probe"))), _md(_where(g, ids, names)), _md(_error(g.example))]
+                 _md(", ".join(g.values("probe"))), _md(_where(g, ids, names)), _md(_error(g.example)),
+                 _md(witnesses.summary(witnesses.of(g, witnessed)))]
                 for g in found if g.kind in kinds]
         out += [f"### {title}", "", tabulate(rows, headers, tablefmt="github"), ""] if rows else []
     return out

@@ -1,0 +1,85 @@
+"""Does a witness fail the way its finding did? The same class and culprit
+(sandbox.classify), as the report groups findings (sandbox.report.findings):
+a witness that would fall in its finding's group reproduces it.
+
+Outcomes:
+  reproduced       fails the same way (or its outputs differ alike)
+  fails-otherwise  fails with another class or culprit: a bug of ours (the
+                   agent's loader, or the witness script)
+  loads            the plain load works: a bug of ours
+  beyond-reach     a checkpoint whose failure is in the probe's own model code,
+                   which no standalone script holds (the variables read back)
+  not-run          the witness could not run (no environment, no artifact): why
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from sandbox.classify import classify
+from sandbox.report.findings import signature
+from sandbox.report.redact import text as redact_text
+from sandbox.report.tables import first_line
+from sandbox.report.verdict import Devices
+from sandbox.witness.scripts import CHECKPOINT
+
+Outcome = Literal["reproduced", "fails-otherwise", "loads", "beyond-reach", "not-run"]
+OUTCOMES: tuple[Outcome, ...] = ("reproduced", "fails-otherwise", "loads", "beyond-reach", "not-run")
+NOT_REPRODUCED: tuple[Outcome, ...] = ("fails-otherwise", "loads")  # bugs of ours
+
+Load = dict[str, Any]
+# Signatures compared as measured: no device needs read in (the witness and its load ran on one consumer).
+_AS_MEASURED = Devices({}, {}, {})
+
+
+def classified(witness: dict[str, Any]) -> dict[str, Any]:
+    """`witness` (a stored result) with the category and names of its error."""
+    found = classify(witness["status"], witness.get("error"), witness.get("error_type"))
+    return {**witness, "category": found.category if found else None, "names": list(found.names) if found else []}
+
+
+def judge(load: Load, witness: dict[str, Any]) -> tuple[Outcome, str]:
+    """The outcome of `witness` (classified) for the finding `load`, and why in a sentence."""
+    status = witness["status"]
+    if status == "not-run":
+        return "not-run", str(witness.get("reason") or "")
+    if status == "ok":
+        if load["loader"] == CHECKPOINT and load["status"] == "run-error":
+            return "beyond-reach", ("the checkpoint's variables read back; the failure is in the probe's own model "
+                                    "code run on them, which no standalone script holds")
+        return "loads", ("the plain load works" + (" and gives the producer's outputs" if witness.get("compared") else "")
+                         + ": the finding comes from sandbox's own code")
+    theirs = signature({**witness, "probe": load["probe"]}, _AS_MEASURED)
+    if theirs == signature(load, _AS_MEASURED) or _counted_alike(load, witness) or _same_culprits(load, witness) \
+            or _both(load, witness, ("crash", "timeout")):
+        return "reproduced", ""
+    return "fails-otherwise", f"the plain load {'differs' if status == 'outputs-differ' else 'fails'}: {theirs.title if theirs else status}"
+
+
+def _same_culprits(load: Load, witness: dict[str, Any]) -> bool:
+    """Another of the ops or attrs the consumer lacks, named first: TF 1.x names
+    one of several unknown attrs, in no fixed order."""
+    static = load.get("static") or {}
+    missing = set(static.get("missing_ops") or []) | set(static.get("missing_attrs") or [])
+    names = set(witness.get("names") or [])
+    return (bool(names) and names <= missing and witness.get("category") == load.get("category")
+            and witness.get("error_type") == load.get("error_type"))
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def _counted_alike(load: Load, witness: dict[str, Any]) -> bool:
+    """One message naming nothing, but for its numbers: TF numbers the functions
+    a process traces (__inference_restored_function_body_377 in a fresh process,
+    _34993 in the agent's, which loaded other models first)."""
+    if load.get("names") or witness.get("names") or any(load.get(k) != witness.get(k) for k in ("category", "error_type")):
+        return False
+    mine, theirs = (_DIGITS.sub("N", redact_text(first_line(r.get("error"), 400))) for r in (load, witness))
+    return bool(mine) and mine == theirs
+
+
+def _both(load: Load, witness: dict[str, Any], categories: tuple[str, ...]) -> bool:
+    """A crash (or a timeout) is one whatever the process printed on its way down."""
+    return witness.get("category") in categories and witness.get("category") == load.get("category")
