@@ -23,6 +23,7 @@ from tabulate import tabulate
 from sandbox import (
     __version__,
     bisect,
+    bundles,
     check,
     collect,
     display,
@@ -187,6 +188,8 @@ def _parser() -> argparse.ArgumentParser:
 
     mg = verb("merge", "shard: the report of a run from its export and load bundles")
     mg.add_argument("bundles", nargs="+", type=Path, help="every export and load bundle folder of the run")
+    mg.add_argument("--allow-incomplete", action="store_true",
+                    help="publish a run that lacks bundles or loads, each cell concerned marked error (exit 1)")
     _reports(mg)
     mg.set_defaults(func=cmd_merge)
 
@@ -315,12 +318,14 @@ def _one_cell(mx: matrix.Matrix, cells: list[plan.Cell], cell_id: str) -> list[p
 def cmd_export(args: argparse.Namespace) -> int:
     mx, cells = _plan(args.matrix, args.offline)
     [cell] = _one_cell(mx, cells, args.cell)
+    bundles.check_out(args.out)
     run_dir = args.work_dir / f"{mx.name}-export-{cell.id}"
     with locks.run_lock(run_dir, say=_say):
         with _display([cell.id]) as show:
             run = runner.Run(mx, [cell], run_dir, 1, show, fresh=args.fresh)
             [result] = run.run(export=True, loads=False)
-        shards.write_export(args.out, mx, result, cells.index(cell), run.store)
+        bundles.write_export(args.out, mx, result, [runner.cell_facts(c) for c in cells], cells.index(cell), run.store,
+                             run)
     print(f"{cell.id}: {result.state.status}{f' ({result.state.reason})' if result.state.reason else ''}; "
           f"{run.tally.line()}\nbundle: {args.out}")
     return 1 if result.state.status == "error" else 0
@@ -329,8 +334,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_load(args: argparse.Namespace) -> int:
     mx, cells = _plan(args.matrix, args.offline)
     [cell] = _one_cell(mx, cells, args.cell)
-    bundles = shards.read_all(args.bundles, mx)
-    exports = {b.cell: b for b in bundles if b.kind == "export"}
+    bundles.check_out(args.out)
+    given = bundles.read_all(args.bundles, mx)
+    exports = bundles.exports_by_cell(given)
+    for bundle in given:
+        if bundle.kind != "export":
+            raise SandboxError(f"--bundles: {bundle.folder} is a load bundle; give the export bundles")
+    planned = [f["id"] for f in next(iter(exports.values())).data["plan"]] if exports else []
+    if exports and planned != [c.id for c in cells]:
+        raise SandboxError(f"the export bundles were made from another plan of {args.matrix} ({', '.join(planned)}); "
+                           "plan once and export and load the same cells (sandbox plan --json)")
     if cell.id not in exports:
         raise SandboxError(f"no export bundle of {cell.id} among --bundles: the consumer's own bundle says "
                            "whether it is healthy and holds its registry")
@@ -338,9 +351,9 @@ def cmd_load(args: argparse.Namespace) -> int:
     with locks.run_lock(run_dir, say=_say):
         with _display([cell.id]) as show:
             run = runner.Run(mx, [cell], run_dir, 1, show, fresh=args.fresh)
-            sources = [s for b in exports.values() for s in shards.sources(b, run.store)]
-            [result] = run.loads_only(sources, {cell.id: shards.export_result(exports[cell.id])})
-        shards.write_loads(args.out, mx, result, run.store)
+            sources = [s for b in exports.values() for s in bundles.sources(b, run.store, run)]
+            [result] = run.loads_only(sources, {cell.id: bundles.export_result(exports[cell.id], run)})
+        bundles.write_loads(args.out, mx, result, list(exports.values()), sources, run)
     print(f"{cell.id}: {result.state.status}; {run.tally.line()}\nbundle: {args.out}")
     return 1 if result.state.status == "error" else 0
 
@@ -356,13 +369,15 @@ def _display(cells: list[str], quiet: bool = False, verbose: bool = False, live:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    bundles = shards.read_all(args.bundles)
-    mx = shards.the_matrix(bundles)
-    results = shards.merge(bundles)
+    given = bundles.read_all(args.bundles)
+    mx = bundles.the_matrix(given)
+    results, gaps = shards.merge(given, mx, args.allow_incomplete)
     out = write_report(collect.collect(mx, results), args.reports / mx.name, args.redact)
-    print(f"merged {len(bundles)} bundles: {len(results)} cells\n"
+    print(f"merged {len(given)} bundles: {len(results)} cells\n"
           f"report: {out / 'index.html'} {out / 'index.md'} {out / 'junit.xml'}\nresults: {out / 'results.json'}")
-    return 0
+    for gap in gaps:
+        print(f"sandbox: incomplete: {gap} (the cell is marked error in the report)", file=sys.stderr)
+    return 1 if gaps else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:

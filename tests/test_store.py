@@ -112,9 +112,9 @@ def test_export_files_are_verified_before_use(tmp_path: Path) -> None:
     (source / "p" / "inputs.npz").write_bytes(b"x")
     store = ResultsStore(tmp_path / "store")
     key, payload = store.put_export("ef" * 32, {"probe": "p", "format": "fmt", "status": "exported"},
-                                    {"kind": "artifact", "probe": "p"}, source,
+                                    {"kind": "artifact", "probe": "p"},
                                     {"p/fmt": source / "p" / "fmt", "p/inputs.npz": source / "p" / "inputs.npz"})
-    folder = store.export_dir(key) / "files"
+    folder = store.files_dir(key, payload["files_digest"])
     assert (folder / "p" / "fmt" / "model.pb").read_bytes() == b"graph"
     assert json.loads((folder / "manifest.jsonl").read_text())["probe"] == "p"
     assert store.get_export(key) == payload and payload["files_digest"]
@@ -129,10 +129,10 @@ def test_a_users_model_is_addressed_by_its_content(tmp_path: Path) -> None:
     model = tmp_path / "m.pb"
     model.write_bytes(b"one")
     payload = {"probe": "repro", "format": "frozen_graph", "status": "exported"}
-    first, _ = store.put_export(None, payload, {}, tmp_path, {"model/m.pb": model})
-    again, _ = store.put_export(None, payload, {}, tmp_path, {"model/m.pb": model})
+    first, _ = store.put_export(None, payload, {}, {"model/m.pb": model})
+    again, _ = store.put_export(None, payload, {}, {"model/m.pb": model})
     model.write_bytes(b"two")
-    other, _ = store.put_export(None, payload, {}, tmp_path, {"model/m.pb": model})
+    other, _ = store.put_export(None, payload, {}, {"model/m.pb": model})
     assert first == again != other
 
 
