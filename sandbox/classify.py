@@ -38,6 +38,10 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("keras-deserialization", re.compile(r"Unknown (?:layer|object|initializer|activation|optimizer|loss|metric)"
                                          r"(?: type)?:? ?['\"]?([A-Za-z0-9_.]+)")),
     ("keras-deserialization", re.compile(r"Could not locate function '([^']+)'")),
+    # safe mode: Keras 3 ("a `Lambda` layer", "a `lambda` object") and sandbox's agent in every Keras
+    ("keras-deserialization", re.compile(r"Requested the deserialization of an? `?([A-Za-z0-9_.]+)`? (?:layer|object)")),
+    ("keras-deserialization", re.compile(r"Requested the deserialization of an object of module '([^']+)'")),
+    ("keras-deserialization", re.compile(r"Requested the deserialization of a model whose config cannot be checked()")),
     # Keras 2.4 reading the JSON metadata of a newer Keras SavedModel: an empty or foreign record
     ("keras-deserialization", re.compile(r"^Expecting value: line 1 column 1 \(char 0\)()")),
     # Keras 3 refusing a Keras 2 SavedModel directory; h5py on a non-HDF5 file

@@ -5,6 +5,7 @@ errors stay in results.json."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any
 
@@ -37,23 +38,28 @@ def render(results: Results) -> str:
 
 
 def _md(text: object) -> str:
-    """A table cell: no pipes, no line breaks."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Text from the results in Markdown (a table cell too): no pipes, no line
+    breaks, and no HTML (GitHub renders raw HTML in Markdown; a cell id from a
+    bundle or a results.json may hold any)."""
+    return _TAG.sub("&lt;", str(text)).replace("|", "\\|").replace("\n", " ")
+
+
+_TAG = re.compile(r"<(?=[A-Za-z/!?])")  # what opens a tag or a comment: "<=" stays as it reads
 
 
 def _header(results: Results) -> list[str]:
     ids = healthy(results)
     cells = {c["id"]: c for c in results["cells"]}
-    span = f" (TensorFlow {cells[ids[0]]['tensorflow']} to {cells[ids[-1]]['tensorflow']})" if ids else ""
+    span = f" (TensorFlow {_md(cells[ids[0]]['tensorflow'])} to {_md(cells[ids[-1]]['tensorflow'])})" if ids else ""
     counts = Counter(status_verdict(l["status"]) for l in results["loads"])
     tally = ", ".join(f"{counts.get(v, 0)} {v}" for v in ("ok", "differs", "fails", NA))
     redacted = " Host names and local paths are redacted." if results.get("redacted") else ""
-    return [f"# TensorFlow compatibility: {results['name']}", "",
+    return [f"# TensorFlow compatibility: {_md(results['name'])}", "",
             f"{len(ids)} of {len(results['cells'])} cells ran{span}. Each exported "
             f"{len(results.get('probes') or [])} probe models in every format it can write; every cell loaded every "
             f"cell's models with every loader it has: {len(ids) ** 2} producer → consumer pairs, "
             f"{len(results['loads'])} loads ({tally}). Generated {results['created']} by sandbox "
-            f"{results['sandbox_version']} from `{results['matrix']}`.{redacted} Every load, with its whole error, "
+            f"{_md(results['sandbox_version'])} from {_md(results['matrix'])}.{redacted} Every load, with its whole error, "
             "is in [results.json](results.json); the page with the pair picker is index.html.", ""]
 
 
@@ -61,7 +67,8 @@ def _formats(results: Results) -> list[str]:
     present = {(l["format"], l["loader"]) for l in results["loads"]}
     formats = [f for f in results.get("formats") or [] if any(f == p[0] for p in present)]
     loaders = sorted({p[1] for p in present if p[1]})
-    rows = [[f"`{f}`", FORMAT_TEXT.get(f, "")] for f in formats] + [[f"`{l}`", LOADER_TEXT.get(l, "")] for l in loaders]
+    rows = [[f"`{_md(f)}`", FORMAT_TEXT.get(f, "")] for f in formats] + \
+        [[f"`{_md(l)}`", LOADER_TEXT.get(l, "")] for l in loaders]
     return ["## Formats and loaders", "", tabulate(rows, ["name", "what it is"], tablefmt="github"), ""]
 
 
@@ -72,7 +79,7 @@ def _summary(found: list[FormatSummary]) -> list[str]:
     for summary in found:
         rows = [[_md(r.producers), _md(r.ok), _md(r.differs), _md(r.fails), _md(r.na), _md("; ".join(r.reasons))]
                 for r in summary.rows]
-        out += [f"### `{summary.format}` loaded with `{summary.loader}`", "",
+        out += [f"### `{_md(summary.format)}` loaded with `{_md(summary.loader)}`", "",
                 tabulate(rows, ["saved with", "loads in", "differs in", "fails in", "n/a in", "what fails"],
                          tablefmt="github"), ""]
         out += [f"- {_md(s)}" for s in summary.statements] + ([""] if summary.statements else [])
@@ -106,9 +113,9 @@ def _grids(found: list[Grid], names: dict[str, str]) -> list[str]:
            "and gives the producer's outputs; ⚠️ outputs differ; ❌ k/n: k of n probes fail (❌ alone: all); "
            "n/a: no such loader in that TF; empty: nothing to load.", ""]
     for grid in found:
-        rows = [[names[p], *(_square(grid.cells[(p, c)]) for c in grid.consumers)] for p in grid.producers]
-        out += [f"### `{grid.format}` loaded with `{grid.loader}`", "",
-                tabulate(rows, ["saved \\ loaded", *(names[c] for c in grid.consumers)], tablefmt="github"), ""]
+        rows = [[_md(names[p]), *(_square(grid.cells[(p, c)]) for c in grid.consumers)] for p in grid.producers]
+        out += [f"### `{_md(grid.format)}` loaded with `{_md(grid.loader)}`", "",
+                tabulate(rows, ["saved \\ loaded", *(_md(names[c]) for c in grid.consumers)], tablefmt="github"), ""]
     return out
 
 
@@ -130,15 +137,15 @@ def _ops(results: Results) -> list[str]:
     table = []
     for r in rows:
         marks = Counter(r.marks.values())
-        table.append([f"`{r.name}`", ", ".join(r.formats), marks["observed"] + marks["both"],
+        table.append([f"`{_md(r.name)}`", _md(", ".join(r.formats)), marks["observed"] + marks["both"],
                       marks["predicted"] + marks["both"], marks["predicted, yet loaded"]])
     return out + [tabulate(table, ["op / attr", "formats", "observed", "predicted", "predicted, yet loaded"],
                            tablefmt="github"), ""]
 
 
 def _cells(results: Results, names: dict[str, str]) -> list[str]:
-    rows = [[names.get(c["id"], c["id"]), c["id"], c["status"], c["requirement"] or "",
-             (c["resolved_as_of"] or "")[:10], _seconds(c.get("seconds") or {}), _md(c["reason"] or "")]
+    rows = [[_md(names.get(c["id"], c["id"])), _md(c["id"]), c["status"], _md(c["requirement"] or ""),
+             _md((c["resolved_as_of"] or "")[:10]), _seconds(c.get("seconds") or {}), _md(c["reason"] or "")]
             for c in results["cells"]]
     table = tabulate(rows, ["label", "cell", "status", "installed", "deps as of", "time", "note"], tablefmt="github")
     return ["## Cells", "", table, ""]
