@@ -84,15 +84,19 @@ class Shards:
         return found
 
 
-@pytest.fixture(scope="module")
-def run_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bundles of one run (and the stores of its machines), made once."""
-    folder = tmp_path_factory.mktemp("shards")
+def make_run(folder: Path) -> tuple[list[Path], list[Path]]:
+    """Every export bundle, then every load bundle, of one run in `folder`
+    (with the stores of its machines)."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         once = Shards(folder, monkeypatch)
         exports = [once.export(c) for c in CELLS]
-        for cell in CELLS:
-            once.load(cell, exports)
+        return exports, [once.load(cell, exports) for cell in CELLS]
+
+
+@pytest.fixture(scope="module")
+def run_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("shards")
+    make_run(folder)
     return folder
 
 

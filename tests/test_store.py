@@ -274,3 +274,13 @@ def test_a_symlink_among_exported_files_is_refused_not_followed(tmp_path: Path) 
         store.put_export("ab" * 32, {"probe": "p"}, {}, {"p/fmt": tmp_path / "out" / "p" / "fmt"})
     assert not [p for p in (tmp_path / "store").rglob("*") if p.is_file() and p.read_text() == "host file"]
     assert not [p for p in (tmp_path / "store").rglob(".new-*")]
+
+
+@pytest.mark.parametrize("module", [digests.BUILTIN_PROBES_MODULE, Path(__file__).parent.parent / "examples" / "my_probes.py"])
+def test_probe_digests_take_exactly_the_source_segments_ast_gives(module: Path) -> None:
+    """Digests are what stored records are keyed by: the fast segment reader
+    must give ast.get_source_segment's text, byte for byte."""
+    import ast
+    source = module.read_text() + "\nclass Odd:\r\n    name = 'x\\fy'\r\n\r\n"
+    for node in ast.parse(source).body:
+        assert digests._segment(source, node) == (ast.get_source_segment(source, node) or ast.dump(node))
