@@ -489,9 +489,7 @@ def _check_model(path: Path, max_bytes: int = protos.DEFAULT_MAX_BYTES) -> tuple
 def _tflite_ops(path: Path, max_bytes: int) -> dict[str, int]:
     from sandbox.agent import tfliteinfo
 
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise SandboxError(f"{path}: {size >> 20} MiB, larger than --max-model-size ({max_bytes >> 20} MiB)")
+    protos.check_size(path, path.stat().st_size, max_bytes)
     try:
         found: dict[str, int] = tfliteinfo.describe(str(path))["tflite_ops"]
     except (OSError, ValueError, struct.error, IndexError, TypeError, OverflowError, RecursionError) as exc:

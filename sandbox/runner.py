@@ -9,6 +9,7 @@ independent: one failing, crashing or hanging cell never stops the others.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import threading
@@ -145,7 +146,7 @@ class Run:
         self.emit(ev.StageStarted("load", per_consumer * len(healthy)))
         for _ in range(ROUNDS):
             consumers = [c for c in healthy if c.result.state.status == "ok"]
-            self._each(lambda c: c.consume(found), consumers)
+            self._each(functools.partial(CellRun.consume, sources=found), consumers)
             damaged = {s.producer for c in consumers for s in c.damaged}
             again = [c for c in self.cells if c.cell.id in damaged] if reexport else []
             if not again:

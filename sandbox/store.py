@@ -300,7 +300,7 @@ class ResultsStore:
             return True
         try:
             folder = self.files_dir(key, files_digest)
-            ok = digests.of_files(folder, untrusted.regular_files(folder)) == files_digest
+            ok = bool(digests.of_files(folder, untrusted.regular_files(folder)) == files_digest)
         except (OSError, SandboxError):
             ok = False
         if ok:

@@ -8,10 +8,10 @@ dependencies are resolved as of.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import json
 import os
 import platform
+import re
 import time
 import urllib.error
 import urllib.request

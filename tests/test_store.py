@@ -253,9 +253,9 @@ def test_keys_that_are_not_digests_name_no_path(tmp_path: Path) -> None:
     store = ResultsStore(tmp_path / "store")
     (tmp_path / "v1").mkdir()
     for key in ("../v1", "../../v1", "/etc/passwd", "ab" * 31 + "/.", "AB" * 32, "ab" * 32 + "\n"):
-        for call in (lambda: store.get("loads", key), lambda: store.put("loads", key, {}),
-                     lambda: store.get_export(key), lambda: store.export_dir(key),
-                     lambda: store.put_export(key, {}, None, {})):
+        for call in (lambda k=key: store.get("loads", k), lambda k=key: store.put("loads", k, {}),
+                     lambda k=key: store.get_export(k), lambda k=key: store.export_dir(k),
+                     lambda k=key: store.put_export(k, {}, None, {})):
             with pytest.raises(UnsafeInput, match="not a results-store key"):
                 call()
     assert (tmp_path / "v1").is_dir()
