@@ -65,8 +65,9 @@ class Bundle:
     def digest(self) -> str:
         return str(self.data["digest"])
 
-    @property
+    @functools.cached_property
     def store(self) -> ResultsStore:
+        """The bundle's store, only ever read (its files checked once)."""
         return ResultsStore(self.folder / "store", readonly=True)
 
     def record(self, kind: str, entry: list[str]) -> dict[str, Any]:
@@ -147,7 +148,7 @@ def read(folder: Path, matrix: Matrix | None = None) -> Bundle:
     if not folder.is_dir():
         raise BundleError(f"{folder}: not a bundle (not a folder)")
     try:
-        untrusted.regular_files(folder)
+        untrusted.regular_files(folder, single=True)
         data = untrusted.read_json(path, MAX_BUNDLE_BYTES)
     except FileNotFoundError:
         raise BundleError(f"{folder}: not a bundle (no {BUNDLE_FILE})") from None
@@ -211,9 +212,13 @@ def export_result(bundle: Bundle, keys: Run) -> CellResult:
     result = CellResult(dict(data["facts"]), CellState(**data["state"]), identity, info=dict(data["info"]))
     for entry in data["artifacts"]:
         artifact = Artifact.from_agent(bundle.record("exports", entry))
+        what = f"{bundle.folder}: export record {entry[0][:12]} ({artifact.probe}/{artifact.format})"
+        if artifact.probe not in keys.matrix.probes or artifact.format not in keys.matrix.formats or artifact.loaders:
+            raise BundleError(f"{what}: not a probe and format of the matrix")
         if entry[0] != keys.export_key(identity, artifact.probe, artifact.format):
-            raise BundleError(f"{bundle.folder}: export record {entry[0][:12]} is not the export of "
-                              f"{artifact.probe}/{artifact.format} it claims; refusing the bundle")
+            raise BundleError(f"{what}: not the export it claims; refusing the bundle")
+        if any(a.probe == artifact.probe and a.format == artifact.format for _, a in result.artifacts):
+            raise BundleError(f"{what}: there twice")
         result.artifacts.append((entry[0], artifact))
     if data["registry"] is not None:
         if data["registry"][0] != keys.registry_key(identity):

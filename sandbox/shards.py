@@ -80,9 +80,9 @@ def _loads(bundle: Bundle, result: CellResult, sources: list[Source], exports: d
            keys: Run) -> tuple[CellState, list[tuple[str, Load]]]:
     """A consumer's loads, each one of an artifact of the run, once, under its own key."""
     state, records = load_records(bundle)
-    if records and result.state.status != "ok":
-        raise BundleError(f"{bundle.folder}: loads of {result.state.id}, which its export bundle says did not "
-                          f"run ({result.state.status})")
+    if result.state.status != "ok" and (records or state.status == "ok"):
+        raise BundleError(f"{bundle.folder}: loads of {result.state.id} (or its state ok), which its export bundle "
+                          f"says did not run ({result.state.status})")
     by_artifact = {(s.producer, s.artifact.probe, s.artifact.format): s for s in sources}
     seen: set[LoadId] = set()
     loads = []

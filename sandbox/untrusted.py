@@ -66,14 +66,15 @@ def read_json(path: Path, max_bytes: int, limit: int = MAX_DEPTH) -> Any:
     return parse_json(raw, limit)
 
 
-def regular_files(root: Path) -> list[str]:
+def regular_files(root: Path, single: bool = False) -> list[str]:
     """Every file below `root` as sorted POSIX paths relative to it; UnsafeInput
     for anything in the tree that is not a folder or a regular file, or a root
-    that is not a folder."""
-    return sorted(name for name, is_dir in _tree(root) if not is_dir)
+    that is not a folder; with `single`, for a file with other hard links too
+    (an unpacked archive can link a file from outside the tree)."""
+    return sorted(name for name, is_dir in _tree(root, single) if not is_dir)
 
 
-def _tree(root: Path) -> list[tuple[str, bool]]:
+def _tree(root: Path, single: bool = False) -> list[tuple[str, bool]]:
     """(path relative to `root`, is a folder) for everything below `root`."""
     if not stat.S_ISDIR(os.stat(root, follow_symlinks=False).st_mode):
         raise UnsafeInput(f"{root}: not a folder (a symlink or a file); refusing it")
@@ -86,6 +87,9 @@ def _tree(root: Path) -> list[tuple[str, bool]]:
                 if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
                     raise UnsafeInput(f"{entry.path}: {_kind(mode)}; refusing to follow or read it "
                                       "(only folders and regular files are taken)")
+                if single and stat.S_ISREG(mode) and entry.stat(follow_symlinks=False).st_nlink > 1:
+                    raise UnsafeInput(f"{entry.path}: a file with other hard links; refusing it (it may be a "
+                                      "file from outside, linked in)")
                 found.append((Path(entry.path).relative_to(root).as_posix(), stat.S_ISDIR(mode)))
                 if stat.S_ISDIR(mode):
                     todo.append(Path(entry.path))

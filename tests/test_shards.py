@@ -385,3 +385,40 @@ def test_a_damaged_bundle_file_is_one_line_from_the_cli(tmp_path: Path, text: st
 def test_a_folder_without_a_bundle_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["merge", str(tmp_path), "--reports", str(tmp_path / "r")]) == 2
     assert "not a bundle" in capsys.readouterr().err
+
+
+def test_an_export_listed_twice_or_not_of_the_matrix_is_refused(shards: Shards,
+                                                                made: tuple[list[Path], list[Path]]) -> None:
+    """A forger re-signs bundle.json: an artifact twice would count its loads twice."""
+    exports, loads = made
+    twice = shards.folder / "twice"
+    shutil.copytree(exports[0], twice)
+    edit(twice, lambda d: d["artifacts"].append(d["artifacts"][0]))
+    assert "there twice" in shards.merge([twice, exports[1]] + loads, expect=2)
+    key = json.loads((exports[1] / BUNDLE_FILE).read_text())["artifacts"][0][0]
+    forge_record(exports[1], "exports", key, lambda p: p.update(probe="lstm"))
+    payload = json.loads(record_file(exports[1], "exports", key).read_text())["payload"]
+    edit(exports[1], lambda d: d["artifacts"][0].__setitem__(1, digests.of_json(payload)))
+    assert "not a probe and format of the matrix" in shards.merge([exports[0], exports[1]] + loads, expect=2)
+
+
+def test_a_load_bundle_cannot_make_a_cell_that_did_not_run_ok(shards: Shards,
+                                                              made: tuple[list[Path], list[Path]]) -> None:
+    """The skipped cell's load bundle says ok (with no loads): once, merge took its word."""
+    exports, loads = made
+    edit(exports[1], lambda d: d["state"].update(status="skipped", reason="no such release"))
+    digest = json.loads((exports[1] / BUNDLE_FILE).read_text())["digest"]
+    edit(loads[0], lambda d: d.update(loads=[e for e in d["loads"] if e[0] != CELLS[1]]))
+    for bundle in loads:
+        edit(bundle, lambda d: d["exports"].update({CELLS[1]: digest}))
+    edit(loads[1], lambda d: d.update(loads=[]))
+    assert "says did not run" in shards.merge(exports + loads, expect=2)
+
+
+def test_a_hard_link_in_a_bundle_is_refused(shards: Shards, made: tuple[list[Path], list[Path]]) -> None:
+    """An unpacked archive can link a file of this machine into a bundle."""
+    exports, loads = made
+    outside = shards.folder / "outside.txt"
+    outside.write_text("a file of this machine")
+    os.link(outside, exports[0] / "store" / "linked.txt")
+    assert "hard links" in shards.merge(exports + loads, expect=2)

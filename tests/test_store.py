@@ -284,3 +284,37 @@ def test_probe_digests_take_exactly_the_source_segments_ast_gives(module: Path) 
     source = module.read_text() + "\nclass Odd:\r\n    name = 'x\\fy'\r\n\r\n"
     for node in ast.parse(source).body:
         assert digests._segment(source, node) == (ast.get_source_segment(source, node) or ast.dump(node))
+
+
+def test_a_consumer_with_nothing_left_to_load_starts_no_agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files damaged that no one can export again (a shard's, a user's):
+    the consumer is an error naming them; no agent starts with an empty list."""
+    _, run = _run(tmp_path, monkeypatch)
+    consumer = run.cells[0]
+    sources = [s for c in run.cells for s in c.sources()]
+    for source in sources:
+        assert source.artifact.files_digest
+        for model in run.store.files_dir(source.key, source.artifact.files_digest).rglob("model.txt"):
+            model.write_text("damaged")
+    shutil.rmtree(tmp_path / "store" / "loads")
+    again = runner.Run(run.matrix, [consumer.cell], tmp_path / "again", 1, lambda *a: None, ResultsStore(tmp_path / "store"))
+    [result] = again.loads_only(sources, {consumer.cell.id: consumer.result})
+    assert result.state.status == "error" and "damaged" in str(result.state.reason) and result.loads == []
+    assert not list((tmp_path / "again").rglob("load.log"))
+
+
+def test_a_run_folder_that_holds_the_store_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run starts its folder afresh: --work-dir pointing above the store would delete it."""
+    monkeypatch.setattr(runner, "environment", lambda cell: FakeEnv(cell))
+    mx = matrix.Matrix(tmp_path / "m.toml", "t", (), ("batchnorm",), ("frozen_graph",), timeout=30)
+    store = ResultsStore(tmp_path / "work" / "t" / "store")
+    store.put("loads", "ab" * 32, {"status": "ok"})
+    with pytest.raises(runner.SandboxError, match="holds the results store"):
+        runner.Run(mx, [], tmp_path / "work" / "t", 1, lambda *a: None, store).run()
+    assert store.get("loads", "ab" * 32) == {"status": "ok"}
+
+
+def test_a_journal_line_nested_too_deep_is_skipped_like_a_torn_one() -> None:
+    from sandbox.store import json_objects
+    deep = '{"a": ' * 100_000 + "1" + "}" * 100_000
+    assert list(json_objects([deep, '{"kind": "load"}'])) == [{"kind": "load"}]
