@@ -168,7 +168,8 @@ class ResultsStore:
 
     # records ------------------------------------------------------------------
     def _path(self, kind: str, key: str) -> Path:
-        return self.root / kind / key[:2] / f"{check_key(key)}.json"
+        key = check_key(key)
+        return self.root / kind / key[:2] / f"{key}.json"
 
     def get(self, kind: str, key: str) -> dict[str, Any] | None:
         return self._read(self._path(kind, key), key)
@@ -206,7 +207,8 @@ class ResultsStore:
 
     # exports: a record and its files ------------------------------------------------
     def export_dir(self, key: str) -> Path:
-        return self.exports / key[:2] / check_key(key)
+        key = check_key(key)
+        return self.exports / key[:2] / key
 
     def files_dir(self, key: str, files_digest: str) -> Path:
         """The folder of an export's files: named by their digest. (A store
