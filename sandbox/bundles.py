@@ -205,6 +205,19 @@ def exports_by_cell(bundles: list[Bundle]) -> dict[str, Bundle]:
     return found
 
 
+def exports_for(given: list[Bundle], planned: list[str]) -> dict[str, Bundle]:
+    """The export bundles a load job loads, by cell: of this machine's plan (`planned`: cell ids)."""
+    for bundle in given:
+        if bundle.kind != "export":
+            raise BundleError(f"--bundles: {bundle.folder} is a load bundle; give the export bundles")
+    exports = exports_by_cell(given)
+    theirs = [f["id"] for f in next(iter(exports.values())).data["plan"]] if exports else planned
+    if theirs != planned:
+        raise BundleError(f"the export bundles were made from another plan of the matrix ({', '.join(theirs)}); "
+                          "plan once, and export and load the same cells (sandbox plan --json)")
+    return exports
+
+
 def export_result(bundle: Bundle, keys: Run) -> CellResult:
     """The cell an export bundle describes, with its records: each checked
     against bundle.json and addressed by the key a run would store it under."""

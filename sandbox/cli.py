@@ -352,15 +352,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     mx, cells = _plan(args.matrix, args.offline)
     [cell] = _one_cell(mx, cells, args.cell)
     bundles.check_out(args.out)
-    given = bundles.read_all(args.bundles, mx)
-    exports = bundles.exports_by_cell(given)
-    for bundle in given:
-        if bundle.kind != "export":
-            raise SandboxError(f"--bundles: {bundle.folder} is a load bundle; give the export bundles")
-    planned = [f["id"] for f in next(iter(exports.values())).data["plan"]] if exports else []
-    if exports and planned != [c.id for c in cells]:
-        raise SandboxError(f"the export bundles were made from another plan of {args.matrix} ({', '.join(planned)}); "
-                           "plan once and export and load the same cells (sandbox plan --json)")
+    exports = bundles.exports_for(bundles.read_all(args.bundles, mx), [c.id for c in cells])
     if cell.id not in exports:
         raise SandboxError(f"no export bundle of {cell.id} among --bundles: the consumer's own bundle says "
                            "whether it is healthy and holds its registry")
