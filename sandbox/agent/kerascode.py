@@ -126,7 +126,9 @@ def _h5_config(path: str, limit: int) -> Optional[str]:
         with h5py.File(path, "r") as f:
             if "model_config" not in f.attrs:
                 return None
-            size = f.attrs.get_id("model_config").get_storage_size()
+            # an attribute is stored uncompressed: no larger than the file (h5py 2.x has no get_id)
+            size = (f.attrs.get_id("model_config").get_storage_size() if hasattr(f.attrs, "get_id")
+                    else os.path.getsize(path))
             if size > limit:
                 raise ValueError("its model_config is %d MiB, more than %d MiB" % (size >> 20, limit >> 20))
             raw = f.attrs["model_config"]
@@ -135,15 +137,17 @@ def _h5_config(path: str, limit: int) -> Optional[str]:
     return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
 
 
-def refuse(path: str) -> None:
-    """Raise CodeInModel when the Keras file at `path` carries code (or its
-    config cannot be checked): what safe mode means in every Keras."""
+def refusal(path: str) -> Optional[CodeInModel]:
+    """Why safe mode refuses the Keras file at `path` (it carries code, or its
+    config cannot be checked), in every Keras; None when it does not. A bug
+    here raises: it is not the model's doing."""
     try:
         found = carried_in(path)
     except (ValueError, OSError) as e:
-        raise CodeInModel("Requested the deserialization of a model whose config cannot be checked for code "
-                          "(%s): refused in safe mode" % e)
-    if found:
-        raise CodeInModel("Requested the deserialization of %s: the model carries code, refused in safe mode in "
-                          "every Keras and format (safe_mode; a repro spec opts out with keras_safe_mode = false)"
-                          % ", ".join(found))
+        return CodeInModel("Requested the deserialization of a model whose config cannot be checked for code "
+                           "(%s): refused in safe mode" % e)
+    if not found:
+        return None
+    return CodeInModel("Requested the deserialization of %s: the model carries code, refused in safe mode in "
+                       "every Keras and format (safe_mode; a repro spec opts out with keras_safe_mode = false)"
+                       % ", ".join(found))

@@ -119,8 +119,9 @@ def _keras_load(keras: Any, path: str, x: np.ndarray, artifact: Dict[str, Any]) 
         raise NotApplicable("this Keras (%s) predates the .keras format" % kerasapi.version(keras))
     if artifact["format"] in catalog.KERAS_SAVED_MODELS and not kerasapi.reads_keras_saved_model(keras):
         raise NotApplicable("this Keras (%s) cannot load SavedModel directories" % kerasapi.version(keras))
-    if KERAS_SAFE_MODE[0]:
-        _phase("load", lambda: kerascode.refuse(path))
+    refused = kerascode.refusal(path) if KERAS_SAFE_MODE[0] else None
+    if refused is not None:
+        raise Stage("load", refused)
     kerasapi.fresh(keras)
     kwargs = _load_model_kwargs(keras.models.load_model)
     model = _phase("load", lambda: keras.models.load_model(path, **kwargs))
