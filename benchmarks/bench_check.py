@@ -5,7 +5,9 @@ for this tree and for a baseline revision, in the same invocation.
 
 Each size (MB) gets a GraphDef of many small nodes, each setting a few attrs
 to values no other node uses (the shape that made the old reader keep ~90x
-the file in memory), written directly in protobuf wire format. Each
+the file in memory), written directly in protobuf wire format; the shape
+`keras-bomb` is a .keras zip whose config.json is that many MB uncompressed
+(a few hundred KB compressed: the zip bomb of issue 17). Each
 `sandbox check FILE --against tf==2.15` runs in its own process; its peak RSS
 comes from wait4's rusage. The baseline revision's `sandbox/` is exported
 with `git archive` and put first on PYTHONPATH. `--limit-gb` caps the
@@ -83,6 +85,17 @@ def crafted_graph(path: Path, megabytes: int, shape: str) -> int:
     return count
 
 
+def crafted_keras(path: Path, megabytes: int) -> int:
+    """A .keras zip whose config.json holds `megabytes` MB of one repeated
+    character: it compresses ~1000x. Returns the config's size."""
+    import zipfile
+    pad = "x" * (megabytes * 1_000_000)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("config.json", '{"class_name": "Functional", "config": {"layers": [], "pad": "%s"}}' % pad)
+        archive.writestr("metadata.json", '{"keras_version": "3.9.0"}')
+    return len(pad)
+
+
 def measure(python_path: str, model: Path, limit_gb: float) -> tuple[float, float, str]:
     """(peak RSS in MB, seconds, last output line) of one `sandbox check`."""
     env = {**os.environ, "PYTHONPATH": python_path}
@@ -117,7 +130,7 @@ def main() -> None:
     parser.add_argument("--baseline", default="726923b", help="revision to compare with (default: before issue 13)")
     parser.add_argument("--this", help="measure this revision instead of the working tree (e.g. HEAD)")
     parser.add_argument("--sizes", nargs="+", type=int, default=[20, 100], help="GraphDef sizes in MB")
-    parser.add_argument("--shapes", nargs="+", default=["tiny", "attrs"], choices=["tiny", "attrs"])
+    parser.add_argument("--shapes", nargs="+", default=["tiny", "attrs"], choices=["tiny", "attrs", "keras-bomb"])
     parser.add_argument("--limit-gb", type=float, default=12.0, help="address-space cap of every run")
     parser.add_argument("--only-baseline", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -132,8 +145,8 @@ def main() -> None:
             del trees["this tree"]
         print(f"{'graph':>20} {'tree':>18} {'peak RSS':>10} {'x file':>7} {'time':>8}  output")
         for megabytes, shape in [(m, s) for m in args.sizes for s in args.shapes]:
-            model = work / f"crafted-{megabytes}mb.pb"
-            nodes = crafted_graph(model, megabytes, shape)
+            model = work / f"crafted-{megabytes}mb.{'keras' if shape == 'keras-bomb' else 'pb'}"
+            nodes = crafted_keras(model, megabytes) if shape == "keras-bomb" else crafted_graph(model, megabytes, shape)
             size_mb = model.stat().st_size / (1 << 20)
             results = {}
             for label, path in trees.items():

@@ -126,6 +126,9 @@ def keras_check(info: KerasInfo, registry: dict[str, Any], target: str) -> Verdi
     if info.model_class == "Functional" and major < 3 and _version(version) < FUNCTIONAL_FROM:
         missing, reasons = missing + ("Functional",), reasons + [f"Keras {version} predates the Functional class"]
     reasons += _format_reasons(info, major, version)
+    if major >= 3 and info.format == "keras_v3" and any("ambda" in c for c in info.code):
+        reasons.append(f"Keras {version} refuses its Lambda in safe mode, the default of load_model "
+                       "(safe_mode=False runs the code it carries)")
     return Verdict(target, WILL_FAIL if reasons else SHOULD_LOAD, missing, (), (), loader=loader,
                    reasons=tuple(reasons))
 

@@ -162,6 +162,12 @@ _RULES: tuple[tuple[str, re.Pattern[str], Namer], ...] = (
     ("keras-deserialization", re.compile(r"Unknown (?:layer|object|initializer|activation|optimizer|loss|metric)"
                                          r"(?: type)?:? ?['\"]?([A-Za-z0-9_.]+)"), _first),
     ("keras-deserialization", re.compile(r"Could not locate function '([^']+)'"), _first),
+    # safe mode: Keras 3 ("a `Lambda` layer", "a `lambda` object") and sandbox's agent in every Keras
+    ("keras-deserialization", re.compile(r"Requested the deserialization of an? `?([A-Za-z0-9_.]+)`? (?:layer|object)"),
+     _first),
+    ("keras-deserialization", re.compile(r"Requested the deserialization of an object of module '([^']+)'"), _first),
+    ("keras-deserialization", re.compile(r"Requested the deserialization of a model whose config cannot be checked"),
+     _named("unchecked config")),
     # Keras <= 2.5 reading a Keras SavedModel of TF 2.6+ (the standalone keras package): its
     # objects' metadata, JSON in saved_model.pb, is empty there (keras_metadata.pb holds it)
     ("keras-deserialization", re.compile(r"^Expecting value: line 1 column 1 \(char 0\)"),

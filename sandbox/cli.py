@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import signal
 import struct
 import sys
@@ -23,6 +25,7 @@ from tabulate import tabulate
 from sandbox import (
     __version__,
     bisect,
+    bundles,
     check,
     collect,
     display,
@@ -41,6 +44,7 @@ from sandbox import (
     summary,
     versions,
 )
+from sandbox.argparsing import Parser
 from sandbox.errors import HarnessError, Interrupted, SandboxError
 from sandbox.records import HARNESS_ERROR
 from sandbox.report import diff, document
@@ -155,13 +159,24 @@ def jobs(text: str) -> int:
     return value
 
 
+def mebibytes(text: str) -> float:
+    """--max-model-size: a size in MiB, more than 0 (0 used to switch the limit off)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of MiB") from None
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a size in MiB above 0, not {text}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="sandbox", description="Map TensorFlow's cross-version model compatibility.",
         epilog=f"example:\n  sandbox run matrix.toml\n\n{EXIT_CODES}", formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"sandbox {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
 
     def verb(name: str, help: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help, description=help, epilog=f"example:\n  {EXAMPLES[name]}",
@@ -199,6 +214,8 @@ def _parser() -> argparse.ArgumentParser:
 
     mg = verb("merge", "shard: the report of a run from its export and load bundles")
     mg.add_argument("bundles", nargs="+", type=Path, help="every export and load bundle folder of the run")
+    mg.add_argument("--allow-incomplete", action="store_true",
+                    help="publish a run that lacks bundles or loads, each cell concerned marked error (exit 1)")
     _reports(mg)
     mg.set_defaults(func=cmd_merge)
 
@@ -224,8 +241,8 @@ def _parser() -> argparse.ArgumentParser:
     chk.add_argument("model", type=Path, help="a SavedModel folder, a frozen GraphDef .pb, a .h5 / .keras or a .tflite file")
     chk.add_argument("--against", required=True, metavar="TARGETS",
                      help="tf==X[,tf==Y...] or 'all' (every stored op registry)")
-    chk.add_argument("--max-model-size", type=float, default=protos.DEFAULT_MAX_BYTES / (1 << 20), metavar="MIB",
-                     help="refuse larger model files (default: %(default).0f MiB)")
+    chk.add_argument("--max-model-size", type=mebibytes, default=protos.DEFAULT_MAX_BYTES / (1 << 20), metavar="MIB",
+                     help="refuse larger model files, of every format (default: %(default).0f MiB)")
     chk.add_argument("--json", action="store_true", help="print the verdicts as JSON ($defs/check of cli.schema.json)")
     chk.set_defaults(func=cmd_check)
 
@@ -248,8 +265,11 @@ def _parser() -> argparse.ArgumentParser:
     bs.set_defaults(func=cmd_bisect)
 
     sh = verb("shell", "a shell inside a cell's environment")
-    sh.add_argument("cell", help="a cell id such as tf2.15.1-py3.11-cpu")
+    sh.add_argument("cell", help="a cell id as `sandbox plan` prints it, such as tf2.15.1-py3.11-cpu")
+    sh.add_argument("--matrix", type=Path, default=Path("matrix.toml"), metavar="FILE",
+                    help="find the cell in this matrix when it has it (default: matrix.toml)")
     _work_dir(sh)
+    _offline(sh)
     sh.set_defaults(func=cmd_shell)
 
     dif = verb("diff", "what changed between two runs; exit 1 when something newly fails")
@@ -340,12 +360,14 @@ def _one_cell(mx: matrix.Matrix, cells: list[plan.Cell], cell_id: str) -> list[p
 def cmd_export(args: argparse.Namespace) -> int:
     mx, cells = _plan(args.matrix, args.offline)
     [cell] = _one_cell(mx, cells, args.cell)
+    bundles.check_out(args.out)
     run_dir = args.work_dir / f"{mx.name}-export-{cell.id}"
     with locks.run_lock(run_dir, say=_say):
         with _display([cell.id]) as show:
             run = runner.Run(mx, [cell], run_dir, 1, show, fresh=args.fresh)
             [result] = run.run(export=True, loads=False)
-        shards.write_export(args.out, mx, result, cells.index(cell), run.store)
+        bundles.write_export(args.out, mx, result, [runner.cell_facts(c) for c in cells], cells.index(cell), run.store,
+                             run)
     print(f"{cell.id}: {result.state.status}{f' ({result.state.reason})' if result.state.reason else ''}; "
           f"{run.tally.line()}\nbundle: {args.out}")
     return _exit_code([result])
@@ -354,8 +376,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_load(args: argparse.Namespace) -> int:
     mx, cells = _plan(args.matrix, args.offline)
     [cell] = _one_cell(mx, cells, args.cell)
-    bundles = shards.read_all(args.bundles, mx)
-    exports = {b.cell: b for b in bundles if b.kind == "export"}
+    bundles.check_out(args.out)
+    exports = bundles.exports_for(bundles.read_all(args.bundles, mx), [c.id for c in cells])
     if cell.id not in exports:
         raise SandboxError(f"no export bundle of {cell.id} among --bundles: the consumer's own bundle says "
                            "whether it is healthy and holds its registry")
@@ -363,9 +385,9 @@ def cmd_load(args: argparse.Namespace) -> int:
     with locks.run_lock(run_dir, say=_say):
         with _display([cell.id]) as show:
             run = runner.Run(mx, [cell], run_dir, 1, show, fresh=args.fresh)
-            sources = [s for b in exports.values() for s in shards.sources(b, run.store)]
-            [result] = run.loads_only(sources, {cell.id: shards.export_result(exports[cell.id])})
-        shards.write_loads(args.out, mx, result, run.store)
+            sources = [s for b in exports.values() for s in bundles.sources(b, run.store, run)]
+            [result] = run.loads_only(sources, {cell.id: bundles.export_result(exports[cell.id], run)})
+        bundles.write_loads(args.out, mx, result, list(exports.values()), sources, run)
     print(f"{cell.id}: {result.state.status}; {run.tally.line()}\nbundle: {args.out}")
     return _exit_code([result])
 
@@ -389,13 +411,17 @@ def _display(cells: list[str], quiet: bool = False, verbose: bool = False, live:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    bundles = shards.read_all(args.bundles)
-    mx = shards.the_matrix(bundles)
-    results = shards.merge(bundles)
+    given = bundles.read_all(args.bundles)
+    mx = bundles.the_matrix(given)
+    results, gaps = shards.merge(given, mx, args.allow_incomplete)
     out = write_report(collect.collect(mx, results), args.reports / mx.name, args.redact)
-    print(f"merged {len(bundles)} bundles: {len(results)} cells\n"
+    print(f"merged {len(given)} bundles: {len(results)} cells\n"
           f"report: {out / 'index.html'} {out / 'index.md'} {out / 'junit.xml'}\nresults: {out / 'results.json'}")
-    return HarnessError.exit_code if _exit_code(results) == HarnessError.exit_code else 0
+    for gap in gaps:
+        print(f"sandbox: incomplete: {gap} (the cell is marked error in the report)", file=sys.stderr)
+    if _exit_code(results) == HarnessError.exit_code:
+        return HarnessError.exit_code
+    return 1 if gaps else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -425,15 +451,15 @@ def cmd_witness(args: argparse.Namespace) -> int:
     start = time.monotonic()
     results = document.load(args.report)
     folder = args.report if args.report.is_dir() else args.report.parent
-    mx, bundles = _witness_matrix(args, results)
+    mx, given = _witness_matrix(args, results)
     cells = plan.plan(mx, versions.Catalog(offline=args.offline), pythons.discover())
     check_writable(folder)
     run_dir = args.work_dir / f"{mx.name}-witness"
     with locks.run_lock(run_dir, say=_say):
         with _display([c.id for c in cells], start=start) as show:
             run = runner.Run(mx, cells, run_dir, args.jobs, show, fresh=args.fresh)
-            for bundle in (b for b in bundles if b.kind == "export"):
-                shards.sources(bundle, run.store)  # their artifacts, verified, into the local store
+            for bundle in (b for b in given if b.kind == "export"):
+                bundles.sources(bundle, run.store, run)  # their artifacts, verified, into the local store
             witnesses.attach(results, run)
         out = write_report(results, folder, args.redact)
     found = summary.summarize(results)
@@ -442,15 +468,15 @@ def cmd_witness(args: argparse.Namespace) -> int:
     return 4 if found.refuted else 0
 
 
-def _witness_matrix(args: argparse.Namespace, results: dict[str, Any]) -> tuple[matrix.Matrix, list[shards.Bundle]]:
+def _witness_matrix(args: argparse.Namespace, results: dict[str, Any]) -> tuple[matrix.Matrix, list[bundles.Bundle]]:
     """--matrix, else the matrix the bundles were made from, else the file results.json names;
     and the bundles (made from that matrix)."""
     if args.matrix is not None:
         mx = matrix.load(args.matrix)
-        return mx, shards.read_all(args.bundles, mx) if args.bundles else []
+        return mx, bundles.read_all(args.bundles, mx) if args.bundles else []
     if args.bundles:
-        bundles = shards.read_all(args.bundles)
-        return shards.the_matrix(bundles), bundles
+        given = bundles.read_all(args.bundles)
+        return bundles.the_matrix(given), given
     named = Path(results["matrix"])
     if not named.is_file():
         raise SandboxError(f"{args.report}: its results name the matrix {named}, which is not a file here; "
@@ -481,6 +507,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     rows, found = [], []
     for target in wanted:
         version, registry = registries.load(target)
+        if target.count(".") == 2 and target != version:
+            print(f"sandbox: note: tf=={target}: no op registry of that release is stored; checking against "
+                  f"{version}, the stored release of {version.rsplit('.', 1)[0]}", file=sys.stderr)
         for verdict in verdicts(registry, version):
             found.append(verdict)
             rows.append([f"tf=={version}", verdict.loader, verdict.verdict, ", ".join(verdict.missing_ops),
@@ -495,17 +524,27 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if failing else 0
 
 
-def _check_model(path: Path, max_bytes: int | None = None) -> tuple[Any, str]:
+def _check_model(path: Path, max_bytes: int = protos.DEFAULT_MAX_BYTES) -> tuple[Any, str]:
     """(registry, target -> verdicts per loader; a description of the model)."""
+    if not path.exists():
+        raise SandboxError(f"{path}: no such file or folder")
+    if path.is_dir() and not (path / "saved_model.pb").is_file():
+        raise SandboxError(f"{path}: a folder without saved_model.pb, so not a SavedModel; give a SavedModel "
+                           "folder, a frozen graph .pb, a .h5 / .keras or a .tflite file")
     if path.suffix in (".keras", ".h5", ".hdf5"):
-        info = kerasinfo.read(path)
+        info = kerasinfo.read(path, max_bytes)
+        if info.code:
+            print(f"sandbox: warning: {path}: its config holds {', '.join(info.code)}: loading it can run that code "
+                  "(Keras 2 does even with safe_mode=True for .h5; sandbox refuses it in safe mode, in every Keras)",
+                  file=sys.stderr)
         return (lambda reg, v: [check.keras_check(info, reg, v)],
-                f"{info.format} written by Keras {info.keras_version or '?'}, layers {', '.join(info.layers)}")
+                f"{info.format} written by Keras {info.keras_version or '?'}, layers {', '.join(info.layers)}"
+                + (f"; carries code: {', '.join(info.code)}" if info.code else ""))
     if path.suffix == ".tflite":
-        ops = _tflite_ops(path)
+        ops = _tflite_ops(path, max_bytes)
         return (lambda reg, v: [check.tflite(ops, reg, v)],
                 "TFLite flatbuffer with " + ", ".join(f"{op} v{n}" for op, n in sorted(ops.items())))
-    model = protos.read_model(path, max_bytes=max_bytes) if max_bytes else protos.read_model(path)
+    model = protos.read_model(path, max_bytes=max_bytes)
     for warning in model.warnings:
         print(f"sandbox: warning: {path}: {warning}", file=sys.stderr)
     keras = check.keras_metadata((path / "saved_model.pb").read_bytes(), (path / "keras_metadata.pb").exists()) \
@@ -515,13 +554,14 @@ def _check_model(path: Path, max_bytes: int | None = None) -> tuple[Any, str]:
     return (lambda reg, v: check.check_all(model, reg, v, keras), f"{kind} with {len(model.ops)} ops{produced}")
 
 
-def _tflite_ops(path: Path) -> dict[str, int]:
+def _tflite_ops(path: Path, max_bytes: int) -> dict[str, int]:
     from sandbox.agent import tfliteinfo
 
+    protos.check_size(path, path.stat().st_size, max_bytes)
     try:
         found: dict[str, int] = tfliteinfo.describe(str(path))["tflite_ops"]
-    except (OSError, struct.error, IndexError, UnicodeDecodeError) as exc:
-        raise SandboxError(f"{path}: not a readable TFLite flatbuffer: {exc}") from None
+    except (OSError, ValueError, struct.error, IndexError, TypeError, OverflowError, RecursionError) as exc:
+        raise SandboxError(f"{path}: not a readable TFLite flatbuffer: {str(exc)[:200]}") from None
     return found
 
 
@@ -644,9 +684,11 @@ def _bisect(order: list[str], what: str, evaluate: Any) -> None:
 def cmd_shell(args: argparse.Namespace) -> int:
     from sandbox.envs import environment
 
-    cell = shell_cell(args.cell)
+    cell = shell_cell(args.cell, args.matrix, versions.Catalog(offline=args.offline), pythons.discover())
     env = environment(cell)
     info = env.provision(args.work_dir / "shell.log")
+    if cell.backend == "docker":
+        return _docker_shell(cell, info.location.removeprefix("docker:") or getattr(env, "image", ""))
     folder = Path(info.location)
     print(f"{cell.id}: {' '.join(cell.requirements)} in {folder}; artifacts of earlier runs are under {args.work_dir}/")
     shell = os.environ.get("SHELL", "/bin/sh")
@@ -656,15 +698,40 @@ def cmd_shell(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
-def shell_cell(cell_id: str) -> plan.Cell:
-    parts = cell_id.split("-")
-    if len(parts) != 3 or not parts[0].startswith("tf") or not parts[1].startswith("py"):
-        raise SandboxError(f"'{cell_id}' is not a venv cell id like tf2.15.1-py3.11-cpu")
-    data = {"tensorflow": parts[0][2:], "python": parts[1][2:], "image": parts[2]}
-    [cell] = plan.plan(matrix.parse(data, Path(cell_id)), versions.Catalog(), pythons.discover())
+_CELL_ID = re.compile(r"^tf(?P<tensorflow>[0-9][^-+]*)-py(?P<python>[^-+]+)-(?P<image>[^-+]+)(?P<docker>-docker)?"
+                      r"(?P<packages>(?:\+[A-Za-z0-9][A-Za-z0-9._-]*)*)$")
+
+
+def shell_cell(cell_id: str, matrix_path: Path, catalog: plan.Releases, found: pythons.Discovery) -> plan.Cell:
+    """The cell of `sandbox plan`'s id: from the matrix, when it has a cell of
+    that id (its packages as pinned there); else made from the id itself
+    (venv or docker, extra packages by name)."""
+    cells = plan.plan(matrix.load(matrix_path), catalog, found) if matrix_path.is_file() else []
+    cell = next((c for c in cells if c.id == cell_id), None)
+    if cell is None:
+        parsed = _CELL_ID.match(cell_id)
+        if parsed is None:
+            raise SandboxError(f"'{cell_id}' is not a cell id like tf2.15.1-py3.11-cpu, tf2.18.1-py3.11-cpu+tf-keras "
+                               "or tf2.15.1-py3.11-cpu-docker (sandbox plan lists them)")
+        data: dict[str, Any] = {k: parsed.group(k) for k in ("tensorflow", "python", "image")}
+        data.update(backend="docker" if parsed.group("docker") else "venv",
+                    packages=[p for p in parsed.group("packages").split("+") if p])
+        [cell] = plan.plan(matrix.parse(data, Path(cell_id)), catalog, found)
     if cell.skip:
         raise SandboxError(f"{cell_id}: {cell.skip}")
     return cell
+
+
+def _docker_shell(cell: plan.Cell, image: str) -> int:
+    """A shell in a container of the cell's image: no network, as its agent runs."""
+    docker = shutil.which("docker")
+    command = ["docker", "run", "--rm", "-it", "--network", "none", image, "sh"]
+    if docker is None:
+        raise SandboxError(f"{cell.id}: the docker command-line client is not installed; its image is ready: "
+                           f"{' '.join(command)}")
+    print(f"{cell.id}: {' '.join(cell.requirements)} in the image {image}")
+    os.execv(docker, command)
+    return 0  # not reached
 
 
 def cmd_diff(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import io
 import json
 import os
 from collections.abc import Iterable
@@ -77,8 +78,13 @@ def probe_code(module: Path) -> dict[str, str]:
     """{probe name: digest} for the probe classes a module defines (classes with
     a literal `name = "..."`). A module whose probes cannot be found that way
     gives every probe the module's whole digest (under the key "*")."""
-    source = module.read_text(encoding="utf-8")
-    tree = ast.parse(source, str(module))
+    return dict(_probe_code(module.read_text(encoding="utf-8"), str(module)))
+
+
+@functools.lru_cache(maxsize=16)
+def _probe_code(source: str, filename: str) -> tuple[tuple[str, str], ...]:
+    """probe_code of a module's source (parsed once per process: a merge and a run both ask)."""
+    tree = ast.parse(source, filename)
     classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
     probes = {name: cls for cls in classes.values() if (name := _probe_name(cls))}
     own: dict[str, list[str]] = {}
@@ -89,7 +95,7 @@ def probe_code(module: Path) -> dict[str, str]:
               if id(node) not in in_lineage and not _registration(node)]
     found = {probe: of_json([shared, parts]) for probe, parts in own.items()}
     found["*"] = of_json(source)
-    return found
+    return tuple(found.items())
 
 
 def _probe_name(cls: ast.ClassDef) -> str | None:
@@ -123,7 +129,24 @@ def _registration(node: ast.stmt) -> bool:
 
 
 def _segment(source: str, node: ast.stmt) -> str:
-    return ast.get_source_segment(source, node) or ast.dump(node)
+    """ast.get_source_segment(source, node), with the source split into lines
+    once (it splits it anew on every call: seconds for the zoo)."""
+    if node.end_lineno is None or node.end_col_offset is None:
+        return ast.dump(node)
+    lines = _lines(source)
+    first, last = node.lineno - 1, node.end_lineno - 1
+    if first == last:
+        found = lines[first].encode()[node.col_offset:node.end_col_offset].decode()
+    else:
+        found = "".join([lines[first].encode()[node.col_offset:].decode(), *lines[first + 1:last],
+                         lines[last].encode()[:node.end_col_offset].decode()])
+    return found or ast.dump(node)
+
+
+@functools.lru_cache(maxsize=8)
+def _lines(source: str) -> list[str]:
+    """Lines as the parser splits them (at \\n, \\r and \\r\\n only), endings kept."""
+    return io.StringIO(source, newline="").readlines()
 
 
 class ProbeCode:

@@ -4,13 +4,17 @@ Keras: the format, the Keras that wrote it, and the classes its config names
 
 from __future__ import annotations
 
-import json
-import zipfile
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sandbox import protos, untrusted
+from sandbox.agent import kerascode
 from sandbox.errors import SandboxError
+
+CONFIG_DEPTH = 200  # a config nests models in models; JSON deeper than this is not a Keras config
+MIN_CONFIG_LIMIT, CONFIG_PER_BYTE = 8 << 20, 16  # config.json read: at most 16 x the file (and 8 MiB at least)
 
 
 @dataclass(frozen=True)
@@ -20,6 +24,7 @@ class KerasInfo:
     model_class: str  # "Functional", "Sequential", "Model"
     layers: tuple[str, ...]  # class names of the layers, sorted
     modules: tuple[str, ...]  # modules named by the config ("keras.src.models.functional"), sorted
+    code: tuple[str, ...] = ()  # what of the config carries code (sandbox.agent.kerascode): Lambda layers...
 
     @property
     def writer_major(self) -> int:
@@ -29,50 +34,57 @@ class KerasInfo:
         return 3 if any(m.startswith("keras.src.") for m in self.modules) else 2
 
 
-def read(path: Path) -> KerasInfo:
-    if path.suffix == ".keras":
-        return _from_config("keras_v3", *_zip_config(path))
-    if path.suffix in (".h5", ".hdf5"):
-        return _from_config("keras_h5", *_h5_config(path))
-    raise SandboxError(f"{path}: not a Keras file (.keras, .h5)")
-
-
-def _zip_config(path: Path) -> tuple[dict[str, Any], str | None]:
+def read(path: Path, max_bytes: int = protos.DEFAULT_MAX_BYTES) -> KerasInfo:
+    """A .keras or .h5 file's config; a one-line SandboxError for a file over
+    `max_bytes`, one whose config would take more than a small multiple of
+    the file to read (a zip bomb), or one that is not a Keras file."""
+    if path.suffix not in (".keras", ".h5", ".hdf5"):
+        raise SandboxError(f"{path}: not a Keras file (.keras, .h5)")
+    size = os.path.getsize(path)
+    protos.check_size(path, size, max_bytes)
+    limit = min(kerascode.MAX_CONFIG, max(MIN_CONFIG_LIMIT, CONFIG_PER_BYTE * size))
     try:
-        with zipfile.ZipFile(path) as archive:
-            config = json.loads(archive.read("config.json"))
-            meta = json.loads(archive.read("metadata.json")) if "metadata.json" in archive.namelist() else {}
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise SandboxError(f"{path}: not a readable .keras file: {exc}") from None
-    return config, meta.get("keras_version")
-
-
-def _h5_config(path: Path) -> tuple[dict[str, Any], str | None]:
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            raw = f.attrs.get("model_config")
-            version = f.attrs.get("keras_version")
-    except OSError as exc:
-        raise SandboxError(f"{path}: not a readable HDF5 file: {exc}") from None
-    if raw is None:
-        raise SandboxError(f"{path}: an HDF5 file without a Keras model_config (weights only?)")
-    try:
-        return json.loads(_text(raw)), _text(version) if version is not None else None
+        text = kerascode.config_text(str(path), limit)
     except ValueError as exc:
-        raise SandboxError(f"{path}: its model_config is not JSON: {exc}") from None
+        raise SandboxError(f"{path}: {exc}") from None
+    if text is None:
+        what = "a .keras zip without config.json" if path.suffix == ".keras" else \
+            "an HDF5 file without a Keras model_config (weights only?)"
+        raise SandboxError(f"{path}: {what}")
+    try:
+        config = untrusted.parse_json(text, CONFIG_DEPTH)
+    except ValueError as exc:
+        raise SandboxError(f"{path}: its config is not JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise SandboxError(f"{path}: its config is not a JSON object")
+    fmt = "keras_v3" if path.suffix == ".keras" else "keras_h5"
+    return _from_config(fmt, config, _version(path, fmt), tuple(kerascode.carried(text)))
+
+
+def _version(path: Path, fmt: str) -> str | None:
+    """The Keras version the file records (metadata.json, or the keras_version attr)."""
+    try:
+        if fmt == "keras_v3":
+            meta = kerascode.zip_member(str(path), "metadata.json", 1 << 20)
+            found = untrusted.parse_json(meta).get("keras_version") if meta else None
+        else:
+            import h5py
+            with h5py.File(path, "r") as f:
+                found = f.attrs.get("keras_version")
+    except (ValueError, OSError, AttributeError):
+        return None
+    return _text(found) if found is not None else None
 
 
 def _text(value: Any) -> str:
     """h5py returns attributes as str or bytes, by how they were written."""
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
 MODELS = ("Functional", "Sequential", "Model")
 
 
-def _from_config(fmt: str, config: dict[str, Any], version: str | None) -> KerasInfo:
+def _from_config(fmt: str, config: dict[str, Any], version: str | None, code: tuple[str, ...]) -> KerasInfo:
     layers: set[str] = set()
     modules: set[str] = set()
 
@@ -92,4 +104,5 @@ def _from_config(fmt: str, config: dict[str, Any], version: str | None) -> Keras
                     modules.add(layer["module"])
 
     walk(config)
-    return KerasInfo(fmt, version, str(config.get("class_name", "?")), tuple(sorted(layers)), tuple(sorted(modules)))
+    return KerasInfo(fmt, version, str(config.get("class_name", "?")), tuple(sorted(layers)), tuple(sorted(modules)),
+                     code)

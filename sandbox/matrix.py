@@ -176,20 +176,23 @@ def parse(data: dict[str, Any], path: Path) -> Matrix:
         cells.append(_checked(_request(values, inc.get("docker_image", image), extra), f"include[{i}].python", where))
     modules = tuple(_module(m, path, f"probe_modules[{i}]")
                     for i, m in enumerate(_strings(data.get("probe_modules", []), "probe_modules", where, empty=True)))
-    probes = tuple(_strings(data.get("probes", list(DEFAULT_PROBES)), "probes", where))
+    probes = _once(tuple(_strings(data.get("probes", list(DEFAULT_PROBES)), "probes", where)), "probes", where)
     known = _user_probes(modules, data.get("probe_modules"), where)
+    tolerances = _tolerances(data.get("tolerance", {}), where)
     if known is not None:  # else some user probe's name is only known when its module runs, in the cells
         _known(probes, BUILTIN_PROBES + known, "probes", where)
+        for probe, _ in tolerances:
+            _known((probe,), ("default", *BUILTIN_PROBES, *known), f"tolerance.{probe}", where, "probe")
     return Matrix(
         path=path,
         name=safe_name(data.get("name", path.stem if path.stem != "matrix" else "default"), "name", where),
         cells=tuple(dict.fromkeys(cells)),
         probes=probes,
-        formats=_known(tuple(_strings(data.get("formats", list(DEFAULT_FORMATS)), "formats", where)),
-                       FORMATS, "formats", where),
+        formats=_once(_known(tuple(_strings(data.get("formats", list(DEFAULT_FORMATS)), "formats", where)),
+                             FORMATS, "formats", where), "formats", where),
         timeout=number(data.get("timeout", 900), "timeout", where),
         probe_modules=modules,
-        tolerances=_tolerances(data.get("tolerance", {}), where),
+        tolerances=tolerances,
         excludes=tuple(tuple(sorted(ex.items())) for ex in excludes),
     )
 
@@ -234,12 +237,24 @@ def docker_image(value: Any, key: str, where: str) -> str:
     return text
 
 
-def _known(values: tuple[str, ...], known: tuple[str, ...], key: str, where: str) -> tuple[str, ...]:
+def _known(values: tuple[str, ...], known: tuple[str, ...], key: str, where: str,
+           what: str | None = None) -> tuple[str, ...]:
+    """`values` (the list at `key`, or one value named `what`) when each is one of `known`."""
     for i, value in enumerate(values):
         if value not in known:
             close = difflib.get_close_matches(value, known, n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"expected one of {', '.join(known)}"
-            raise ConfigError(f"{where}: key '{key}[{i}]': unknown {key[:-1]} '{value}'; {hint}")
+            at = key if what else f"{key}[{i}]"
+            raise ConfigError(f"{where}: key '{at}': unknown {what or key[:-1]} '{value}'; {hint}")
+    return values
+
+
+def _once(values: tuple[str, ...], key: str, where: str) -> tuple[str, ...]:
+    """A list where each value appears once: a repeated probe or format would be measured and counted twice."""
+    for i, value in enumerate(values):
+        if value in values[:i]:
+            raise ConfigError(f"{where}: key '{key}[{i}]': '{value}' is listed twice (first as {key}[{values.index(value)}]); "
+                              "list each once")
     return values
 
 

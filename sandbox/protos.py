@@ -122,6 +122,13 @@ class GraphInfo:
         return sorted(self.op_attrs)
 
 
+def check_size(path: Path, size: int, max_bytes: int) -> None:
+    """One line for a model file over the limit (every reader of `sandbox check` applies it)."""
+    if size > max_bytes:
+        raise SandboxError(f"{path}: {_mib(size)} is over the {_mib(max_bytes)} limit for models; "
+                           "raise it with --max-model-size if you trust the file")
+
+
 def read_model(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> GraphInfo:
     """Ops and attrs of a SavedModel folder or file, or a frozen GraphDef,
     after checking the graph is intact. SandboxError for a file that cannot
@@ -131,9 +138,7 @@ def read_model(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> GraphInfo:
         size = target.stat().st_size
         if not target.is_file():
             raise SandboxError(f"{path}: not a file; give a SavedModel folder or a frozen GraphDef .pb")
-        if size > max_bytes:
-            raise SandboxError(f"{path}: {_mib(size)} is over the {_mib(max_bytes)} limit for models; "
-                               "raise it with --max-model-size if you trust the file")
+        check_size(path, size, max_bytes)
         data = target.read_bytes()
     except OSError as exc:
         raise SandboxError(f"{path}: cannot read the model: {exc.strerror or exc}") from None

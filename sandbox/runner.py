@@ -25,7 +25,7 @@ from sandbox import commands, crashes, digests, envs
 from sandbox import events as ev
 from sandbox.agent import catalog
 from sandbox.envs import Environment, ProvisionFailed, environment
-from sandbox.errors import CommandFailed, Interrupted
+from sandbox.errors import CommandFailed, Interrupted, SandboxError
 from sandbox.journal import Verb, Watcher
 from sandbox.matrix import Matrix
 from sandbox.plan import Cell
@@ -34,6 +34,8 @@ from sandbox.store import CellPaths, ResultsStore, StoreError, read_jsonl, write
 
 AGENT = digests.AGENT
 MAX_RESUMES = 50
+ROUNDS = 3  # load rounds: files found damaged in one are exported again for the next
+ITEM_TIMED_OUT = 124  # the agent's exit code when its watchdog ended an item
 
 @dataclass
 class CellState:
@@ -94,6 +96,7 @@ class Run:
         self.keras_unsafe = keras_unsafe  # a repro spec may let Keras run code stored in the model
         self.code = digests.ProbeCode(matrix.probe_modules)
         self.tally = Tally()
+        self.measured: set[str] = set()  # keys this run measured (under --fresh, the store has them now)
         self.stopping = threading.Event()
         self.cells = [CellRun(self, cell) for cell in cells]
         self.external: list[Source] = []
@@ -107,30 +110,67 @@ class Run:
         items = len(self.matrix.probes) * len(self.matrix.formats) if export else 0
         self.emit(ev.StageStarted("export", items * sum(not c.cell.skip for c in self.cells)))
         self.each(lambda c: c.produce(export), self.cells)
-        sources = [s for c in self.cells if c.result.state.status == "ok" for s in c.sources()]
         self.external = [s for name, folder in (external or {}).items() for s in self._external(name, folder)]
-        return self._consume(sources + self.external if loads else [])
+
+        def sources() -> list[Source]:
+            produced = [s for c in self.cells if c.result.state.status == "ok" for s in c.sources()]
+            return produced + self.external if loads else []
+        return self._consume(sources, export)
 
     def loads_only(self, sources: list[Source], produced: dict[str, CellResult]) -> list[CellResult]:
         """Only the load phase, for cells whose export phase ran elsewhere (a
         shard): `produced` holds what it found (state, facts, registry)."""
         self._scratch()
         for cell in self.cells:
-            cell.result = produced[cell.cell.id]
-        return self._consume(sources)
+            found = produced[cell.cell.id]
+            if cell.result.identity and found.identity and found.identity != cell.result.identity:
+                raise SandboxError(f"{cell.cell.id}: this machine's environment is not the one its export bundle "
+                                   "was made in (another recipe: other packages, Python or sandbox); export and "
+                                   "load with the same sandbox and matrix")
+            cell.result = found
+        return self._consume(lambda: sources, False)
 
     def _scratch(self) -> None:
+        store = self.store.root.resolve()
+        if store == self.run_dir or self.run_dir in store.parents:
+            raise SandboxError(f"{self.run_dir}: holds the results store ({store}); a run starts its folder "
+                               "afresh, so give it another --work-dir")
         if self.run_dir.exists():
             shutil.rmtree(self.run_dir)  # scratch of an earlier run: the store has its results
 
-    def _consume(self, sources: list[Source]) -> list[CellResult]:
+    def _consume(self, sources: Callable[[], list[Source]], reexport: bool) -> list[CellResult]:
+        """Every healthy cell loads `sources()`. Files a consumer finds damaged
+        in the store are set aside; with `reexport`, their producers (cells of
+        this run) export them again and every consumer loads the new files, so
+        nothing is left out. What cannot be exported again (a shard's bundle,
+        a user's model) errors its consumers: never a cell "ok" with loads missing."""
+        found = sources()
         healthy = [c for c in self.cells if c.result.state.status == "ok"]
-        per_consumer = sum(len(catalog.loaders_for(s.artifact.format)) for s in sources)
+        per_consumer = sum(len(loaders_of(s.artifact)) for s in found)
         self.emit(ev.StageStarted("load", per_consumer * len(healthy)))
-        self.each(lambda c: c.consume(sources), healthy)
+        for _ in range(ROUNDS):
+            consumers = [c for c in healthy if c.result.state.status == "ok"]
+            self.each(functools.partial(CellRun.consume, sources=found), consumers)
+            damaged = {s.producer for c in consumers for s in c.damaged}
+            again = [c for c in self.cells if c.cell.id in damaged] if reexport else []
+            if not again:
+                break
+            self.each(lambda c: c.produce(True), again)
+            found = sources()
+        for cell in healthy:
+            cell.settle()
         for cell in self.cells:
             cell.show()
+        self.tally.add("export-reused", sum(c.reused[0] for c in self.cells))
+        self.tally.add("load-reused", sum(c.reused[1] for c in self.cells))
         return [c.result for c in self.cells]
+
+    def stored(self, kind: str, key: str) -> dict[str, Any] | None:
+        """The store's record, unless --fresh asks to measure it again (and
+        this run has not yet), or it is a harness error that other code measured."""
+        if self.fresh and key not in self.measured:
+            return None
+        return _reusable(self.store.get_export(key) if kind == "exports" else self.store.get(kind, key))
 
     def each(self, work: Callable[[CellRun], None], cells: list[CellRun]) -> None:
         """`work` on every cell of `cells`, `jobs` at a time; Ctrl-C stops them all."""
@@ -153,7 +193,7 @@ class Run:
                 continue
             files, manifest = _external_files(folder.resolve(), record)
             payload = Artifact.from_agent(record).to_json()
-            key, payload = self.store.put_export(None, payload, manifest, folder, files)
+            key, payload = self.store.put_export(None, payload, manifest, files)
             found.append(Source(name, key, Artifact.from_agent(payload)))
         return found
 
@@ -181,6 +221,18 @@ class Run:
         return [arg for module in self.matrix.probe_modules for arg in ("--probe-module", str(module))]
 
 
+def keys_of(matrix: Matrix) -> Run:
+    """A run with no cells: the keys a run of `matrix` stores its records by
+    (a merge re-derives them from what bundles claim)."""
+    return Run(matrix, [], Path("."), 1, lambda event: None, ResultsStore(Path("."), readonly=True))
+
+
+def loaders_of(artifact: Artifact) -> list[str]:
+    """What every consumer loads an artifact with: the loaders found to read a
+    user's model, else every loader of its format."""
+    return artifact.loaders or catalog.loaders_for(artifact.format)
+
+
 def _external_files(folder: Path, record: dict[str, Any]) -> tuple[dict[str, Path], dict[str, Any]]:
     """The files of a user's model (paths may be absolute), under fixed names."""
     files: dict[str, Path] = {}
@@ -189,7 +241,7 @@ def _external_files(folder: Path, record: dict[str, Any]) -> tuple[dict[str, Pat
         value = record.get(field_name)
         if not value:
             continue
-        src = folder / value
+        src = (folder / value).resolve()  # the model the user named; links inside it are refused
         store_name = f"{name}/{src.name}" if field_name == "path" else name
         files[store_name] = src
         manifest[field_name] = store_name
@@ -206,6 +258,8 @@ class CellRun:
         self.result = CellResult(cell_facts(cell), CellState(cell.id))
         self.env: Environment | None = None
         self._provision_failed = False
+        self.damaged: list[Source] = []  # sources whose stored files failed their check in the last load round
+        self.reused = (0, 0)  # exports, loads this cell took from the store
         if not cell.skip:
             self.environment = environment(cell)
             self.result.identity = digests.of_json(self.environment.identity())
@@ -239,12 +293,13 @@ class CellRun:
         self.result.artifacts = []
         for probe, fmt in items:
             key = self.run.export_key(self.result.identity, probe, fmt)
-            payload = None if self.run.fresh else _reusable(self.run.store.get_export(key))
-            if payload is None:
+            artifact = _parsed(self.run.stored("exports", key), Artifact.from_agent)
+            if artifact is None:
                 missing.append((probe, fmt))
             else:
-                self.result.artifacts.append((key, Artifact.from_agent(payload)))
-        self.run.tally.add("export-reused", len(items) - len(missing))
+                self.result.artifacts.append((key, artifact))
+        reused = sum(key not in self.run.measured for key, _ in self.result.artifacts)
+        self.reused = (reused, self.reused[1])
         return missing
 
     def ready(self) -> Environment | None:
@@ -283,6 +338,7 @@ class CellRun:
 
     def _export(self, items: list[tuple[str, str]], reused: int) -> None:
         paths = self.paths
+        shutil.rmtree(paths.artifacts, ignore_errors=True)  # an earlier round's files: in the store now
         paths.artifacts.mkdir(parents=True, exist_ok=True)
         probes = sorted({p for p, _ in items}, key=self.run.matrix.probes.index)
         formats = sorted({f for _, f in items}, key=self.run.matrix.formats.index)
@@ -314,7 +370,8 @@ class CellRun:
             key = self.run.export_key(self.result.identity, artifact.probe, artifact.format)
             files = _export_files(self.paths.artifacts, record) if artifact.exported else {}
             manifest = {**record, "kind": "artifact"} if artifact.exported else None
-            _, payload = self.run.store.put_export(key, _payload(artifact), manifest, self.paths.artifacts, files)
+            _, payload = self.run.store.put_export(key, _payload(artifact), manifest, files)
+            self.run.measured.add(key)
             self.result.artifacts.append((key, Artifact.from_agent(payload)))
             self.run.tally.add("export")
             measured[artifact.status.value] += 1
@@ -326,7 +383,7 @@ class CellRun:
     def _registry(self) -> None:
         """The cell's op registry (for the static check) and its facts."""
         key = self.run.registry_key(self.result.identity)
-        stored = None if self.run.fresh else self.run.store.get("registries", key)
+        stored = self.run.stored("registries", key)
         if stored is None and self._provisioned():
             assert self.env is not None
             self.run.emit(ev.PhaseStarted(self.cell.id, "registry", 1))
@@ -337,6 +394,7 @@ class CellRun:
                 stored = json.loads(self.paths.registry.read_text())
                 stored["cell"] = {**dict(stored.get("cell") or {}), **self.result.state.env}
                 self.run.store.put("registries", key, stored)
+                self.run.measured.add(key)
                 self.run.tally.add("registry")
                 self.run.emit(ev.PhaseFinished(self.cell.id, "registry", (("ok", 1),), 0, time.monotonic() - start))
             else:
@@ -353,9 +411,11 @@ class CellRun:
         """The run folder shows every artifact and registry of the run, also
         those taken from the store (as links into it), for people to inspect."""
         for key, artifact in self.result.artifacts:
-            target = self.run.store.export_dir(key) / "files" / artifact.probe / artifact.format
+            if not artifact.exported or artifact.files_digest is None:
+                continue
+            target = self.run.store.files_dir(key, artifact.files_digest) / artifact.probe / artifact.format
             link = self.paths.artifacts / artifact.probe / artifact.format
-            if artifact.exported and target.exists() and not link.exists():
+            if target.exists() and not link.exists():
                 link.parent.mkdir(parents=True, exist_ok=True)
                 link.symlink_to(target, target_is_directory=True)
         if self.result.registry is not None and not self.paths.registry.exists():
@@ -364,7 +424,7 @@ class CellRun:
     # consume ----------------------------------------------------------------------
     def consume(self, sources: list[Source]) -> None:
         try:
-            todo = self._stored_loads(sources)
+            todo = self._loadable(self._stored_loads(sources))
             if todo and self._provisioned():
                 self._load(todo)
             elif self.result.loads and not todo:
@@ -379,30 +439,48 @@ class CellRun:
     def _stored_loads(self, sources: list[Source]) -> list[tuple[str, Source, str]]:
         todo = []
         self.result.loads = []
+        reused = 0
         for source in sources:
-            for loader in source.artifact.loaders or catalog.loaders_for(source.artifact.format):
+            for loader in loaders_of(source.artifact):
                 key = self.run.load_key(self.result.identity, source, loader)
-                payload = None if self.run.fresh else _reusable(self.run.store.get("loads", key))
-                if payload is None:
+                load = _parsed(self.run.stored("loads", key), Load.from_agent)
+                if load is None:
                     todo.append((key, source, loader))
                 else:
-                    self.result.loads.append((source.producer, Load.from_agent(payload)))
-        self.run.tally.add("load-reused", len(self.result.loads))
+                    self.result.loads.append((source.producer, load))
+                    reused += key not in self.run.measured
+        self.reused = (self.reused[0], reused)
         return todo
+
+    def _loadable(self, todo: list[tuple[str, Source, str]]) -> list[tuple[str, Source, str]]:
+        """The items whose artifact's files are as stored; the others' sources
+        are noted in `damaged` (their files and record set aside)."""
+        sources = {(s.producer, s.key): s for _, s, _ in todo}
+        self.damaged = [s for s in sources.values() if not self.run.store.verify_files(s.key, s.artifact.to_json())]
+        for source in self.damaged:
+            self.run.emit(ev.Note(self.cell.id, "load", f"{source.producer}/{source.artifact.probe}/"
+                                  f"{source.artifact.format}: its stored files are damaged; set aside"))
+        bad = {(s.producer, s.key) for s in self.damaged}
+        return [item for item in todo if (item[1].producer, item[1].key) not in bad]
+
+    def settle(self) -> None:
+        """After the last load round: a consumer that could not load everything is not ok."""
+        if self.damaged and self.result.state.status == "ok":
+            names = ", ".join(f"{s.producer}/{s.artifact.probe}/{s.artifact.format}" for s in self.damaged[:3])
+            self._finish("error", f"{len(self.damaged)} artifacts not loaded: their stored files are damaged "
+                         f"({names}{', ...' if len(self.damaged) > 3 else ''}); run again to export them anew")
 
     def _load(self, todo: list[tuple[str, Source, str]]) -> None:
         store, paths = self.run.store, self.paths
         items, keys = [], {}
         for key, source, loader in todo:
-            if not store.verify_files(source.key, source.artifact.to_json()):
-                self.run.emit(ev.Note(self.cell.id, "load", f"{source.producer}/{source.artifact.probe}/"
-                                      f"{source.artifact.format}: stored files damaged; measured again next run"))
-                continue
-            item = {"producer": source.producer, "dir": str(store.export_dir(source.key) / "files"),
+            assert source.artifact.files_digest is not None
+            item = {"producer": source.producer, "dir": str(store.files_dir(source.key, source.artifact.files_digest)),
                     "probe": source.artifact.probe, "format": source.artifact.format, "loader": loader}
             items.append(item)
             keys[(source.producer, source.artifact.probe, source.artifact.format, loader)] = key
         write_text(paths.items, "".join(json.dumps(i, sort_keys=True) + "\n" for i in items))
+        paths.loads.unlink(missing_ok=True)  # an earlier round's journal: its loads are stored
         reused = len(self.result.loads)
         self.run.emit(ev.PhaseStarted(self.cell.id, "load", len(items), reused))
         start = time.monotonic()
@@ -429,6 +507,7 @@ class CellRun:
             if key is None:
                 continue
             self.run.store.put("loads", key, _payload(load))
+            self.run.measured.add(key)
             self.result.loads.append((str(record["producer"]), load))
             measured[load.status.value] += 1
         self.run.tally.add("load", sum(measured.values()))
@@ -518,6 +597,15 @@ def cell_facts(cell: Cell) -> dict[str, Any]:
         "python_path": str(cell.python.path) if cell.python else None,
         "docker_image": cell.docker_image,
     }
+
+
+def _parsed(payload: dict[str, Any] | None, parse: Callable[[dict[str, Any]], Any]) -> Any:
+    """A stored record as its type, or None (measured again) when it is absent
+    or not of that shape."""
+    try:
+        return None if payload is None else parse(payload)
+    except RecordError:
+        return None
 
 
 def _export_files(folder: Path, record: dict[str, Any]) -> dict[str, Path]:

@@ -1,200 +1,113 @@
 """Shards: the phases of a run as commands that separate machines run (a CI
-matrix: one export job per cell, one load job per cell, one merge job).
+matrix: one export job per cell, one load job per cell, one merge job). What
+the jobs hand on is a bundle (sandbox.bundles).
 
-A bundle is a folder: `bundle.json` (what it is, from which sandbox, matrix
-and cell, with the keys of its records and a digest over all of it) and
-`store/`, a results store holding just those records (and, for exports, the
-artifacts' files). Every record is verified by its digest when read, and
-every artifact's files before they are loaded.
-
-    export bundle: one cell's artifacts, registry and facts
-    load bundle:   one consumer cell's loads of every export bundle
-"""
+`merge` makes the report one machine would, or refuses with one line naming
+the cell: every cell of the plan needs its one export bundle, every healthy
+cell its one load bundle, made from those very export bundles and holding
+every load a run would have made (each addressed by the key re-derived from
+what it claims to have measured), and nothing else. With `allow_incomplete`
+what is missing is published marked: the cell that lacks something is an
+`error` with the reason, never "ok"."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
-from sandbox import __version__, digests
-from sandbox.errors import SandboxError
+from sandbox.bundles import Bundle, BundleError, export_result, exports_by_cell, load_records
 from sandbox.matrix import Matrix
-from sandbox.records import Artifact, Load
-from sandbox.runner import CellResult, CellState, Source
-from sandbox.store import STORE_SCHEMA, ResultsStore, write_json
+from sandbox.records import Load
+from sandbox.runner import CellResult, CellState, Run, Source, keys_of, loaders_of
 
-BUNDLE_FILE = "bundle.json"
-
-
-class BundleError(SandboxError):
-    """A bundle that is not what it claims: refused."""
+LoadId = tuple[str, str, str, str]  # producer, probe, format, loader
 
 
-def matrix_digest(matrix: Matrix) -> str:
-    return digests.of_json(matrix.path.read_text(encoding="utf-8"))
+def merge(bundles: list[Bundle], matrix: Matrix, allow_incomplete: bool = False) -> tuple[list[CellResult], list[str]]:
+    """Every cell of the run, in plan order, with its consumers' loads; and
+    what is missing (empty unless `allow_incomplete`)."""
+    keys, gaps = keys_of(matrix), []
+    exports = exports_by_cell(bundles)
+    if not exports:
+        raise BundleError("no export bundle among those given: merge needs every cell's export bundle")
+    plan = next(iter(exports.values())).data["plan"]
+    results: dict[str, CellResult] = {}
+    for facts in plan:
+        if facts["id"] in exports:
+            results[facts["id"]] = export_result(exports[facts["id"]], keys)
+        else:
+            gaps.append(_gap(allow_incomplete, f"no export bundle of {facts['id']} was given"))
+            results[facts["id"]] = CellResult(dict(facts), CellState(facts["id"], "error", gaps[-1]))
+    sources = [Source(cell, key, a) for cell, r in results.items() if r.state.status == "ok"
+               for key, a in r.artifacts if a.exported]
+    loaded = _load_bundles(bundles, results, exports)
+    for cell, result in results.items():
+        bundle = loaded.get(cell)
+        if bundle is not None:
+            result.state, result.loads = _loads(bundle, result, sources, exports, keys)
+        if result.state.status == "ok":
+            missing = _missing(result, sources, bundle)
+            if missing:
+                gaps.append(_gap(allow_incomplete, f"{cell}: {missing}"))
+                result.state = CellState(cell, "error", f"incomplete: {missing}")
+    return list(results.values()), gaps
 
 
-@dataclass
-class Bundle:
-    folder: Path
-    data: dict[str, Any]
-
-    @property
-    def kind(self) -> str:
-        return str(self.data["kind"])
-
-    @property
-    def cell(self) -> str:
-        return str(self.data["facts"]["id"])
-
-    @property
-    def store(self) -> ResultsStore:
-        return ResultsStore(self.folder / "store")
+def _gap(allowed: bool, what: str) -> str:
+    if not allowed:
+        raise BundleError(f"incomplete run: {what}; give every bundle of the run (or --allow-incomplete to "
+                          "publish it with that cell marked error)")
+    return what
 
 
-def write_export(folder: Path, matrix: Matrix, result: CellResult, index: int, local: ResultsStore) -> Path:
-    """One cell's exports, registry and facts, copied out of the local store."""
-    out = ResultsStore(folder / "store")
-    for key, _ in result.artifacts:
-        _copy_export(local, out, key)
-    registry = None
-    if result.registry is not None:
-        registry = digests.of_json(["bundle-registry", result.state.id])
-        out.put("registries", registry, result.registry)
-    body = {"kind": "export", "index": index, "facts": result.facts, "state": vars(result.state),
-            "identity": result.identity, "info": result.info, "registry": registry,
-            "artifacts": [key for key, _ in result.artifacts]}
-    return _write(folder, matrix, body)
-
-
-def write_loads(folder: Path, matrix: Matrix, result: CellResult, local: ResultsStore) -> Path:
-    """One consumer's loads (and the keys it stored them under)."""
-    out = ResultsStore(folder / "store")
-    entries = []
-    for n, (producer, load) in enumerate(result.loads):
-        key = digests.of_json(["bundle-load", result.state.id, producer, n, load.to_json()])
-        out.put("loads", key, load.to_json())
-        entries.append([producer, key])
-    body = {"kind": "load", "facts": result.facts, "state": vars(result.state), "loads": entries}
-    return _write(folder, matrix, body)
-
-
-def _write(folder: Path, matrix: Matrix, body: dict[str, Any]) -> Path:
-    data = {"sandbox_version": __version__, "store_schema": STORE_SCHEMA, "matrix": matrix.name,
-            "matrix_path": str(matrix.path), "matrix_text": matrix.path.read_text(encoding="utf-8"),
-            "matrix_digest": matrix_digest(matrix), **body}
-    write_json(folder / BUNDLE_FILE, {**data, "digest": digests.of_json(data)})
-    return folder
-
-
-def _copy_export(src: ResultsStore, dst: ResultsStore, key: str) -> None:
-    payload = src.get_export(key)
-    if payload is None or not src.verify_files(key, payload):
-        raise BundleError(f"the local results store lost export {key[:12]} while bundling; run again")
-    folder = src.export_dir(key) / "files"
-    files = {name: folder / name for name in digests.tree_files(folder) if name != "manifest.jsonl"}
-    manifest = json.loads((folder / "manifest.jsonl").read_text()) if (folder / "manifest.jsonl").exists() else None
-    record = {k: v for k, v in payload.items() if k != "files_digest"}
-    _, stored = dst.put_export(key, record, manifest, folder, files)
-    if stored.get("files_digest") != payload.get("files_digest"):
-        raise BundleError(f"export {key[:12]} changed while bundling; run again")
-
-
-def read(folder: Path, matrix: Matrix | None = None) -> Bundle:
-    """A bundle, verified: its digest, its sandbox version, its matrix."""
-    path = folder / BUNDLE_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BundleError(f"{folder}: not a bundle (no {BUNDLE_FILE})") from None
-    except (OSError, ValueError) as exc:
-        raise BundleError(f"{path}: unreadable bundle ({exc})") from None
-    if not isinstance(data, dict) or data.get("kind") not in ("export", "load"):
-        raise BundleError(f"{path}: not a bundle")
-    claimed = data.pop("digest", None)
-    if claimed != digests.of_json(data):
-        raise BundleError(f"{path}: digest does not match its contents; refusing a damaged or edited bundle")
-    if data.get("sandbox_version") != __version__ or data.get("store_schema") != STORE_SCHEMA:
-        raise BundleError(f"{path}: made by sandbox {data.get('sandbox_version')}, this is {__version__}; "
-                          "make every bundle of a run with one sandbox version")
-    if matrix is not None and data.get("matrix_digest") != matrix_digest(matrix):
-        raise BundleError(f"{path}: made from another matrix ({data.get('matrix')!r}, not this {matrix.path}); "
-                          "bundles of one run must come from one matrix file")
-    return Bundle(folder, data)
-
-
-def read_all(folders: list[Path], matrix: Matrix | None = None) -> list[Bundle]:
-    bundles = [read(f, matrix) for f in folders]
-    digests_seen = {b.data["matrix_digest"] for b in bundles}
-    if len(digests_seen) > 1:
-        raise BundleError(f"the bundles come from {len(digests_seen)} different matrix files; "
-                          "bundles of one run must come from one matrix file")
-    return bundles
-
-
-def export_result(bundle: Bundle) -> CellResult:
-    """The cell an export bundle describes, with its records (verified)."""
-    data, store = bundle.data, bundle.store
-    result = CellResult(dict(data["facts"]), CellState(**data["state"]), str(data["identity"]),
-                        info=dict(data["info"]))
-    for key in data["artifacts"]:
-        payload = store.get_export(key)
-        if payload is None:
-            raise BundleError(f"{bundle.folder}: export {key[:12]} is missing or damaged")
-        result.artifacts.append((key, Artifact.from_agent(payload)))
-    if data["registry"] is not None:
-        result.registry = store.get("registries", data["registry"])
-        if result.registry is None:
-            raise BundleError(f"{bundle.folder}: its registry is missing or damaged")
-    return result
-
-
-def sources(bundle: Bundle, into: ResultsStore) -> list[Source]:
-    """An export bundle's artifacts, copied into the local store (files verified)."""
-    result = export_result(bundle)
-    if result.state.status != "ok":
-        return []
-    found = []
-    for key, artifact in result.artifacts:
-        if not bundle.store.verify_files(key, artifact.to_json()):
-            raise BundleError(f"{bundle.folder}: the files of {artifact.probe}/{artifact.format} do not match their digest")
-        if artifact.exported:
-            _copy_export(bundle.store, into, key)
-        found.append(Source(result.state.id, key, artifact))
-    return [s for s in found if s.artifact.exported]
-
-
-def load_records(bundle: Bundle) -> tuple[CellState, list[tuple[str, Load]]]:
-    data, store = bundle.data, bundle.store
-    loads = []
-    for producer, key in data["loads"]:
-        payload = store.get("loads", key)
-        if payload is None:
-            raise BundleError(f"{bundle.folder}: load {key[:12]} is missing or damaged")
-        loads.append((str(producer), Load.from_agent(payload)))
-    return CellState(**data["state"]), loads
-
-
-def the_matrix(bundles: list[Bundle]) -> Matrix:
-    """The matrix the bundles were made from, as its file said."""
-    from sandbox import matrix as matrix_mod
-    if not bundles:
-        raise BundleError("no bundles given")
-    first = bundles[0].data
-    path = Path(first["matrix_path"])
-    return matrix_mod.parse(matrix_mod.parse_toml(first["matrix_text"], path), path)
-
-
-def merge(bundles: list[Bundle]) -> list[CellResult]:
-    """Every cell of the run, in plan order, with its consumers' loads."""
-    exports = sorted((b for b in bundles if b.kind == "export"), key=lambda b: int(b.data["index"]))
-    results = {b.cell: export_result(b) for b in exports}
+def _load_bundles(bundles: list[Bundle], results: dict[str, CellResult], exports: dict[str, Bundle]) -> dict[str, Bundle]:
+    """The load bundle of each cell: one at most, of a cell of the plan."""
+    found: dict[str, Bundle] = {}
     for bundle in (b for b in bundles if b.kind == "load"):
-        if bundle.cell not in results:
-            raise BundleError(f"{bundle.folder}: loads of {bundle.cell}, whose export bundle is not among those given")
-        state, loads = load_records(bundle)
-        result = results[bundle.cell]
-        result.state, result.loads = state, loads
-    return list(results.values())
+        cell = bundle.cell
+        if cell not in results:
+            raise BundleError(f"{bundle.folder}: loads of {cell}, a cell not in the plan of the export bundles")
+        if cell in found:
+            raise BundleError(f"two load bundles of {cell}: {found[cell].folder} and {bundle.folder}")
+        made_from = bundle.data["exports"]
+        for producer, export in exports.items():
+            if made_from.get(producer) != export.digest:
+                raise BundleError(f"{bundle.folder}: the loads of {cell} were made from another export bundle of "
+                                  f"{producer} than the one given ({export.folder}); load every cell from the same "
+                                  "export bundles")
+        found[cell] = bundle
+    return found
+
+
+def _loads(bundle: Bundle, result: CellResult, sources: list[Source], exports: dict[str, Bundle],
+           keys: Run) -> tuple[CellState, list[tuple[str, Load]]]:
+    """A consumer's loads, each one of an artifact of the run, once, under its own key."""
+    state, records = load_records(bundle)
+    if result.state.status != "ok" and (records or state.status == "ok"):
+        raise BundleError(f"{bundle.folder}: loads of {result.state.id} (or its state ok), which its export bundle "
+                          f"says did not run ({result.state.status})")
+    by_artifact = {(s.producer, s.artifact.probe, s.artifact.format): s for s in sources}
+    seen: set[LoadId] = set()
+    loads = []
+    for producer, key, load in records:
+        what = f"{bundle.folder}: load of {producer}/{load.probe}/{load.format} by {load.loader}"
+        source = by_artifact.get((producer, load.probe, load.format))
+        if source is None or load.loader not in loaders_of(source.artifact):
+            raise BundleError(f"{what}: the run has no such artifact or loader")
+        if (producer, load.probe, load.format, load.loader) in seen:
+            raise BundleError(f"{what}: there twice")
+        if key != keys.load_key(result.identity, source, load.loader):
+            raise BundleError(f"{what}: its key is not the one its consumer, artifact and loader give (moved or "
+                              "forged?); refusing the bundle")
+        seen.add((producer, load.probe, load.format, load.loader))
+        loads.append((producer, load))
+    return state, loads
+
+
+def _missing(result: CellResult, sources: list[Source], bundle: Bundle | None) -> str | None:
+    """What a healthy consumer lacks: its load bundle, or loads a run would have made."""
+    if bundle is None:
+        return "no load bundle was given"
+    have = {(p, l.probe, l.format, l.loader) for p, l in result.loads}
+    want = {(s.producer, s.artifact.probe, s.artifact.format, loader) for s in sources for loader in loaders_of(s.artifact)}
+    lacking = sorted(want - have)
+    if not lacking:
+        return None
+    return f"{len(lacking)} of {len(want)} loads missing from {bundle.folder} (first: {'/'.join(lacking[0])})"

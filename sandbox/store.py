@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from sandbox import digests, untrusted
 from sandbox.errors import SandboxError
 
 
@@ -35,22 +38,23 @@ def cache_dir() -> Path:
 
 def write_json(path: Path, data: Any) -> None:
     """Write `data` as JSON so that readers see the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=1, sort_keys=True)
-        fh.write("\n")
-    os.chmod(tmp, 0o644)  # as write_text
-    os.replace(tmp, path)
+    write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 def write_text(path: Path, text: str) -> None:
+    """Write `text` so that readers see the old file or the new one; on any
+    failure (a full disk) no temporary file is left behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide published reports from a web server
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide published reports from a web server
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def json_objects(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
@@ -62,7 +66,7 @@ def json_objects(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
             continue
         try:
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(record, dict):
             yield record
@@ -101,6 +105,9 @@ class CellPaths:
 
 # -- the results store -------------------------------------------------------------
 STORE_SCHEMA = 1
+KEY = re.compile(r"[0-9a-f]{64}")  # every key is a sha256 digest (sandbox.digests)
+MAX_RECORD_BYTES = 64 << 20  # an op registry is ~1 MB; loads and exports a few KB
+STORE_FAILED = "free space (or set SANDBOX_STORE_DIR) and run again: what is stored is kept"
 
 
 class StoreError(SandboxError):
@@ -108,6 +115,19 @@ class StoreError(SandboxError):
     What was stored before stays; the next run measures only the rest."""
 
     exit_code = 74  # EX_IOERR
+
+
+def is_key(key: object) -> bool:
+    return isinstance(key, str) and KEY.fullmatch(key) is not None
+
+
+def check_key(key: object) -> str:
+    """A key, or an UnsafeInput: only digests address records, so that no key
+    ('../v1', '/etc') can name a path outside the store."""
+    if not is_key(key):
+        raise untrusted.UnsafeInput(f"{str(key)[:80]!r} is not a results-store key (a sha256 digest: 64 hex digits)")
+    assert isinstance(key, str)
+    return key
 
 
 def store_dir() -> Path:
@@ -119,25 +139,36 @@ def store_dir() -> Path:
 class ResultsStore:
     """Records addressed by what determines them, shared by every run.
 
-    exports/<k>/record.json + files/   an artifact and its files (a producer
-                                        folder the agent can load from)
-    loads/<k>.json                      one load of one artifact by one loader
-    registries/<k>.json                 an environment's op registry + facts
+    exports/<k>/record.json            an artifact: what it is, and the digest of its files
+    exports/<k>/<files digest>/        its files, in a folder named by their digest (a
+                                       producer folder the agent can load from)
+    loads/<k>.json                     one load of one artifact by one loader
+    registries/<k>.json                an environment's op registry + facts
+    (<k> is written <first two digits>/<key>.)
 
     Every record carries the digest of its payload and is verified when read:
     a damaged record is set aside and measured again, never trusted. Writes
     go to a temporary name and are renamed into place, so a reader (another
     run at the same time, or the next run after a kill -9) sees a whole
-    record or none.
+    record or none. An artifact's files are never changed once in place: a
+    new measurement of the same export (--fresh, or another run sharing the
+    store) puts its files beside them under their own digest and replaces the
+    record, so every record, and every load running from a folder, agrees
+    with what is on disk. Keys must be digests: no key names a path outside.
+
+    A `readonly` store (a bundle someone sent) is never written, and what is
+    damaged in it is refused, not set aside.
     """
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, readonly: bool = False) -> None:
         self.root = root or store_dir()
         self.exports = self.root / "exports"
-        self._verified: set[str] = set()
+        self.readonly = readonly
+        self._verified: set[tuple[str, str]] = set()
 
     # records ------------------------------------------------------------------
     def _path(self, kind: str, key: str) -> Path:
+        key = check_key(key)
         return self.root / kind / key[:2] / f"{key}.json"
 
     def get(self, kind: str, key: str) -> dict[str, Any] | None:
@@ -147,17 +178,15 @@ class ResultsStore:
         self._write(self._path(kind, key), key, payload)
 
     def _write(self, path: Path, key: str, payload: dict[str, Any]) -> None:
-        from sandbox import digests
+        assert not self.readonly, f"{self.root} is read-only"
         try:
             write_json(path, {"store": STORE_SCHEMA, "key": key, "digest": digests.of_json(payload), "payload": payload})
         except OSError as exc:
-            raise StoreError(f"cannot write the results store at {self.root}: {exc.strerror or exc}; "
-                             "free space (or set SANDBOX_STORE_DIR) and run again: what is stored is kept") from None
+            raise StoreError(f"cannot write the results store at {self.root}: {exc.strerror or exc}; {STORE_FAILED}") from None
 
     def _read(self, path: Path, key: str) -> dict[str, Any] | None:
-        from sandbox import digests
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = untrusted.read_json(path, MAX_RECORD_BYTES)
         except FileNotFoundError:
             return None
         except (OSError, ValueError):
@@ -171,72 +200,126 @@ class ResultsStore:
 
     def _set_aside(self, path: Path) -> None:
         """A damaged record: keep it for inspection, out of the way."""
-        try:
+        if self.readonly:
+            return
+        with contextlib.suppress(OSError):
             os.replace(path, path.with_name(path.name + ".damaged"))
-        except OSError:
-            pass
 
     # exports: a record and its files ------------------------------------------------
     def export_dir(self, key: str) -> Path:
+        key = check_key(key)
         return self.exports / key[:2] / key
 
+    def files_dir(self, key: str, files_digest: str) -> Path:
+        """The folder of an export's files: named by their digest. (A store
+        written before files were kept so holds one folder, `files`: its
+        digest is checked the same way.)"""
+        folder = self.export_dir(key) / check_key(files_digest)
+        legacy = self.export_dir(key) / "files"
+        return legacy if not folder.exists() and legacy.is_dir() else folder
+
     def get_export(self, key: str) -> dict[str, Any] | None:
-        return self._read(self.export_dir(key) / "record.json", key)
+        payload = self._read(self.export_dir(key) / "record.json", key)
+        if payload is not None and payload.get("files_digest") is not None and not is_key(payload["files_digest"]):
+            self._set_aside(self.export_dir(key) / "record.json")
+            return None
+        return payload
 
     def put_export(self, key: str | None, payload: dict[str, Any], manifest_record: dict[str, Any] | None,
-                   source: Path, files: dict[str, Path]) -> tuple[str, dict[str, Any]]:
+                   files: dict[str, Path]) -> tuple[str, dict[str, Any]]:
         """Store an artifact: `files` (name in the store -> path) are copied in
         beside a manifest.jsonl holding `manifest_record`, so the folder is a
         producer the agent loads from. `key` None: addressed by the content (a
-        user's model). Returns the key and the payload with its files' digest."""
-        from sandbox import digests
-        self.exports.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=self.exports, prefix=".new-"))
-        try:
-            folder = tmp / "files"
-            folder.mkdir()
-            for name, src in files.items():
-                _copy(src, folder / name)
-            if manifest_record is not None:
-                append_jsonl(folder / "manifest.jsonl", manifest_record)
-            payload = {**payload, "files_digest": digests.of_tree(folder) if files else None}
-            key = key or digests.of_json(["external", payload])
-            self._write(tmp / "record.json", key, payload)
-            final = self.export_dir(key)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            if self.get_export(key) is None:  # absent or damaged: ours goes in
-                shutil.rmtree(final, ignore_errors=True)
-                try:
-                    os.rename(tmp, final)
-                except OSError:  # another run put the same record there first
-                    pass
-        except OSError as exc:
-            raise StoreError(f"cannot write the results store at {self.root}: {exc.strerror or exc}; "
-                             "free space (or set SANDBOX_STORE_DIR) and run again: what is stored is kept") from None
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        user's model). The record is this measurement (a record stored before
+        under the key is replaced). Returns the key and the payload with its
+        files' digest."""
+        with self._writing():
+            tmp = self._new_folder()
+            try:
+                for name, src in files.items():
+                    untrusted.copy(src, tmp / name)
+                if manifest_record is not None:
+                    append_jsonl(tmp / "manifest.jsonl", manifest_record)
+                payload = {**payload, "files_digest": digests.of_tree(tmp) if files else None}
+                key = key or digests.of_json(["external", payload])
+                if files:
+                    self._place(tmp, key, payload["files_digest"])
+                self._write(self.export_dir(key) / "record.json", key, payload)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
         return key, payload
 
-    def verify_files(self, key: str, payload: dict[str, Any]) -> bool:
-        """Whether an export's files are as stored (checked once per process)."""
-        from sandbox import digests
-        if key in self._verified or payload.get("files_digest") is None:
-            return True
-        folder = self.export_dir(key) / "files"
+    def copy_export(self, source: ResultsStore, key: str, payload: dict[str, Any]) -> None:
+        """Take an export (`payload`, as `source` holds it under `key`) from
+        another store, files verified: files this store already holds under
+        their digest are not copied again."""
+        files_digest = payload.get("files_digest")
+        with self._writing():
+            if files_digest is not None and not self._holds(key, files_digest):
+                if not source.verify_files(key, payload):
+                    raise untrusted.UnsafeInput(f"{source.root}: the files of export {key[:12]} do not match their digest")
+                tmp = self._new_folder()
+                try:
+                    untrusted.copy(source.files_dir(key, files_digest), tmp)
+                    if digests.of_files(tmp, untrusted.regular_files(tmp)) != files_digest:
+                        raise untrusted.UnsafeInput(f"{source.root}: the files of export {key[:12]} changed while copied")
+                    self._place(tmp, key, files_digest)
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
+            self._write(self.export_dir(key) / "record.json", key, payload)
+
+    def _holds(self, key: str, files_digest: str) -> bool:
+        folder = self.export_dir(key) / check_key(files_digest)
+        return folder.is_dir() and self.verify_files(key, {"files_digest": files_digest})
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
         try:
-            ok = folder.is_dir() and digests.of_tree(folder) == payload["files_digest"]
+            yield
+        except OSError as exc:
+            raise StoreError(f"cannot write the results store at {self.root}: {exc.strerror or exc}; {STORE_FAILED}") from None
+
+    def _new_folder(self) -> Path:
+        self.exports.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(dir=self.exports, prefix=".new-"))
+
+    def _place(self, tmp: Path, key: str, files_digest: str) -> None:
+        """Move a filled folder into place under its files' digest; one already
+        there holds the same files (a folder is named by its content)."""
+        final = self.export_dir(key) / check_key(files_digest)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(tmp, final)
         except OSError:
+            if not final.is_dir():
+                raise
+
+    def verify_files(self, key: str, payload: dict[str, Any]) -> bool:
+        """Whether an export's files are as its record says (checked once per
+        process); when not, the record and the files are set aside."""
+        files_digest = payload.get("files_digest")
+        if files_digest is None or (key, files_digest) in self._verified:
+            return True
+        try:
+            folder = self.files_dir(key, files_digest)
+            ok = bool(digests.of_files(folder, untrusted.regular_files(folder)) == files_digest)
+        except (OSError, SandboxError):
             ok = False
         if ok:
-            self._verified.add(key)
+            self._verified.add((key, files_digest))
         else:
-            self._set_aside(self.export_dir(key) / "record.json")
+            self.set_aside_export(key, files_digest)
         return ok
 
-
-def _copy(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    if src.is_dir():
-        shutil.copytree(src, dst, symlinks=False)
-    else:
-        shutil.copy2(src, dst)
+    def set_aside_export(self, key: str, files_digest: str) -> None:
+        """Damaged files: they and a record naming them go out of the way (the
+        export is measured again); a newer record, naming other files, stays."""
+        if self.readonly:
+            return
+        folder = self.files_dir(key, files_digest)
+        with contextlib.suppress(OSError):
+            os.replace(folder, folder.with_name(f"{folder.name}.damaged-{os.getpid()}"))
+        record = self.export_dir(key) / "record.json"
+        current = self._read(record, key)
+        if current is not None and current.get("files_digest") == files_digest:
+            self._set_aside(record)

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import time
 import urllib.error
 import urllib.request
@@ -125,6 +126,15 @@ def version_range(text: str) -> SpecifierSet | None:
 
 def is_range(text: str) -> bool:
     return version_range(text) is not None
+
+
+def natural(text: str) -> tuple[tuple[int, str], ...]:
+    """A sort key that orders the versions inside names as versions:
+    tf2.2.3-py3.8-cpu before tf2.10.1-py3.10-cpu (text order puts 2.10 first)."""
+    return tuple((int(part), "") if part.isdigit() else (-1, part) for part in _DIGITS.split(text) if part)
+
+
+_DIGITS = re.compile(r"(\d+)")
 
 
 def minor(version: Version) -> str:

@@ -85,7 +85,7 @@ def export():
         work((probe, fmt), crash=(probe, fmt) == CRASH_ON and not ZOO)
         os.makedirs(os.path.join(arg("--out"), probe, fmt), exist_ok=True)
         with open(os.path.join(arg("--out"), probe, fmt, "model.txt"), "w") as fh:
-            fh.write(arg("--out"))  # differs per cell, as real artifacts do
+            fh.write(arg("--out") + os.urandom(4).hex())  # differs per export, as real artifacts do
         watchdog.end(functools.partial(append, manifest, {"kind": "artifact", "probe": probe, "format": fmt, "status": "exported",
                                                           "path": f"{probe}/{fmt}/model.txt",
                                                           "ops": ["Conv2D"], "op_attrs": {"Conv2D": ["T"]}}))

@@ -167,3 +167,92 @@ def test_tflite_against_measured_interpreter_versions() -> None:
     verdict = check.tflite({"FULLY_CONNECTED": 12, "CONV_2D": 5, "WHILE": 1, "custom:Mine": 1}, registry, "2.12.1")
     assert verdict.verdict == check.WILL_FAIL and verdict.missing_ops == ("FULLY_CONNECTED@v12", "WHILE")
     assert check.tflite({"CONV_2D": 1}, {"tflite_ops": None}, "1.9.0").verdict == check.UNKNOWN
+
+
+# -- the command line on hostile or mistaken model files ----------------------------
+MODELS = Path(__file__).parent / "data" / "models"
+
+
+def _check(argv: list[str], capsys: pytest.CaptureFixture[str], expect: int) -> tuple[str, str]:
+    from sandbox import cli
+    assert cli.main(["check", *argv]) == expect
+    out, err = capsys.readouterr()
+    if expect == 2:
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    return out, err
+
+
+def test_a_broken_tflite_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "m.tflite"
+    bad.write_bytes((MODELS / "model.tflite").read_bytes()[:40] + b"\xff" * 8)
+    assert "not a readable TFLite flatbuffer" in _check([str(bad), "--against", "tf==2.15"], capsys, 2)[1]
+
+
+@pytest.mark.parametrize("name", ["model.tflite", "keras2_lambda.h5", "keras3_lambda.keras", "frozen.pb"])
+def test_the_size_limit_holds_for_every_format(tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """--max-model-size was ignored for .h5 and .tflite."""
+    big = tmp_path / name
+    big.write_bytes((MODELS / name).read_bytes() + b"\0" * (2 << 20))
+    err = _check([str(big), "--against", "tf==2.15", "--max-model-size", "1"], capsys, 2)[1]
+    assert "is over the 1.0 MiB limit for models" in err
+
+
+def test_a_size_limit_of_zero_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """0 once switched the limit off."""
+    from sandbox import cli
+    with pytest.raises(SystemExit):
+        cli.main(["check", str(MODELS / "frozen.pb"), "--against", "all", "--max-model-size", "0"])
+    assert "above 0" in capsys.readouterr().err
+
+
+def test_a_folder_that_is_not_a_saved_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Once: "No such file or directory"."""
+    err = _check([str(tmp_path), "--against", "all"], capsys, 2)[1]
+    assert "not a SavedModel" in err and "saved_model.pb" in err
+
+
+def test_a_patch_release_substituted_is_said(capsys: pytest.CaptureFixture[str]) -> None:
+    """--against tf==2.12.0 checked 2.12.1 without saying so."""
+    out, err = _check([str(MODELS / "frozen.pb"), "--against", "tf==2.12.0"], capsys, 0)
+    assert "tf==2.12.0" in err and "checking against 2.12.1" in err and "tf==2.12.1" in out
+
+
+@pytest.mark.parametrize("name", ["keras2_lambda.h5", "keras3_lambda.keras"])
+def test_check_names_the_lambda(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    out, err = _check([str(MODELS / name), "--against", "tf==2.15,tf==2.18"], capsys, 1 if name.endswith(".keras") else 0)
+    assert "a Lambda layer" in err and "carries code: a Lambda layer" in out
+    if name.endswith(".keras"):  # Keras 3 refuses it by default, Keras 2.15 reads no Keras 3 file
+        assert "refuses its Lambda in safe mode" in out
+
+
+def test_a_keras_zip_bomb_is_refused_within_a_small_multiple_of_its_size(tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """A 400 KB .keras whose config.json is 400 MB once took 856 MB to check."""
+    import resource
+    import zipfile
+    bomb = tmp_path / "bomb.keras"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("config.json", '{"class_name": "Functional", "config": {"layers": [], "pad": "'
+                         + "x" * 400_000_000 + '"}}')
+    assert bomb.stat().st_size < 1 << 20
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert "zip bomb" in _check([str(bomb), "--against", "tf==2.15"], capsys, 2)[1]
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50 * 1024  # KB: < 50 MB more
+
+
+@pytest.mark.parametrize("name", ["keras2_lambda.h5", "keras3_lambda.keras"])
+def test_a_keras_config_nested_too_deep_is_one_line(tmp_path: Path, name: str,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    import zipfile
+
+    import h5py
+    path = tmp_path / name
+    deep = '{"class_name": "Functional", "config": {"layers": [' + "[" * 100_000 + "]" * 100_000 + "]}}"
+    if name.endswith(".keras"):
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("config.json", deep)
+    else:
+        path.write_bytes((MODELS / name).read_bytes())
+        with h5py.File(path, "r+") as f:
+            f.attrs["model_config"] = deep
+    assert "nested" in _check([str(path), "--against", "tf==2.15"], capsys, 2)[1]

@@ -97,6 +97,15 @@ CASES = [
     ("load-error", "File format not supported: filepath=/x/keras_saved_model. Keras 3 only supports V3 `.keras` "
      "files and legacy H5 format files (`.h5` extension).", None, None, None, "keras-deserialization",
      ("legacy SavedModel format",)),
+    # safe mode: sandbox's agent (sandbox/agent/kerascode.py) in every Keras, and Keras 3's own
+    ("load-error", "Requested the deserialization of a Lambda layer: the model carries code, refused in safe mode in "
+     "every Keras and format (safe_mode; a repro spec opts out with keras_safe_mode = false)", "CodeInModel", None, None,
+     "keras-deserialization", ("Lambda",)),
+    ("load-error", "Requested the deserialization of an object of module 'evil.payload' (imported to load it): the "
+     "model carries code, refused in safe mode", "CodeInModel", None, None, "keras-deserialization", ("evil.payload",)),
+    ("load-error", "Requested the deserialization of a model whose config cannot be checked for code (config larger "
+     "than 67108864 bytes): refused in safe mode", "CodeInModel", None, None, "keras-deserialization",
+     ("unchecked config",)),
     ("load-error", "Unable to synchronously open file (file signature not found)", "OSError", None, None,
      "keras-deserialization", ("HDF5 file signature",)),
     # an export: convert_variables_to_constants_v2 of TF 2.0-2.2 on a while loop reading a variable

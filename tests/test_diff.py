@@ -145,3 +145,11 @@ def test_an_op_the_static_model_now_tolerates_is_not_a_change(old: dict[str, Any
 def test_a_redacted_report_is_the_same_run(old: dict[str, Any]) -> None:
     assert "running on vm" in json.dumps(old)  # the recording names its host: redaction changes error texts
     assert diff.diff(old, redact(old)) == [] and diff.diff(redact(old), old) == []
+
+
+def test_cells_are_listed_in_version_order(old: dict[str, Any]) -> None:
+    """Text order put tf2.10 before tf2.2."""
+    new = copy.deepcopy(old)
+    for version, python in (("2.10.1", "3.10"), ("2.2.3", "3.8"), ("2.9.3", "3.10")):
+        new["cells"].append({**new["cells"][0], "id": f"tf{version}-py{python}-cpu", "tensorflow": version})
+    assert [c.where for c in diff.diff(old, new)] == ["tf2.2.3-py3.8-cpu", "tf2.9.3-py3.10-cpu", "tf2.10.1-py3.10-cpu"]

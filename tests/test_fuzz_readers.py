@@ -7,12 +7,18 @@ Readers: GraphDef and SavedModel (sandbox.protos, the host's `sandbox
 check`), the TFLite flatbuffer reader (sandbox/agent/tfliteinfo.py: it runs
 in the cells only, not on the host; its contract is a list or ValueError),
 results.json (sandbox.report.document, then every renderer), matrix and repro
-spec TOML (sandbox.matrix, sandbox.repro, then planning). There is no host
-reader of Keras configs (Keras files are only opened in the cells).
+spec TOML (sandbox.matrix, sandbox.repro, then planning), shard bundles
+(bundle.json and the records of a bundle's store, re-signed as a forger
+would, then merge and collect: sandbox.bundles, sandbox.shards), and Keras
+configs (.keras zips and .h5 files: sandbox.kerasinfo, and the code finder the
+agent shares, sandbox/agent/kerascode.py).
 
 Seeds are real files: tests/data/models was written by TF 2.12 (a SavedModel
 with a variable and a serving signature, its frozen graph, its TFLite
-conversion), examples/repro holds a TF 1.15 frozen graph. Mutations are
+conversion) and by tf.keras of TF 2.15 and 2.18 (a Keras 2 .h5 and a Keras 3
+.keras with a Lambda layer: make_keras_lambda.py), examples/repro holds a TF
+1.15 frozen graph; bundles are those of a run with the fake agent
+(test_shards.make_run). Mutations are
 byte edits (flip, overwrite, insert, delete, truncate, duplicate a range)
 and, for text formats, splices of tokens that mean trouble (nan, inf, "..",
 NUL, unbalanced brackets). Derandomized, so CI is repeatable; set
@@ -25,6 +31,7 @@ import os
 import resource
 import shutil
 import sys
+import zipfile
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -35,7 +42,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_plan import PYTHONS, FakeCatalog
 
-from sandbox import check, matrix, plan, protos, registries, repro
+from sandbox import bundles, check, collect, digests, kerasinfo, matrix, plan, protos, registries, repro, shards
 from sandbox.errors import SandboxError
 from sandbox.report import RENDERERS, document
 
@@ -262,3 +269,104 @@ def test_fuzz_spec_toml(tmp_path: Path, memory_bound: None, data: bytes) -> None
     path = tmp_path / "spec.toml"
     path.write_bytes(data)
     verdict_or_one_line("spec_toml", lambda: _plan_spec(path))
+
+
+@pytest.fixture(scope="module")
+def shard_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], list[Path]]:
+    from test_shards import make_run
+    return make_run(tmp_path_factory.mktemp("bundles"))
+
+
+def _merge(folders: list[Path]) -> None:
+    found = bundles.read_all(folders)
+    mx = bundles.the_matrix(found)
+    results, _ = shards.merge(found, mx)
+    document.check(collect.collect(mx, results), "merged")
+
+
+def _resign(path: Path, text: bytes) -> None:
+    """Write a mutant of a JSON file holding a digest, its digest recomputed
+    when it is still a JSON object with one (a forger's bundle, not a torn one)."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        path.write_bytes(text)
+        return
+    if isinstance(data, dict) and "digest" in data and path.name == "bundle.json":
+        data.pop("digest")
+        data = {**data, "digest": digests.of_json(data)}
+    elif isinstance(data, dict) and isinstance(data.get("payload"), dict):
+        data["digest"] = digests.of_json(data["payload"])
+    path.write_text(json.dumps(data))
+
+
+@FUZZ
+@given(which=st.sampled_from(["export", "load", "record"]), choice=st.data())
+def test_fuzz_bundles(tmp_path: Path, shard_run: tuple[list[Path], list[Path]], memory_bound: None, which: str,
+                      choice: st.DataObject) -> None:
+    exports, loads = shard_run
+    seed = exports[0] if which == "export" else loads[-1]
+    bundle = tmp_path / seed.name  # the one mutant; the others are read where they are (merge writes none)
+    shutil.rmtree(bundle, ignore_errors=True)
+    shutil.copytree(seed, bundle)
+    copies = [bundle if b == seed else b for b in exports + loads]
+    target = bundle / "bundle.json"
+    if which == "record":
+        target = sorted((bundle / "store").rglob("*.json"))[0]
+    seed = target.read_bytes()
+    _resign(target, choice.draw(st.one_of(mutants(seed, text=True), json_mutants(seed))))
+    if which == "record":  # and bundle.json names the forged record's digest, as a forger would
+        data = json.loads((bundle / "bundle.json").read_text())
+        try:
+            forged = json.loads(target.read_text())
+            data["loads"] = [[p, k, digests.of_json(forged["payload"]) if k == forged.get("key") else d]
+                             for p, k, d in data["loads"]]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            pass
+        _resign(bundle / "bundle.json", json.dumps(data).encode())
+    verdict_or_one_line("bundles", lambda: _merge(copies))
+
+
+KERAS_SEEDS = {name: (MODELS / name).read_bytes() for name in ("keras3_lambda.keras", "keras2_lambda.h5")}
+
+
+def _keras_config(name: str) -> bytes:
+    if name.endswith(".keras"):
+        with zipfile.ZipFile(MODELS / name) as archive:
+            return archive.read("config.json")
+    import h5py
+    with h5py.File(MODELS / name, "r") as f:
+        raw = f.attrs["model_config"]
+    return raw.encode() if isinstance(raw, str) else bytes(raw)
+
+
+def _write_keras(path: Path, config: bytes) -> None:
+    if path.suffix == ".keras":
+        with zipfile.ZipFile(MODELS / path.name) as seed, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+            for member in seed.namelist():
+                out.writestr(member, config if member == "config.json" else seed.read(member))
+        return
+    import h5py
+    shutil.copy(MODELS / path.name, path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["model_config"] = config.decode("utf-8", "replace")
+
+
+def _keras_verdict(path: Path, registry: dict[str, Any]) -> None:
+    info = kerasinfo.read(path)
+    check.keras_check(info, registry, "2.15.1")
+
+
+@FUZZ
+@given(name=st.sampled_from(sorted(KERAS_SEEDS)), choice=st.data())
+def test_fuzz_keras_config(tmp_path: Path, registry: dict[str, Any], memory_bound: None, name: str,
+                           choice: st.DataObject) -> None:
+    """The config inside a real Keras 3 .keras and a real Keras 2 .h5 (both with
+    a Lambda), mutated; and whole-file byte edits of them."""
+    path = tmp_path / name
+    if choice.draw(st.booleans()):
+        seed = _keras_config(name)
+        _write_keras(path, choice.draw(st.one_of(mutants(seed, text=True), json_mutants(seed))))
+    else:
+        path.write_bytes(choice.draw(mutants(KERAS_SEEDS[name])))
+    verdict_or_one_line("keras_config", lambda: _keras_verdict(path, registry))

@@ -219,3 +219,21 @@ def test_probe_names_computed_at_run_time_are_left_to_the_cell(tmp_path: Path) -
     (tmp_path / "mine.py").write_text("from probes import Probe\nPROBES = [make(n) for n in ('a', 'b')]\n")
     m = matrix.load(write(tmp_path, 'tensorflow = ["1.15"]\nprobes = ["a"]\nprobe_modules = ["mine.py"]\n'))
     assert m.probes == ("a",)
+
+
+@pytest.mark.parametrize("text, message", [
+    ('probes = ["dense", "conv2d", "dense"]', "key 'probes[2]': 'dense' is listed twice (first as probes[0])"),
+    ('formats = ["saved_model", "saved_model"]', "key 'formats[1]': 'saved_model' is listed twice"),
+    ('[tolerance.nosuchprobe]\natol = 1e-3', "key 'tolerance.nosuchprobe': unknown probe 'nosuchprobe'"),
+    ('[tolerance.batchnrom]\natol = 1e-3', "did you mean 'batchnorm'?"),
+])
+def test_repeated_probes_and_formats_and_unknown_tolerances_are_refused(tmp_path: Path, text: str, message: str) -> None:
+    """A repeated probe or format was measured and counted twice; a tolerance
+    for a probe that does not exist was ignored without a word."""
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        matrix.load(write(tmp_path, f'tensorflow = ["2.15"]\n{text}\n'))
+
+
+def test_a_tolerance_for_a_probe_not_in_this_matrix_but_known_is_fine(tmp_path: Path) -> None:
+    m = matrix.load(write(tmp_path, 'tensorflow = ["2.15"]\nprobes = ["dense"]\n[tolerance.attention]\natol = 1e-3\n'))
+    assert m.tolerance("attention").atol == 1e-3

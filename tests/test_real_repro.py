@@ -129,6 +129,51 @@ keras_safe_mode = {str(safe).lower()}
         assert load["status"] == "ok", load
 
 
+LAMBDA_H5_SCRIPT = """
+import sys
+import tensorflow as tf
+# the Lambda leaves a mark when it runs in a consumer's agent (sys.argv[0] is the agent's folder there)
+mark = "lambda t: (__import__('sys').argv[0].rstrip('/').endswith('agent') and "
+mark += "open(%r + '/ran-' + __import__('tensorflow').__version__, 'a').close(), t * 2.0)[1]"
+fn = eval(mark % sys.argv[1].rsplit('/model', 1)[0].rsplit('/', 1)[0])
+inp = tf.keras.Input((3,))
+tf.keras.Model(inp, tf.keras.layers.Lambda(fn)(inp)).save(sys.argv[1] + "/model.h5")
+"""
+
+
+@pytest.mark.parametrize("safe", [True, False])
+def test_a_lambda_in_an_h5_runs_in_no_keras_in_safe_mode(tmp_path: Path, safe: bool) -> None:
+    """Keras 2 (tf.keras of TF 2.15) and Keras 3 (TF 2.18) both accept
+    safe_mode=True for a Keras 2 .h5 and run its Lambda (measured: the mark
+    appears); in safe mode sandbox loads it in neither, and says why."""
+    (tmp_path / "make.py").write_text(LAMBDA_H5_SCRIPT)
+    path = spec(tmp_path, f"""
+name = "lambda-h5"
+[producer]
+tensorflow = "2.15"
+python = "3.11"
+script = "make.py"
+[consumers]
+tensorflow = ["2.15", "2.18"]
+python = "3.11"
+keras_safe_mode = {str(safe).lower()}
+""")
+    sandbox(["repro", str(path)], tmp_path)
+    keras = {(l["consumer"][:7], l["loader"]): l for l in results(tmp_path, "lambda-h5")["loads"]
+             if l["status"] != "not-applicable"}
+    assert set(keras) == {("tf2.15.", "keras2"), ("tf2.18.", "keras3")}, keras
+    marks = sorted(p.name for p in (tmp_path / "runs").rglob("ran-*"))
+    if safe:
+        assert marks == []
+        for load in keras.values():
+            assert (load["status"], load["category"], load["names"]) == ("load-error", "keras-deserialization",
+                                                                         ["Lambda"]), load
+            assert "safe mode" in load["error"]
+    else:
+        assert marks == ["ran-2.15.1", "ran-2.18.1"]
+        assert {l["status"] for l in keras.values()} == {"ok"}
+
+
 KERAS_SAVED_MODEL_SCRIPT = """
 import sys
 import numpy as np

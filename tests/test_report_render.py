@@ -3,6 +3,7 @@ says what the document says (the browser view is in test_report_browser.py)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -160,3 +161,18 @@ def test_report_command_writes_every_file(tmp_path: Path, results: dict[str, Any
     assert (tmp_path / "index.md").read_text() == markdown.render(clean)
     assert document.load(tmp_path) == clean
     assert "index.html" in capsys.readouterr().out
+
+
+def test_markdown_holds_no_html_from_the_results(results: dict[str, Any]) -> None:
+    """A cell id (a bundle's, a results.json's) once reached index.md as raw HTML."""
+    hostile = copy.deepcopy(results)
+    evil = '<img src=x onerror="alert(1)">'
+    hostile["name"] = f"n{evil}"
+    cell = hostile["cells"][0]
+    old = cell["id"]
+    cell["id"], cell["requirement"], cell["reason"] = f"tf{evil}-py3-cpu", evil, evil
+    for load in hostile["loads"]:
+        load["producer"] = cell["id"] if load["producer"] == old else load["producer"]
+        load["consumer"] = cell["id"] if load["consumer"] == old else load["consumer"]
+    text = markdown.render(hostile)
+    assert "<img" not in text and "&lt;img" in text

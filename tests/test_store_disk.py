@@ -55,6 +55,8 @@ def test_a_full_store_stops_the_run_with_one_line_and_keeps_what_it_stored(small
     assert "cannot write the results store" in line and "No space left on device" in line
     kept = [p for p in small_disk.rglob("*.json")]
     assert kept, "nothing was stored before the disk filled up"
+    # nothing half-written is left behind: no temporary record, no half-copied export folder
+    assert [p.name for p in small_disk.rglob("*") if p.name.endswith(".tmp") or p.name.startswith(".new-")] == []
     subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
     again = run(folder)
     assert again.returncode == 0, again.stdout + again.stderr

@@ -10,6 +10,7 @@ import numpy as np
 import catalog
 import graphinfo
 import kerasapi
+import kerascode
 import probes
 import tfcompat
 
@@ -107,8 +108,9 @@ def import_graph_def(path: str, x: np.ndarray, artifact: Dict[str, Any]) -> np.n
         return _run(x, lambda: session.run(signature["outputs"]["y"], {signature["inputs"]["x"]: x}))
 
 
-# Keras loads refuse to run code stored in a model (Lambda layers) where the
-# Keras has a safe mode; `load --keras-unsafe` (a repro spec's opt-out) allows it.
+# Keras loads refuse to run code stored in a model (Lambda layers, modules to
+# import): in every Keras and format, whether or not its own safe_mode covers
+# the format (kerascode); `load --keras-unsafe` (a repro spec's opt-out) allows it.
 KERAS_SAFE_MODE = [True]
 
 
@@ -128,6 +130,9 @@ def _keras_load(keras: Any, path: str, x: np.ndarray, artifact: Dict[str, Any]) 
         raise NotApplicable("this Keras (%s) predates the .keras format" % kerasapi.version(keras))
     if artifact["format"] in catalog.KERAS_SAVED_MODELS and not kerasapi.reads_keras_saved_model(keras):
         raise NotApplicable("this Keras (%s) cannot load SavedModel directories" % kerasapi.version(keras))
+    refused = kerascode.refusal(path) if KERAS_SAFE_MODE[0] else None
+    if refused is not None:
+        raise Stage("load", refused)
     kerasapi.fresh(keras)
     kwargs = _load_model_kwargs(keras.models.load_model)
     model = _phase("load", lambda: keras.models.load_model(path, **kwargs))

@@ -17,6 +17,7 @@ from sandbox.classify import FAILED
 from sandbox.records import HARNESS_ERROR
 from sandbox.report.redact import text as redact_text
 from sandbox.report.tables import Results, first_line, pair
+from sandbox.versions import natural
 
 NEWLY_FAILING, NEWLY_WORKING, ERROR_CHANGED = "newly failing", "newly working", "error changed"
 HARNESS = "harness error"  # a load our own code failed on: measured nothing, a bug to fix before publishing
@@ -52,13 +53,13 @@ def diff(old: Results, new: Results) -> list[Change]:
     changes = _cells(old, new)
     summarised = {c.where for c in changes}  # a cell's own row stands for all of its loads
     before, after = _loads(old), _loads(new)
-    for key in sorted(before.keys() | after.keys()):
+    for key in sorted(before.keys() | after.keys(), key=lambda k: tuple(natural(part) for part in k)):
         if key[0] in summarised or key[1] in summarised:
             continue
         change = _load_change(key, before.get(key), after.get(key))
         if change:
             changes.append(change)
-    return sorted(changes, key=lambda c: (_ORDER.index(c.kind), c.format, c.where, c.probe, c.loader))
+    return sorted(changes, key=lambda c: (_ORDER.index(c.kind), c.format, natural(c.where), c.probe, c.loader))
 
 
 def gates(changes: list[Change]) -> bool:
@@ -123,7 +124,7 @@ def _cells(old: Results, new: Results) -> list[Change]:
     before = {c["id"]: c for c in old["cells"]}
     after = {c["id"]: c for c in new["cells"]}
     out = []
-    for cell_id in sorted(before.keys() | after.keys()):
+    for cell_id in sorted(before.keys() | after.keys(), key=natural):
         was, now = before.get(cell_id), after.get(cell_id)
         old_status, new_status = (was or {}).get("status", "—"), (now or {}).get("status", "—")
         if was is None or now is None:

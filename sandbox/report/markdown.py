@@ -5,6 +5,7 @@ errors stay in results.json."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any
 
@@ -55,27 +56,32 @@ def render(results: Results) -> str:
 
 
 def _md(text: object) -> str:
-    """A table cell: no pipes, no line breaks."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Text from the results in Markdown (a table cell too): no pipes, no line
+    breaks, and no HTML (GitHub renders raw HTML in Markdown; a cell id from a
+    bundle or a results.json may hold any)."""
+    return _TAG.sub("&lt;", str(text)).replace("|", "\\|").replace("\n", " ")
+
+
+_TAG = re.compile(r"<(?=[A-Za-z/!?])")  # what opens a tag or a comment: "<=" stays as it reads
 
 
 def _header(results: Results, devs: Devices) -> list[str]:
     ids = healthy(results)
     cells = {c["id"]: c for c in results["cells"]}
-    span = f" (TensorFlow {cells[ids[0]]['tensorflow']} to {cells[ids[-1]]['tensorflow']})" if ids else ""
+    span = f" (TensorFlow {_md(cells[ids[0]]['tensorflow'])} to {_md(cells[ids[-1]]['tensorflow'])})" if ids else ""
     counts = Counter(devs.outcome(l) for l in results["loads"])
     tally = ", ".join(f"{counts.get(v, 0)} {WORDS[v]}" for v in (OK, DIFFERS, FAILS, DEVICE, HARNESS, NA)
                       if counts.get(v) or v in (OK, FAILS))
     failed = sum(export_failed(a) for a in results["artifacts"])
     redacted = " Host names and local paths are redacted." if results.get("redacted") else ""
     bound = "; ".join(f"`{p}` needs a {d} ({devs.why[p]})" for p, d in sorted(devs.needs.items()))
-    return [f"# TensorFlow compatibility: {results['name']}", "",
+    return [f"# TensorFlow compatibility: {_md(results['name'])}", "",
             f"Whether a model saved by one TensorFlow loads in another: {len(ids)} of {len(results['cells'])} "
             f"cells ran{span}. Each exported {len(probe_order(results))} probe models in every format it can write "
             f"({len(results['artifacts'])} exports, {failed} of them failed); every cell loaded every cell's models "
             f"with every loader it has: {len(ids) ** 2} producer → consumer pairs, {len(results['loads'])} loads "
-            f"({tally}). Generated {results['created']} by sandbox {results['sandbox_version']} from "
-            f"`{results['matrix']}`.{redacted} Every load, with its whole error, is in [results.json](results.json); "
+            f"({tally}). Generated {results['created']} by sandbox {_md(results['sandbox_version'])} from "
+            f"{_md(results['matrix'])}.{redacted} Every load, with its whole error, is in [results.json](results.json); "
             "the page with the pair picker is index.html.", "",
             "Verdicts are for the device-portable probes: a probe that needs a device a consumer lacks answers a "
             "device question, not a version question, and is shown apart" + (f" ({bound})." if bound else "."), ""]
@@ -85,7 +91,8 @@ def _formats(results: Results) -> list[str]:
     present = {(l["format"], l["loader"]) for l in results["loads"]}
     formats = [f for f in results.get("formats") or [] if any(f == p[0] for p in present)]
     loaders = sorted({p[1] for p in present if p[1]})
-    rows = [[f"`{f}`", FORMAT_TEXT.get(f, "")] for f in formats] + [[f"`{l}`", LOADER_TEXT.get(l, "")] for l in loaders]
+    rows = [[f"`{_md(f)}`", FORMAT_TEXT.get(f, "")] for f in formats] + \
+        [[f"`{_md(l)}`", LOADER_TEXT.get(l, "")] for l in loaders]
     return ["## Formats and loaders", "", tabulate(rows, ["name", "what it is"], tablefmt="github"), ""]
 
 
@@ -97,7 +104,7 @@ def _summary(found: list[FormatSummary]) -> list[str]:
         rows = [[_md(r.producers), _md(r.ok), _md(r.differs), _md(r.fails), _md(r.na), _md(r.device),
                  _md("; ".join((*r.reasons, *r.notes)))] for r in summary.rows]
         consumers = [[_md(r.consumers), _md(r.producers or "none"), _md(r.newest or "none")] for r in summary.consumers]
-        out += [f"### `{summary.format}` loaded with `{summary.loader}`", "",
+        out += [f"### `{_md(summary.format)}` loaded with `{_md(summary.loader)}`", "",
                 tabulate(rows, ["saved with", "loads in", "differs in", "fails in", "n/a in", "device-bound in",
                                 "what fails"], tablefmt="github"), "",
                 tabulate(consumers, ["loaded with", "loads models saved with", "newest"], tablefmt="github"), ""]
@@ -146,10 +153,10 @@ def _grids(found: list[Grid], names: dict[str, str]) -> list[str]:
     out = ["## Grids", "", "Rows: the TF that saved the model; columns: the TF that loaded it; each square judged by "
            f"the device-portable probes. {legend}. Beside a verdict, shown apart: {marks}.", ""]
     for grid in found:
-        rows = [[names[p], *(square_text(grid.square(p, c)) for c in grid.consumers)] for p in grid.producers]
+        rows = [[_md(names[p]), *(square_text(grid.square(p, c)) for c in grid.consumers)] for p in grid.producers]
         apart = _not_counted(grid)
-        out += [f"### `{grid.format}` loaded with `{grid.loader}`", "",
-                tabulate(rows, ["saved \\ loaded", *(names[c] for c in grid.consumers)], tablefmt="github"), ""]
+        out += [f"### `{_md(grid.format)}` loaded with `{_md(grid.loader)}`", "",
+                tabulate(rows, ["saved \\ loaded", *(_md(names[c]) for c in grid.consumers)], tablefmt="github"), ""]
         out += [f"Not counted where the consumer lacks the device they need (\"device-bound in\" above): {apart}.",
                 ""] if apart else []
     return out
@@ -182,7 +189,7 @@ def _ops(results: Results) -> list[str]:
     table = []
     for r in rows:
         marks = Counter(r.marks.values())
-        table.append([f"`{r.name}`", ", ".join(r.formats), marks["observed"] + marks["both"],
+        table.append([f"`{_md(r.name)}`", _md(", ".join(r.formats)), marks["observed"] + marks["both"],
                       marks["predicted"] + marks["both"], marks["predicted, yet loaded"]])
     return out + [tabulate(table, ["op / attr", "formats", "observed", "predicted", "predicted, yet loaded"],
                            tablefmt="github"), ""]
@@ -190,8 +197,8 @@ def _ops(results: Results) -> list[str]:
 
 def _cells(results: Results, names: dict[str, str]) -> list[str]:
     exports = exports_by_cell(results)
-    rows = [[names.get(c["id"], c["id"]), c["id"], c["status"], c["requirement"] or "",
-             (c["resolved_as_of"] or "")[:10], _seconds(c.get("seconds") or {}), _md(exports.get(c["id"], "")),
+    rows = [[_md(names.get(c["id"], c["id"])), _md(c["id"]), c["status"], _md(c["requirement"] or ""),
+             _md((c["resolved_as_of"] or "")[:10]), _seconds(c.get("seconds") or {}), _md(exports.get(c["id"], "")),
              _md(c["reason"] or "")] for c in results["cells"]]
     table = tabulate(rows, ["label", "cell", "status", "installed", "deps as of", "time", "exports that failed", "note"],
                      tablefmt="github")

@@ -151,7 +151,7 @@ def _artifact(item: Item, run: Run, cells: dict[str, CellRun]) -> tuple[str, Pat
     if payload is None or not run.store.verify_files(export, payload):
         item.result = _not_run("the producer's artifact is not in the results store (run the matrix to measure it)")
         return None
-    files = run.store.export_dir(export) / "files"
+    files = run.store.files_dir(export, str(payload.get("files_digest")))
     record = next((r for r in read_jsonl(files / "manifest.jsonl") if r.get("kind") == "artifact"), {})
     return consumer.result.identity, files, record, payload.get("files_digest")
 
