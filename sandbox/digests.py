@@ -1,22 +1,24 @@
 """Digests: one place for every hash the host computes.
 
 What determines a measurement is hashed here: environments' recipes, the
-agent's code, each probe's code, artifacts' files. The probe digest is taken
-from the source of the probe's class (and the classes it derives from) plus
-the code its module shares, so editing one probe changes only that probe's
-digest; editing shared code changes them all. Source text, not `ast.dump`, so
-the host's Python version does not change a digest.
+agent code it runs (AgentCode, from the map in sandbox.codemap), each probe's
+code, artifacts' files. The probe digest is taken from the source of the
+probe's class (and the classes it derives from) plus the code its module
+shares, so editing one probe changes only that probe's digest; editing shared
+code changes them all. Source text, not `ast.dump`, so the host's Python
+version does not change a digest.
 """
 
 from __future__ import annotations
 
 import ast
-import functools
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+
+from sandbox import codemap
 
 AGENT = Path(__file__).resolve().parent / "agent"
 BUILTIN_PROBES_MODULE = AGENT / "zoo.py"
@@ -56,13 +58,6 @@ def tree_files(root: Path) -> list[str]:
 
 def of_tree(root: Path) -> str:
     return of_files(root, tree_files(root))
-
-
-@functools.lru_cache(maxsize=1)
-def agent_code() -> str:
-    """The agent's code, except the built-in probes (they have digests of their own)."""
-    names = [p.name for p in AGENT.glob("*.py") if p != BUILTIN_PROBES_MODULE]
-    return of_files(AGENT, names)
 
 
 def probe_code(module: Path) -> dict[str, str]:
@@ -119,19 +114,86 @@ def _segment(source: str, node: ast.stmt) -> str:
 
 
 class ProbeCode:
-    """Digests of everything of the agent that builds or loads each probe: the
-    agent's code and the probe's own code (built-in zoo or a user module)."""
+    """The code of every probe: its module's parts (probe_code) and the agent
+    code those parts reference."""
 
-    def __init__(self, modules: Iterable[Path] = ()) -> None:
+    def __init__(self, modules: Iterable[Path] = (), agent: Path = AGENT) -> None:
         self.digests: dict[str, str] = {}
-        wholes = []
-        for module in [BUILTIN_PROBES_MODULE, *modules]:
+        self.refs: dict[str, frozenset[codemap.Ref]] = {}
+        wholes: list[str] = []
+        every: set[codemap.Ref] = set()
+        names = agent_map(agent).modules
+        for module in [agent / BUILTIN_PROBES_MODULE.name, *modules]:
             codes = probe_code(module)
             wholes.append(codes.pop("*"))
+            refs = probe_references(module, names)
+            every |= refs
             for probe, code in codes.items():
-                self.digests.setdefault(probe, of_json([agent_code(), code]))
+                self.digests.setdefault(probe, code)
+                self.refs.setdefault(probe, refs)
         # a probe not found statically: every module's whole code decides it
-        self.fallback = of_json([agent_code(), wholes])
+        self.fallback, self.fallback_refs = of_json(wholes), frozenset(every)
 
     def digest(self, probe: str) -> str:
         return self.digests.get(probe, self.fallback)
+
+    def references(self, probe: str) -> frozenset[codemap.Ref]:
+        return self.refs.get(probe, self.fallback_refs)
+
+
+def probe_references(module: Path, agent: frozenset[str]) -> frozenset[codemap.Ref]:
+    """The agent code a probe module references (`from probes import Probe`,
+    `tfcompat.context()`), anywhere in it: it counts for each of its probes.
+    `agent`: the agent's module names."""
+    units = codemap.module_units(module.stem, module.read_text(encoding="utf-8"), agent, frozenset())
+    return frozenset(ref for unit in units for ref in unit.refs if ref[0] in agent)
+
+
+# The agent's modules, less the built-in probes (those have digests of their own, per probe).
+AGENT_SKIP = ("__init__", BUILTIN_PROBES_MODULE.stem)
+ENTRY: codemap.Ref = ("__main__", codemap.AUTOMATIC)  # `python agent VERB`: runs verbs.main
+VERBS: dict[str, codemap.Ref] = {"export": ("verbs", "export"), "load": ("verbs", "load"),
+                                 "registry": ("verbs", "registry")}
+
+
+def agent_map(agent: Path = AGENT) -> codemap.CodeMap:
+    """The map of the agent's code (`agent`: its folder; another one in tests)."""
+    from sandbox.agent import catalog
+    from sandbox.matrix import FORMATS
+    return codemap.agent_map(agent, (*FORMATS, *catalog.LOADER_FORMATS), AGENT_SKIP)
+
+
+class AgentCode:
+    """Digests of exactly the agent code a measurement runs (sandbox.codemap):
+    an export of (probe, format) runs the export verb, that format's exporter
+    and the probe; a load of it by a loader runs all of that (its artifact is
+    that code's output) and the load verb and that loader; the registry verb
+    runs only its own code. Editing one loader re-measures its loads, one
+    exporter its exports and their loads, one probe its exports and loads;
+    code they share counts for each of them."""
+
+    def __init__(self, modules: Iterable[Path] = (), agent: Path = AGENT) -> None:
+        self.probes = ProbeCode(modules, agent)
+        self.map = agent_map(agent)
+        self._known: dict[tuple[str, ...], str] = {}  # a run asks for the same few digests thousands of times
+
+    def _verb(self, verb: str, selectors: tuple[str, ...], roots: frozenset[codemap.Ref] = frozenset()) -> str:
+        cut = [ref for name, ref in VERBS.items() if name != verb]
+        key = (verb, *selectors, *(".".join(r) for r in sorted(roots)))
+        return self._cached(key, lambda: self.map.digest([ENTRY, VERBS[verb], *roots], selectors, cut))
+
+    def _cached(self, key: tuple[str, ...], compute: Callable[[], str]) -> str:
+        if key not in self._known:
+            self._known[key] = compute()
+        return self._known[key]
+
+    def export(self, probe: str, fmt: str) -> str:
+        return self._cached(("export", probe, fmt), lambda: of_json([
+            "export", self._verb("export", (fmt,), self.probes.references(probe)), self.probes.digest(probe)]))
+
+    def load(self, probe: str, fmt: str, loader: str) -> str:
+        return self._cached(("load", probe, fmt, loader), lambda: of_json([
+            "load", self.export(probe, fmt), self._verb("load", (fmt, loader))]))
+
+    def registry(self) -> str:
+        return self._cached(("registry",), lambda: of_json(["registry", self._verb("registry", ())]))

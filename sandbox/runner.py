@@ -92,7 +92,7 @@ class Run:
         self.matrix, self.run_dir, self.jobs = matrix, run_dir.resolve(), max(1, jobs)
         self.emit, self.store, self.fresh = emit, store or ResultsStore(), fresh
         self.keras_unsafe = keras_unsafe  # a repro spec may let Keras run code stored in the model
-        self.code = digests.ProbeCode(matrix.probe_modules)
+        self.code = digests.AgentCode(matrix.probe_modules)
         self.tally = Tally()
         self.stopping = threading.Event()
         self.cells = [CellRun(self, cell) for cell in cells]
@@ -158,15 +158,17 @@ class Run:
 
     # keys -------------------------------------------------------------------------
     def export_key(self, identity: str, probe: str, fmt: str) -> str:
-        return digests.of_json(["export", identity, self.code.digest(probe), probe, fmt])
+        return digests.of_json(["export", identity, self.code.export(probe, fmt), probe, fmt])
 
     def load_key(self, identity: str, source: Source, loader: str) -> str:
         tol = self.matrix.tolerance(source.artifact.probe)
-        return digests.of_json(["load", identity, source.artifact.files_digest, source.artifact.format, loader,
-                                self.code.digest(source.artifact.probe), tol.atol, tol.rtol, self.keras_unsafe])
+        artifact = source.artifact
+        return digests.of_json(["load", identity, artifact.files_digest, artifact.format, loader,
+                                self.code.load(artifact.probe, artifact.format, loader), tol.atol, tol.rtol,
+                                self.keras_unsafe])
 
     def registry_key(self, identity: str) -> str:
-        return digests.of_json(["registry", identity, digests.agent_code()])
+        return digests.of_json(["registry", identity, self.code.registry()])
 
     def tolerance_args(self) -> list[str]:
         default = self.matrix.tolerance("default")

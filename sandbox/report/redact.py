@@ -4,8 +4,9 @@ A published report keeps what matters to a reader (versions, packages,
 errors) and drops what only says where the run lived: the host name in
 TensorFlow's "running on <host>" errors, the cache, run and home folders in
 paths (an interpreter becomes <python>/bin/python3), and the folders of the
-environments. A pure function: the document in, a redacted copy out;
-`redact(redact(d)) == redact(d)`.
+environments. A pure function: the document in, a redacted one out, which
+shares with it every part that had nothing to redact (so the two together
+take little more memory than one); `redact(redact(d)) == redact(d)`.
 """
 
 from __future__ import annotations
@@ -35,14 +36,22 @@ _HOME = re.compile(r"^/(?:root|home/[^/]+|Users/[^/]+)(?=/|$)")
 
 
 def redact(results: Results) -> Results:
-    """A copy of `results` with host names and local paths replaced by placeholders."""
-    out: Results = _strings(results)  # a new document: every list and dict copied
-    for cell in out.get("cells") or []:
-        env = cell.get("environment")
-        if isinstance(env, dict) and str(env.get("location") or "").startswith(("/", "~", "<")):
-            env["location"] = None  # a folder; a docker cell's image tag ("docker:sandbox-tf:...") stays
+    """`results` with host names and local paths replaced by placeholders (the
+    input is not changed)."""
+    out: Results = dict(_strings(results))
+    if isinstance(out.get("cells"), list):
+        out["cells"] = [_no_location(c) for c in out["cells"]]
     out["redacted"] = True
     return out
+
+
+def _no_location(cell: Any) -> Any:
+    """A cell without the folder its environment lives in; a docker cell's image
+    tag ("docker:sandbox-tf:...") stays."""
+    env = cell.get("environment") if isinstance(cell, dict) else None
+    if isinstance(env, dict) and str(env.get("location") or "").startswith(("/", "~", "<")):
+        return {**cell, "environment": {**env, "location": None}}
+    return cell
 
 
 def text(value: str) -> str:
@@ -71,10 +80,14 @@ def path(value: str) -> str:
 
 
 def _strings(value: Any) -> Any:
+    """`value` with every string redacted; a list or dict in which nothing
+    changed is returned as it is (shared, not copied)."""
     if isinstance(value, str):
         return text(value)
     if isinstance(value, list):
-        return [_strings(v) for v in value]
+        items = [_strings(v) for v in value]
+        return value if all(new is old for new, old in zip(items, value)) else items
     if isinstance(value, dict):
-        return {k: _strings(v) for k, v in value.items()}
+        pairs = {k: _strings(v) for k, v in value.items()}
+        return value if all(pairs[k] is v for k, v in value.items()) else pairs
     return value
