@@ -28,6 +28,7 @@ from sandbox import (
     display,
     envs,
     kerasinfo,
+    ledger,
     locks,
     matrix,
     plan,
@@ -44,6 +45,7 @@ from sandbox import (
 from sandbox.errors import Interrupted, SandboxError
 from sandbox.report import diff, document
 from sandbox.report.publish import check_writable, write_report
+from sandbox.report.redact import redact
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -368,18 +370,32 @@ def cmd_merge(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     start = time.monotonic()
     mx, cells = _plan(args.matrix, args.offline, quiet=args.quiet)
-    check_writable(args.reports / mx.name)
+    out = args.reports / mx.name
+    check_writable(out)
     run_dir = args.work_dir / mx.name
     with locks.run_lock(run_dir, wait=not args.no_wait, say=_say):
         with _display([c.id for c in cells], args.quiet, args.verbose, start=start) as show:
             run = runner.Run(mx, cells, run_dir, args.jobs, show, fresh=args.fresh)
+            plan_key, entry = ledger.plan_key(run, args.redact), ledger.read(run.store, out)
+            if not args.fresh and ledger.unchanged(run.store, entry, plan_key, out):
+                assert entry is not None
+                return _finish_run(show, entry.summary, ledger.tally_line(entry), out, args.verbose, errored=False)
             results = run.run()
-        document_ = collect.collect(mx, results)
-        out = write_report(document_, args.reports / mx.name, args.redact)
-    found = summary.summarize(document_)
-    show.table(document_)
-    show.summary(display.closing_summary(found, run.tally.line(), show.wall(), _outputs(out), args.verbose))
-    if any(r.state.status == "error" for r in results) or not found.loads:
+        published = redact(collect.collect(mx, results)) if args.redact else collect.collect(mx, results)
+        digest = ledger.document_digest(published)
+        if not ledger.same_document(entry, digest, out):  # else the report in `out` is this one already
+            write_report(published, out, hide=False)
+        found = summary.summarize(published)
+        ledger.write(run.store, out, ledger.entry_for(plan_key, run.store, results, digest, out, found))
+    return _finish_run(show, found, run.tally.line(), out, args.verbose,
+                       errored=any(r.state.status == "error" for r in results))
+
+
+def _finish_run(show: display.Display, found: summary.Summary, tally: str, out: Path, verbose: bool,
+                errored: bool) -> int:
+    show.table(found)
+    show.summary(display.closing_summary(found, tally, show.wall(), _outputs(out), verbose))
+    if errored or not found.loads:
         return 1  # a cell errored, or nothing at all was measured (every cell skipped or broken)
     return 0
 

@@ -12,13 +12,16 @@ version does not change a digest.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from sandbox import codemap
+from sandbox.errors import SandboxError
 
 AGENT = Path(__file__).resolve().parent / "agent"
 BUILTIN_PROBES_MODULE = AGENT / "zoo.py"
@@ -58,6 +61,16 @@ def tree_files(root: Path) -> list[str]:
 
 def of_tree(root: Path) -> str:
     return of_files(root, tree_files(root))
+
+
+@functools.lru_cache(maxsize=1)
+def host_code() -> str:
+    """The package's own code and data, less the agent's (AgentCode has that):
+    what turns stored records into a report (collect, classify, the static
+    check, the renderers) is decided here."""
+    root = AGENT.parent
+    names = [n for n in tree_files(root) if not n.startswith("agent/") and "__pycache__" not in n]
+    return of_files(root, names)
 
 
 def probe_code(module: Path) -> dict[str, str]:
@@ -170,26 +183,46 @@ class AgentCode:
     that code's output) and the load verb and that loader; the registry verb
     runs only its own code. Editing one loader re-measures its loads, one
     exporter its exports and their loads, one probe its exports and loads;
-    code they share counts for each of them."""
+    code they share counts for each of them.
+
+    Mapping the code takes a second (ast); a run asks for the same few digests
+    thousands of times: the answers are kept in memory and, between runs, in
+    the cache folder under a digest of every source they are made from."""
 
     def __init__(self, modules: Iterable[Path] = (), agent: Path = AGENT) -> None:
-        self.probes = ProbeCode(modules, agent)
-        self.map = agent_map(agent)
-        self._known: dict[tuple[str, ...], str] = {}  # a run asks for the same few digests thousands of times
+        self.modules, self.agent = tuple(modules), agent
+        sources = [hashlib.sha256(p.read_bytes()).hexdigest() for p in [*sorted(agent.glob("*.py")), *self.modules]]
+        self._file = Path("code") / f"{of_json([host_code(), sys.version_info[:2], sources])}.json"
+        self._known: dict[str, str] = _read_cache(self._file)
+        self._added = False
 
-    def _verb(self, verb: str, selectors: tuple[str, ...], roots: frozenset[codemap.Ref] = frozenset()) -> str:
+    @functools.cached_property
+    def probes(self) -> ProbeCode:
+        return ProbeCode(self.modules, self.agent)
+
+    @functools.cached_property
+    def map(self) -> codemap.CodeMap:
+        return agent_map(self.agent)
+
+    def save(self) -> None:
+        """Keep what was computed for the next run (a cache: a failure to write is no error)."""
+        if self._added:
+            _write_cache(self._file, self._known)
+            self._added = False
+
+    def _verb(self, verb: str, selectors: tuple[str, ...], roots: Callable[[], frozenset[codemap.Ref]] = frozenset) -> str:
         cut = [ref for name, ref in VERBS.items() if name != verb]
-        key = (verb, *selectors, *(".".join(r) for r in sorted(roots)))
-        return self._cached(key, lambda: self.map.digest([ENTRY, VERBS[verb], *roots], selectors, cut))
+        return self.map.digest([ENTRY, VERBS[verb], *roots()], selectors, cut)
 
     def _cached(self, key: tuple[str, ...], compute: Callable[[], str]) -> str:
-        if key not in self._known:
-            self._known[key] = compute()
-        return self._known[key]
+        name = "/".join(key)
+        if name not in self._known:
+            self._known[name], self._added = compute(), True
+        return self._known[name]
 
     def export(self, probe: str, fmt: str) -> str:
         return self._cached(("export", probe, fmt), lambda: of_json([
-            "export", self._verb("export", (fmt,), self.probes.references(probe)), self.probes.digest(probe)]))
+            "export", self._verb("export", (fmt,), lambda: self.probes.references(probe)), self.probes.digest(probe)]))
 
     def load(self, probe: str, fmt: str, loader: str) -> str:
         return self._cached(("load", probe, fmt, loader), lambda: of_json([
@@ -197,3 +230,20 @@ class AgentCode:
 
     def registry(self) -> str:
         return self._cached(("registry",), lambda: of_json(["registry", self._verb("registry", ())]))
+
+
+def _read_cache(name: Path) -> dict[str, str]:
+    from sandbox.store import cache_dir
+    try:
+        data = json.loads((cache_dir() / name).read_text())
+    except (OSError, ValueError, SandboxError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _write_cache(name: Path, known: dict[str, str]) -> None:
+    from sandbox.store import cache_dir, write_json
+    try:
+        write_json(cache_dir() / name, known)
+    except (OSError, SandboxError):
+        pass

@@ -55,6 +55,14 @@ class CellResult:
     loads: list[tuple[str, Load]] = field(default_factory=list)  # (producer, record)
     registry: dict[str, Any] | None = None
     info: dict[str, Any] = field(default_factory=dict)  # what the cell reported about itself
+    load_keys: list[str] = field(default_factory=list)  # the store's key of each of `loads`
+    registry_key: str | None = None
+    complete: bool = False  # the store holds every record this cell asked for: a re-run measures nothing
+
+    def records(self) -> list[tuple[str, str]]:
+        """(kind, key) of every store record this result holds."""
+        found = [("exports", key) for key, _ in self.artifacts] + [("loads", key) for key in self.load_keys]
+        return found + ([("registries", self.registry_key)] if self.registry_key and self.registry else [])
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,10 @@ class Run:
         self._each(lambda c: c.produce(export), self.cells)
         sources = [s for c in self.cells if c.result.state.status == "ok" for s in c.sources()]
         self.external = [s for name, folder in (external or {}).items() for s in self._external(name, folder)]
-        return self._consume(sources + self.external if loads else [])
+        try:
+            return self._consume(sources + self.external if loads else [])
+        finally:
+            self.code.save()
 
     def loads_only(self, sources: list[Source], produced: dict[str, CellResult]) -> list[CellResult]:
         """Only the load phase, for cells whose export phase ran elsewhere (a
@@ -130,6 +141,7 @@ class Run:
         self._each(lambda c: c.consume(sources), healthy)
         for cell in self.cells:
             cell.show()
+            cell.result.complete = cell.complete(sources)
         return [c.result for c in self.cells]
 
     def _each(self, work: Callable[[CellRun], None], cells: list[CellRun]) -> None:
@@ -336,11 +348,21 @@ class CellRun:
                 self.run.emit(ev.PhaseFinished(self.cell.id, "registry", (("failed", 1),), 0, time.monotonic() - start))
                 self.run.emit(ev.Note(self.cell.id, "registry", "failed; static checks against this cell are unavailable"))
         if stored is not None:
-            self.result.registry = stored
+            self.result.registry, self.result.registry_key = stored, key
             self.result.info = {k: v for k, v in dict(stored.get("cell") or {}).items() if k != "kind"}
 
     def sources(self) -> list[Source]:
         return [Source(self.cell.id, key, a) for key, a in self.result.artifacts if a.exported]
+
+    def complete(self, sources: list[Source]) -> bool:
+        """Whether a re-run of this cell would find everything in the store."""
+        if self.cell.skip:
+            return True
+        result, matrix = self.result, self.run.matrix
+        wanted = sum(len(s.artifact.loaders or catalog.loaders_for(s.artifact.format)) for s in sources)
+        return (result.state.status == "ok" and result.registry is not None
+                and len(result.artifacts) == len(matrix.probes) * len(matrix.formats)
+                and len(result.loads) == len(result.load_keys) == wanted)
 
     def show(self) -> None:
         """The run folder shows every artifact and registry of the run, also
@@ -371,7 +393,7 @@ class CellRun:
 
     def _stored_loads(self, sources: list[Source]) -> list[tuple[str, Source, str]]:
         todo = []
-        self.result.loads = []
+        self.result.loads, self.result.load_keys = [], []
         for source in sources:
             for loader in source.artifact.loaders or catalog.loaders_for(source.artifact.format):
                 key = self.run.load_key(self.result.identity, source, loader)
@@ -380,6 +402,7 @@ class CellRun:
                     todo.append((key, source, loader))
                 else:
                     self.result.loads.append((source.producer, Load.from_agent(payload)))
+                    self.result.load_keys.append(key)
         self.run.tally.add("load-reused", len(self.result.loads))
         return todo
 
@@ -423,6 +446,7 @@ class CellRun:
                 continue
             self.run.store.put("loads", key, load.to_json())
             self.result.loads.append((str(record["producer"]), load))
+            self.result.load_keys.append(key)
             measured[load.status.value] += 1
         self.run.tally.add("load", sum(measured.values()))
         return measured

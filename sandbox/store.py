@@ -143,6 +143,14 @@ class ResultsStore:
     def get(self, kind: str, key: str) -> dict[str, Any] | None:
         return self._read(self._path(kind, key), key)
 
+    def record_files(self, records: Iterable[tuple[str, str]]) -> Iterator[str]:
+        """The file holding each (kind, key) record ("exports": the record of
+        an export's folder), as strings: a run holds 90,000 at the map's size."""
+        root = str(self.root)
+        for kind, key in records:
+            tail = "record.json" if kind == "exports" else ""
+            yield f"{root}/{kind}/{key[:2]}/{key}/{tail}" if tail else f"{root}/{kind}/{key[:2]}/{key}.json"
+
     def put(self, kind: str, key: str, payload: dict[str, Any]) -> None:
         self._write(self._path(kind, key), key, payload)
 

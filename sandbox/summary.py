@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sandbox.classify import FAILED
@@ -46,6 +46,8 @@ class Summary:
     not_applicable: int
     formats: tuple[FormatFailures, ...]  # formats with a failing pair, in the matrix's order
     labels: dict[str, str]  # cell id -> the shortest name that tells it from the others
+    # (cell, status, (load status, n) of its loads as the consumer), in the document's order
+    rows: tuple[tuple[str, str, tuple[tuple[str, int], ...]], ...] = ()
 
     @property
     def loads(self) -> int:
@@ -61,11 +63,33 @@ def summarize(results: dict[str, Any]) -> Summary:
     loads = results["loads"]
     verdicts = Counter(_verdict(l["status"]) for l in loads)
     names = [c["id"] for c in cells] + sorted({l["producer"] for l in loads} - {c["id"] for c in cells})
+    per_consumer: dict[str, Counter[str]] = defaultdict(Counter)
+    for load in loads:
+        per_consumer[load["consumer"]][load["status"]] += 1
     return Summary(
         cells=tuple(statuses.items()),
         problems=tuple((c["id"], c["status"], c.get("reason") or "") for c in cells if c["status"] != "ok"),
         ok=verdicts["ok"], differ=verdicts["differ"], failed=verdicts["fail"], not_applicable=verdicts["n/a"],
-        formats=_failing(results), labels=short_labels(names))
+        formats=_failing(results), labels=short_labels(names),
+        rows=tuple((c["id"], c["status"], tuple(sorted(per_consumer[c["id"]].items()))) for c in cells))
+
+
+def to_json(found: Summary) -> dict[str, Any]:
+    """The summary as JSON (kept with what a run published: sandbox.ledger)."""
+    return asdict(found)
+
+
+def from_json(data: dict[str, Any]) -> Summary:
+    def pairs(items: list[list[Any]]) -> tuple[tuple[str, int], ...]:
+        return tuple((str(k), int(n)) for k, n in items)
+
+    formats = tuple(FormatFailures(f["format"], tuple(PairFailures(p["producer"], p["consumer"], p["failed"],
+                                                                   p["applicable"], tuple(p["names"]))
+                                                      for p in f["pairs"]))
+                    for f in data["formats"])
+    return Summary(pairs(data["cells"]), tuple((str(a), str(b), str(c)) for a, b, c in data["problems"]),
+                   data["ok"], data["differ"], data["failed"], data["not_applicable"], formats, dict(data["labels"]),
+                   tuple((str(c), str(s), pairs(n)) for c, s, n in data["rows"]))
 
 
 def _verdict(status: str) -> str:
