@@ -31,6 +31,7 @@ from sandbox import (
     ledger,
     locks,
     matrix,
+    pipeline,
     plan,
     protos,
     pythons,
@@ -132,7 +133,8 @@ EXAMPLES = {
     "bisect": "sandbox bisect examples/repro/matmul_frozen_graph.toml",
     "shell": "sandbox shell tf2.15.1-py3.11-cpu",
     "diff": "sandbox diff old/results.json reports/default --json",
-    "pythons": "sandbox pythons --json",
+    "pythons": "sandbox pythons --json\n  sandbox pythons --install 3.12",
+    "pipeline": "sandbox pipeline matrices/tf-map.toml --gitlab > shards.yml",
 }
 
 
@@ -237,7 +239,19 @@ def _parser() -> argparse.ArgumentParser:
 
     py = verb("pythons", "list the Python interpreters found")
     py.add_argument("--json", action="store_true", help="print them as JSON ($defs/pythons of cli.schema.json)")
+    py.add_argument("--install", metavar="MINOR", help="make this Python available (found, or installed with uv); "
+                    "where uv has none, say so and exit 0: cells on it run in their matrix's python_image")
     py.set_defaults(func=cmd_pythons)
+
+    pl = verb("pipeline", "a CI pipeline for a matrix's shards (an export and a load job per cell, then merge)")
+    pl.add_argument("matrix", type=Path, help="the matrix file")
+    which = pl.add_mutually_exclusive_group(required=True)
+    which.add_argument("--gitlab", action="store_true", help="the child pipeline .gitlab-ci.yml triggers (JSON, which is YAML)")
+    which.add_argument("--github", action="store_true", help="the job matrix of .github/workflows/matrix.yml (one line of JSON)")
+    pl.add_argument("--propose", action="store_true",
+                    help="with --gitlab: a last job proposes a changed report as a merge request (ci/propose.sh)")
+    _offline(pl)
+    pl.set_defaults(func=cmd_pipeline)
     for p in (run, mg, rep, rp):  # the verbs that write a report
         p.add_argument("--no-redact", dest="redact", action="store_false",
                        help="keep host names and local paths in the report (redacted by default)")
@@ -276,6 +290,9 @@ def _shard_parser(verb: Callable[[str, str], argparse.ArgumentParser], name: str
     _work_dir(parser)
     _offline(parser)
     parser.add_argument("--fresh", action="store_true", help="measure again what the results store has")
+    parser.add_argument("--prune-store", action="store_true",
+                        help="then remove from the results store every record this job did not use (a CI job's "
+                             "own store, cached between runs; never the store other runs share)")
     parser.set_defaults(func=func)
     return parser
 
@@ -323,6 +340,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             run = runner.Run(mx, [cell], run_dir, 1, show, fresh=args.fresh)
             [result] = run.run(export=True, loads=False)
         shards.write_export(args.out, mx, result, cells.index(cell), run.store)
+        if args.prune_store:
+            run.store.retain(set(result.records()))
     print(f"{cell.id}: {result.state.status}{f' ({result.state.reason})' if result.state.reason else ''}; "
           f"{run.tally.line()}\nbundle: {args.out}")
     return 1 if result.state.status == "error" else 0
@@ -343,6 +362,8 @@ def cmd_load(args: argparse.Namespace) -> int:
             sources = [s for b in exports.values() for s in shards.sources(b, run.store)]
             [result] = run.loads_only(sources, {cell.id: shards.export_result(exports[cell.id])})
         shards.write_loads(args.out, mx, result, run.store)
+        if args.prune_store:  # the exports come in the export bundles every time: only the loads are worth keeping
+            run.store.retain({r for r in result.records() if r[0] == "loads"})
     print(f"{cell.id}: {result.state.status}; {run.tally.line()}\nbundle: {args.out}")
     return 1 if result.state.status == "error" else 0
 
@@ -619,7 +640,22 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 1 if diff.gates(changes) else 0
 
 
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    mx, cells = _plan(args.matrix, args.offline, quiet=True)
+    planned = shapes.plan(mx, cells)
+    installable = pythons.uv_downloads()
+    if args.gitlab:
+        _print_json(pipeline.gitlab(planned, installable, args.propose))
+    else:
+        print(json.dumps(pipeline.github(planned, installable), separators=(",", ":")))
+    return 0
+
+
 def cmd_pythons(args: argparse.Namespace) -> int:
+    if args.install:
+        _, message = pythons.install(args.install)
+        print(message)
+        return 0
     found = pythons.discover()
     if args.json:
         _print_json(shapes.pythons(found))

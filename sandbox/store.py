@@ -225,6 +225,23 @@ class ResultsStore:
             shutil.rmtree(tmp, ignore_errors=True)
         return key, payload
 
+    def retain(self, records: set[tuple[str, str]]) -> int:
+        """Remove every record (of every kind) but `records`, (kind, key) pairs:
+        for a store that holds one CI job's records, cached between runs and
+        kept to what the job used (`--prune-store`). Returns how many went."""
+        removed = 0
+        for kind_dir in (p for p in self.root.iterdir() if p.is_dir()) if self.root.is_dir() else ():
+            for entry in (e for shard in kind_dir.iterdir() if shard.is_dir() for e in shard.iterdir()):
+                key = entry.name.removesuffix(".damaged").removesuffix(".json")
+                if (kind_dir.name, key) in records:
+                    continue
+                try:
+                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+                except OSError as exc:
+                    raise StoreError(f"cannot prune the results store at {self.root}: {exc.strerror or exc}") from None
+                removed += 1
+        return removed
+
     def verify_files(self, key: str, payload: dict[str, Any]) -> bool:
         """Whether an export's files are as stored (checked once per process)."""
         from sandbox import digests
