@@ -250,6 +250,9 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--github", action="store_true", help="the job matrix of .github/workflows/matrix.yml (one line of JSON)")
     pl.add_argument("--propose", action="store_true",
                     help="with --gitlab: a last job proposes a changed report as a merge request (ci/propose.sh)")
+    pl.add_argument("--docker-service", default=pipeline.DOCKER_SERVICE, metavar="IMAGE",
+                    help="with --gitlab: the service that gives jobs of cells in images a Docker Engine "
+                         "(default: %(default)s; '' on shell runners that have an engine of their own)")
     _offline(pl)
     pl.set_defaults(func=cmd_pipeline)
     for p in (run, mg, rep, rp):  # the verbs that write a report
@@ -331,7 +334,15 @@ def _one_cell(mx: matrix.Matrix, cells: list[plan.Cell], cell_id: str) -> list[p
     return found
 
 
+def _check_prune(args: argparse.Namespace) -> None:
+    """--prune-store removes records: only from a store named for the job."""
+    if args.prune_store and not os.environ.get("SANDBOX_STORE_DIR"):
+        raise SandboxError("--prune-store removes every record the job does not use: it wants SANDBOX_STORE_DIR set "
+                           "to the job's own store (the default store is shared by every run on this machine)")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
+    _check_prune(args)
     mx, cells = _plan(args.matrix, args.offline)
     [cell] = _one_cell(mx, cells, args.cell)
     run_dir = args.work_dir / f"{mx.name}-export-{cell.id}"
@@ -348,6 +359,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
+    _check_prune(args)
     mx, cells = _plan(args.matrix, args.offline)
     [cell] = _one_cell(mx, cells, args.cell)
     bundles = shards.read_all(args.bundles, mx)
@@ -645,7 +657,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     planned = shapes.plan(mx, cells)
     installable = pythons.uv_downloads()
     if args.gitlab:
-        _print_json(pipeline.gitlab(planned, installable, args.propose))
+        _print_json(pipeline.gitlab(planned, installable, args.propose, args.docker_service))
     else:
         print(json.dumps(pipeline.github(planned, installable), separators=(",", ":")))
     return 0

@@ -11,8 +11,9 @@ two cannot drift.
 
 A cell whose Python the runner cannot install (uv offers no CPython below
 3.8) runs in its matrix's `python_image` with the docker backend: its jobs
-get a Docker Engine (GitLab: the docker:dind service; GitHub runners have
-one). What the engines cache is each job's own results store (a few MB per
+get a Docker Engine (GitLab: the docker:dind service, which shares the build
+folder with the job, so everything the docker backend mounts lives there;
+GitHub runners have an engine of their own). What the engines cache is each job's own results store (a few MB per
 cell, pruned to what the job used), never environments (about 1 GB each): a
 job whose cell has nothing new to measure builds no environment at all.
 """
@@ -39,6 +40,7 @@ STEPS: dict[str, tuple[str, ...]] = {
     "propose": ('sh ci/propose.sh "$NAME"',),
 }
 # GitLab's docker:dind service, where the job runs in a container; a shell runner's own engine otherwise.
+DOCKER_SERVICE = "docker:dind"
 DIND = ('if getent hosts docker >/dev/null 2>&1; then export DOCKER_HOST=tcp://docker:2375 '
         'SANDBOX_CACHE_DIR="$CI_PROJECT_DIR/.sandbox/cache"; fi',)
 
@@ -73,21 +75,24 @@ def github(plan: dict[str, Any], installable: set[str]) -> dict[str, Any]:
     return {"include": [{"cell": j.cell, "python": j.python} for j in jobs(plan, installable) if j.stage == "export"]}
 
 
-def gitlab(plan: dict[str, Any], installable: set[str], propose: bool = False) -> dict[str, Any]:
+def gitlab(plan: dict[str, Any], installable: set[str], propose: bool = False,
+           docker_service: str = DOCKER_SERVICE) -> dict[str, Any]:
     """The child pipeline: parallel:matrix export and load jobs, then merge,
-    then (with `propose`) the proposal of a changed report."""
+    then (with `propose`) the proposal of a changed report. Jobs of cells that
+    run in an image get `docker_service` ("": the runner's own engine, as a
+    shell runner with Docker has)."""
     found = jobs(plan, installable)
     pipeline: dict[str, Any] = {
         "stages": ["export", "load", "merge", *(["propose"] if propose else [])],
         "variables": {"MATRIX": plan["matrix"], "NAME": plan["name"],
-                      "SANDBOX_STORE_DIR": f"$CI_PROJECT_DIR/{STORE}"},
+                      "SANDBOX_STORE_DIR": STORE},  # the job's folder is its working folder
         "default": {"image": GITLAB_IMAGE},
     }
     for stage in ("export", "load"):
         for in_docker in (False, True):
             group = [j for j in found if j.stage == stage and j.in_docker == in_docker]
             if group:
-                pipeline[_name(stage, in_docker)] = _cell_job(stage, group, in_docker, found)
+                pipeline[_name(stage, in_docker)] = _cell_job(stage, group, in_docker and docker_service, found)
     pipeline["merge"] = {"stage": "merge", "script": [*STEPS["setup"], *STEPS["merge"]],
                          "artifacts": {"paths": ["merged/"], "expire_in": EXPIRE, "when": "always"}}
     if propose:
@@ -100,17 +105,17 @@ def _name(stage: str, in_docker: bool) -> str:
     return f"{stage}:docker" if in_docker else stage
 
 
-def _cell_job(stage: str, group: list[Job], in_docker: bool, every: list[Job]) -> dict[str, Any]:
+def _cell_job(stage: str, group: list[Job], service: str | bool, every: list[Job]) -> dict[str, Any]:
     job: dict[str, Any] = {
         "stage": stage,
         "parallel": {"matrix": [{"CELL": j.cell, "PYTHON": j.python} for j in group]},
-        "script": [*(DIND if in_docker else ()), *STEPS["setup"], *STEPS["python"], *STEPS[stage]],
+        "script": [*(DIND if service else ()), *STEPS["setup"], *STEPS["python"], *STEPS[stage]],
         "cache": {"key": f"sandbox-{stage}-$CELL", "paths": [f"{STORE}/"]},
         "artifacts": {"paths": [f"bundles/{stage}-$CELL/"], "expire_in": EXPIRE},
     }
     if stage == "load":  # every export bundle (GitLab allows 50 needs: the map has 26 cells)
         job["needs"] = sorted({_name("export", j.in_docker) for j in every if j.stage == "export"})
-    if in_docker:
-        job["services"] = ["docker:dind"]
+    if service:
+        job["services"] = [service]
         job["variables"] = {"DOCKER_TLS_CERTDIR": ""}
     return job

@@ -2,7 +2,9 @@
 
 pyenv's shims only run the globally selected versions, so the versions
 directory is searched directly. Every candidate is run once to learn its real
-version; one that does not run is ignored.
+version; one that does not run is ignored. SANDBOX_IGNORE_PYTHONS="3.6,3.7"
+ignores those versions: a plan then is what a machine without them (a CI
+runner) would make.
 """
 
 from __future__ import annotations
@@ -128,10 +130,12 @@ def discover() -> Discovery:
     # Same minor: the newest patch wins; same patch: a standalone install (pyenv,
     # uv) over whatever PATH holds, which may be a virtualenv's python.
     priority = {"PATH": 0, "uv": 1, "pyenv": 2}
+    ignored = {v.strip() for v in os.environ.get("SANDBOX_IGNORE_PYTHONS", "").split(",") if v.strip()}
     for interp in sorted(found, key=lambda i: (i.version, priority[i.source])):
-        if interp.version[0] == 3:
+        if interp.version[0] == 3 and interp.minor not in ignored:
             best[interp.minor] = interp
-    return Discovery(best, ("PATH", f"{root}/versions", "uv-managed Pythons"))
+    searched = ("PATH", f"{root}/versions", "uv-managed Pythons")
+    return Discovery(best, searched + ((f"ignoring {', '.join(sorted(ignored))} (SANDBOX_IGNORE_PYTHONS)",) if ignored else ()))
 
 
 def uv_downloads() -> set[str]:

@@ -18,9 +18,9 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from sandbox import commands, digests, envs
+from sandbox import commands, digests, envs, schedule
 from sandbox import events as ev
 from sandbox.agent import catalog
 from sandbox.envs import Environment, ProvisionFailed, environment
@@ -107,54 +107,120 @@ class Run:
         self.external: list[Source] = []
 
     def run(self, export: bool = True, external: dict[str, Path] | None = None, loads: bool = True) -> list[CellResult]:
-        """Export (with `export`) and record every cell's registry, then (with
+        """Export (with `export`) and record every cell's registry, and (with
         `loads`) load every healthy cell's artifacts, and those of `external`
         producers (name -> a folder with a manifest, e.g. a user's model), in
-        every healthy cell."""
+        every healthy cell; all on one pool of `jobs` workers (sandbox.schedule:
+        a consumer loads its producers as they become ready)."""
         self._scratch()
         items = len(self.matrix.probes) * len(self.matrix.formats) if export else 0
         self.emit(ev.StageStarted("export", items * sum(not c.cell.skip for c in self.cells)))
-        self._each(lambda c: c.produce(export), self.cells)
-        sources = [s for c in self.cells if c.result.state.status == "ok" for s in c.sources()]
         self.external = [s for name, folder in (external or {}).items() for s in self._external(name, folder)]
+        state = schedule.State([c.cell.id for c in self.cells])
+        for source in self.external:
+            state.weight[source.producer] = state.weight.get(source.producer, 0) + _loads_of(source)
         try:
-            return self._consume(sources + self.external if loads else [])
+            self._work(state, export, loads)
         finally:
             self.code.save()
+        return self._results()
 
     def loads_only(self, sources: list[Source], produced: dict[str, CellResult]) -> list[CellResult]:
-        """Only the load phase, for cells whose export phase ran elsewhere (a
+        """Only the loads, for cells whose export phase ran elsewhere (a
         shard): `produced` holds what it found (state, facts, registry)."""
         self._scratch()
         for cell in self.cells:
             cell.result = produced[cell.cell.id]
-        return self._consume(sources)
+        self.external = sources
+        state = schedule.State([], consumers=[c.cell.id for c in self.cells if c.result.state.status == "ok"])
+        for source in sources:
+            state.weight[source.producer] = state.weight.get(source.producer, 0) + _loads_of(source)
+        self._load_stage(state)
+        self._work(state, export=False, loads=True)
+        return self._results()
 
-    def _scratch(self) -> None:
-        if self.run_dir.exists():
-            shutil.rmtree(self.run_dir)  # scratch of an earlier run: the store has its results
-
-    def _consume(self, sources: list[Source]) -> list[CellResult]:
-        healthy = [c for c in self.cells if c.result.state.status == "ok"]
-        per_consumer = sum(len(catalog.loaders_for(s.artifact.format)) for s in sources)
-        self.emit(ev.StageStarted("load", per_consumer * len(healthy)))
-        self._each(lambda c: c.consume(sources), healthy)
+    def _results(self) -> list[CellResult]:
+        sources = self.sources()
         for cell in self.cells:
             cell.show()
             cell.result.complete = cell.complete(sources)
         return [c.result for c in self.cells]
 
-    def _each(self, work: Callable[[CellRun], None], cells: list[CellRun]) -> None:
+    def sources(self) -> list[Source]:
+        """Every artifact any consumer of this run loads."""
+        return [s for c in self.cells if c.result.state.status == "ok" for s in c.sources()] + self.external
+
+    def _scratch(self) -> None:
+        if self.run_dir.exists():
+            shutil.rmtree(self.run_dir)  # scratch of an earlier run: the store has its results
+
+    def _load_stage(self, state: schedule.State) -> None:
+        per_consumer = sum(state.weight.values())
+        self.emit(ev.StageStarted("load", per_consumer * len(state.consumers)))
+
+    # the pool -----------------------------------------------------------------------
+    def _work(self, state: schedule.State, export: bool, loads: bool) -> None:
+        """`jobs` workers take tasks from the policy until none is left."""
+        cells = {c.cell.id: c for c in self.cells}
+        cond = threading.Condition()
+        if not loads:
+            state.consumers = []  # nothing loads: every cell is only produced
+
+        def worker() -> None:
+            while True:
+                with cond:
+                    task = None if self.stopping.is_set() else schedule.next_task(state)
+                    while task is None and not state.over() and not self.stopping.is_set():
+                        cond.wait()
+                        task = None if self.stopping.is_set() else schedule.next_task(state)
+                    if task is None:
+                        return
+                    state.start(task)
+                try:
+                    self._do(task, cells, state, cond, export, loads)
+                except BaseException:
+                    self.stopping.set()  # the store cannot be written, or a bug: start nothing more
+                    raise
+                finally:
+                    with cond:
+                        cond.notify_all()
+
         pool = ThreadPoolExecutor(max_workers=self.jobs)
+        futures = [pool.submit(worker) for _ in range(self.jobs)]
         try:
-            list(pool.map(work, cells))
-        except BaseException:  # Ctrl-C, SIGTERM: start no more cells, stop the running agents
+            for future in futures:
+                future.result()
+        except BaseException:  # Ctrl-C, SIGTERM: start no more tasks, stop the running agents
             self.stopping.set()
+            with cond:
+                cond.notify_all()
             pool.shutdown(wait=False, cancel_futures=True)
             envs.interrupt()
             pool.shutdown(wait=True)  # the workers store what their agents finished
             raise
         pool.shutdown()
+
+    def _do(self, task: schedule.Task, cells: dict[str, CellRun], state: schedule.State,
+            cond: threading.Condition, export: bool, loads: bool) -> None:
+        cell = cells[task.cell]
+        if task.kind == "produce":
+            cell.produce(export)
+            healthy = cell.result.state.status == "ok"
+            weight = sum(_loads_of(s) for s in cell.sources()) if healthy else 0
+            with cond:
+                state.produced(task.cell, healthy and loads, weight)
+                last = state.producing_over
+            if last and loads:
+                self._load_stage(state)
+        else:
+            sources = [s for s in self.sources() if s.producer in task.producers]
+            cell.consume(sources)
+            with cond:
+                state.batch_over(task.cell, cell.result.state.status == "ok")
+        with cond:
+            finished = state.finished()
+        for consumer in finished:
+            cells[consumer].end_loads()
 
     def _external(self, name: str, folder: Path) -> list[Source]:
         """A user's model joins the run as a producer: stored by its content."""
@@ -219,6 +285,9 @@ class CellRun:
         self.result = CellResult(cell_facts(cell), CellState(cell.id))
         self.env: Environment | None = None
         self._provision_failed = False
+        # this run's load batches (sandbox.schedule): how many, what they measured and reused, how long
+        self._load_batches, self._load_reused, self._load_seconds = 0, 0, 0.0
+        self._load_counts: Counter[str] = Counter()
         if not cell.skip:
             self.environment = environment(cell)
             self.result.identity = digests.of_json(self.environment.identity())
@@ -378,12 +447,11 @@ class CellRun:
 
     # consume ----------------------------------------------------------------------
     def consume(self, sources: list[Source]) -> None:
+        """One batch: the loads of `sources` the store lacks, in one agent process."""
         try:
             todo = self._stored_loads(sources)
             if todo and self._provisioned():
                 self._load(todo)
-            elif self.result.loads and not todo:
-                self.run.emit(ev.PhaseFinished(self.cell.id, "load", reused=len(self.result.loads)))
         except Interrupted:
             self._finish("error", "interrupted")
         except StoreError:
@@ -391,9 +459,17 @@ class CellRun:
         except Exception as exc:  # keep the other consumers going
             self._finish("error", f"harness error: {type(exc).__name__}: {exc}", traceback.format_exc())
 
+    def end_loads(self) -> None:
+        """This cell's last batch is over: one line for all its loads."""
+        if self._load_batches:
+            self.run.emit(ev.PhaseFinished(self.cell.id, "load", ev.counts(self._load_counts), self._load_reused,
+                                           self._load_seconds))
+        elif self.result.loads:
+            self.run.emit(ev.PhaseFinished(self.cell.id, "load", reused=len(self.result.loads)))
+
     def _stored_loads(self, sources: list[Source]) -> list[tuple[str, Source, str]]:
-        todo = []
-        self.result.loads, self.result.load_keys = [], []
+        """Take what the store has into the result; return what it lacks."""
+        todo, reused = [], 0
         for source in sources:
             for loader in source.artifact.loaders or catalog.loaders_for(source.artifact.format):
                 key = self.run.load_key(self.result.identity, source, loader)
@@ -403,11 +479,17 @@ class CellRun:
                 else:
                     self.result.loads.append((source.producer, Load.from_agent(payload)))
                     self.result.load_keys.append(key)
-        self.run.tally.add("load-reused", len(self.result.loads))
+                    reused += 1
+        self.run.tally.add("load-reused", reused)
+        self._load_reused += reused
         return todo
 
     def _load(self, todo: list[tuple[str, Source, str]]) -> None:
         store, paths = self.run.store, self.paths
+        batch = self._load_batches
+        self._load_batches += 1
+        items_file = paths.items if not batch else paths.root / f"load-items-{batch}.jsonl"
+        journal = paths.loads if not batch else paths.root / f"loads-{batch}.jsonl"
         items, keys = [], {}
         for key, source, loader in todo:
             if not store.verify_files(source.key, source.artifact.to_json()):
@@ -418,19 +500,17 @@ class CellRun:
                     "probe": source.artifact.probe, "format": source.artifact.format, "loader": loader}
             items.append(item)
             keys[(source.producer, source.artifact.probe, source.artifact.format, loader)] = key
-        write_text(paths.items, "".join(json.dumps(i, sort_keys=True) + "\n" for i in items))
-        reused = len(self.result.loads)
-        self.run.emit(ev.PhaseStarted(self.cell.id, "load", len(items), reused))
+        write_text(items_file, "".join(json.dumps(i, sort_keys=True) + "\n" for i in items))
+        self.run.emit(ev.PhaseStarted(self.cell.id, "load", len(items), self._load_reused))
         start = time.monotonic()
-        args = ["load", "--out", str(paths.loads), "--items", str(paths.items), *self.run.module_args(),
+        args = ["load", "--out", str(journal), "--items", str(items_file), *self.run.module_args(),
                 *self.run.tolerance_args(), *(["--keras-unsafe"] if self.run.keras_unsafe else [])]
-        verb = Verb(paths.loads, "load", ("producer", "probe", "format", "loader"))
+        verb = Verb(journal, "load", ("producer", "probe", "format", "loader"))
         try:
             problem = self._supervise(args, verb, paths.logs / "load.log", (store.exports,), (paths.root,))
         finally:
-            measured = self._ingest_loads(verb, keys)
-            self.run.emit(ev.PhaseFinished(self.cell.id, "load", ev.counts(measured), reused,
-                                           time.monotonic() - start))
+            self._load_counts.update(self._ingest_loads(verb, keys))
+            self._load_seconds += time.monotonic() - start
         if problem:
             self._finish("error", problem)
 
@@ -504,6 +584,11 @@ class CellRun:
         state = self.result.state
         state.status, state.reason, state.detail = status, reason, detail
         self.run.emit(ev.CellFinished(state.id, status, reason))
+
+
+def _loads_of(source: Source) -> int:
+    """How many loads one artifact makes in each consumer: one per loader of its format."""
+    return len(source.artifact.loaders or catalog.loaders_for(source.artifact.format))
 
 
 def cell_facts(cell: Cell) -> dict[str, Any]:

@@ -111,9 +111,10 @@ class StoreError(SandboxError):
 
 
 def store_dir() -> Path:
-    """SANDBOX_STORE_DIR, else the results folder of the cache dir."""
+    """SANDBOX_STORE_DIR, else the results folder of the cache dir; absolute
+    (agents, and containers, are given paths in it)."""
     base = Path(os.environ["SANDBOX_STORE_DIR"]) if os.environ.get("SANDBOX_STORE_DIR") else cache_dir() / "results"
-    return base / f"v{STORE_SCHEMA}"
+    return base.absolute() / f"v{STORE_SCHEMA}"
 
 
 class ResultsStore:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sandbox_cli import results
+from sandbox_cli import comparable, results, uncertain
 from sandbox_cli import sandbox as run_sandbox
 
 pytestmark = pytest.mark.real
@@ -77,24 +77,6 @@ def tally(stdout: str) -> tuple[int, ...]:
     found = TALLY.search(stdout)
     assert found, stdout
     return tuple(int(n) for n in found.groups())
-
-
-def comparable(doc: dict[str, Any]) -> dict[str, Any]:
-    """A results document without what differs between two measurements of
-    the same thing: when it was made, how long each step took, and where each
-    machine kept its environment."""
-    def strip(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in ("created", "seconds", "location")}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return value
-    return strip(doc)  # type: ignore[no-any-return]
-
-
-def uncertain(doc: dict[str, Any]) -> dict[str, Any]:
-    """Without the error texts and the names taken from them."""
-    return {**doc, "loads": [{k: v for k, v in l.items() if k not in ("error", "names")} for l in doc["loads"]]}
 
 
 @pytest.fixture(scope="module")

@@ -98,7 +98,8 @@ def test_the_gitlab_parent_pipeline_runs_the_child_the_plan_job_writes() -> None
     assert any('sandbox pipeline "$MATRIX" --gitlab' in line for line in parent["plan"]["script"])
     assert parent["plan"]["artifacts"]["paths"] == ["shards.yml"]
     assert parent["shards"]["trigger"]["include"] == [{"artifact": "shards.yml", "job": "plan"}]
-    assert parent["shards"]["needs"] == ["plan"] and parent["variables"]["MATRIX"] == "matrices/tf-map.toml"
+    assert parent["shards"]["needs"] == ["plan"] and parent["plan"]["variables"]["MATRIX"] == "matrices/tf-map.toml"
+    assert "MATRIX" not in parent["variables"]  # a global one would override the child's own (forwarded downstream)
 
 
 def sandbox_commands() -> list[list[str]]:
@@ -111,7 +112,7 @@ def sandbox_commands() -> list[list[str]]:
     lines += [line for job in yaml.safe_load(GITLAB.read_text()).values() if isinstance(job, dict)
               for line in job.get("script", [])]
     values = {"$MATRIX": "matrix.toml", "$CELL": "tf2.18.1-py3.11-cpu", "$PYTHON": "3.11", "$NAME": "default",
-              "$propose": "--propose"}
+              "$propose": "--propose", "$SANDBOX_DOCKER_SERVICE": "docker:dind"}
     found = []
     for text in [part for line in lines for part in substitutions(line)]:
         lexer = shlex.shlex(text, posix=True, punctuation_chars=True)
