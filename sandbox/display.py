@@ -144,9 +144,11 @@ class Display:
             self.progress.update(self.overall, count=f"{task.completed:.0f}/{task.total or 0:.0f}")
 
     def _on_PhaseStarted(self, line: CellLine, event: ev.PhaseStarted) -> None:
-        line.phase = event.phase
-        if event.phase in MEASURED:  # the bar and counter follow the phase that has items
+        if event.phase in MEASURED and line.phase == event.phase:  # another batch of the same phase
+            line.todo += event.todo
+        elif event.phase in MEASURED:  # the bar and counter follow the phase that has items
             line.todo, line.done = event.todo, 0
+        line.phase = event.phase
         line.reused[event.phase] += event.reused
         self._advance(event.phase, event.reused)
         if event.phase == "provision":

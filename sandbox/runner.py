@@ -286,7 +286,7 @@ class CellRun:
         self.env: Environment | None = None
         self._provision_failed = False
         # this run's load batches (sandbox.schedule): how many, what they measured and reused, how long
-        self._load_batches, self._load_reused, self._load_seconds = 0, 0, 0.0
+        self._load_batches, self._load_reused, self._batch_reused, self._load_seconds = 0, 0, 0, 0.0
         self._load_counts: Counter[str] = Counter()
         if not cell.skip:
             self.environment = environment(cell)
@@ -482,6 +482,7 @@ class CellRun:
                     reused += 1
         self.run.tally.add("load-reused", reused)
         self._load_reused += reused
+        self._batch_reused = reused
         return todo
 
     def _load(self, todo: list[tuple[str, Source, str]]) -> None:
@@ -501,7 +502,7 @@ class CellRun:
             items.append(item)
             keys[(source.producer, source.artifact.probe, source.artifact.format, loader)] = key
         write_text(items_file, "".join(json.dumps(i, sort_keys=True) + "\n" for i in items))
-        self.run.emit(ev.PhaseStarted(self.cell.id, "load", len(items), self._load_reused))
+        self.run.emit(ev.PhaseStarted(self.cell.id, "load", len(items), self._batch_reused))
         start = time.monotonic()
         args = ["load", "--out", str(journal), "--items", str(items_file), *self.run.module_args(),
                 *self.run.tolerance_args(), *(["--keras-unsafe"] if self.run.keras_unsafe else [])]
