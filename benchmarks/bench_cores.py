@@ -11,8 +11,10 @@ index). CPU seconds are those of the whole process tree (sandbox, uv, every
 agent), from getrusage of the children. The machine may be shared: the mean
 load average during each run is printed, and the other processes' share of
 it (load minus ours) is what made the wall time longer than the bound.
-A timeline shows, per tenth of the run, how many cores our process tree used
-and which phases were running.
+A timeline shows, per tenth of the run, how many cores our process tree used,
+how many it could have used (its runnable threads, at most the cores: other
+processes' load does not change that, so cores / runnable estimates the
+ratio on a quiet machine), and which phases ended.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class Sample:
     at: float
     tree_cpu: float  # seconds of CPU our process tree has used so far (live processes only)
     load: float
+    runnable: int  # threads of our tree running or waiting for a core (state R)
 
 
 @dataclass
@@ -60,9 +63,16 @@ class Measured:
     def load(self) -> float:
         return sum(s.load for s in self.samples) / max(1, len(self.samples))
 
+    @property
+    def demand(self) -> float:
+        """Mean cores our tree could have used (runnable threads, at most the
+        cores): what other processes' load does not change, unlike wall time."""
+        return sum(min(s.runnable, self.cores) for s in self.samples) / max(1, len(self.samples))
 
-def tree_cpu(root: int) -> float:
-    """CPU seconds of `root` and its live descendants (from /proc)."""
+
+def tree(root: int) -> tuple[float, int]:
+    """CPU seconds of `root` and its live descendants, and how many of their
+    threads are runnable (from /proc)."""
     parents: dict[int, int] = {}
     times: dict[int, float] = {}
     tick = os.sysconf("SC_CLK_TCK")
@@ -76,15 +86,27 @@ def tree_cpu(root: int) -> float:
         fields = stat[stat.rindex(")") + 2:].split()
         parents[int(entry)] = int(fields[1])
         times[int(entry)] = (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / tick
-    total, todo = 0.0, [root]
     children: dict[int, list[int]] = {}
     for pid, parent in parents.items():
         children.setdefault(parent, []).append(pid)
+    total, runnable, todo = 0.0, 0, [root]
     while todo:
         pid = todo.pop()
         total += times.get(pid, 0.0)
+        runnable += _runnable_threads(pid)
         todo += children.get(pid, [])
-    return total
+    return total, runnable
+
+
+def _runnable_threads(pid: int) -> int:
+    found = 0
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+            found += stat[stat.rindex(")") + 2:].startswith("R")
+    except OSError:
+        pass
+    return found
 
 
 def measure(label: str, checkout: Path, matrix: Path, jobs: int | None, scratch: Path) -> Measured:
@@ -121,7 +143,8 @@ def _sample(proc: subprocess.Popen[str], start: float, into: list[Sample]) -> No
     while proc.poll() is None:
         try:
             load = float(Path("/proc/loadavg").read_text().split()[0])
-            into.append(Sample(time.monotonic() - start, tree_cpu(proc.pid), load))
+            cpu, runnable = tree(proc.pid)
+            into.append(Sample(time.monotonic() - start, cpu, load, runnable))
         except (OSError, ValueError):
             pass
         time.sleep(TICK)
@@ -139,8 +162,10 @@ def timeline(m: Measured, parts: int = 10) -> list[str]:
         if len(inside) >= 2:
             used = max(0.0, (inside[-1].tree_cpu - inside[0].tree_cpu) / max(1e-9, inside[-1].at - inside[0].at))
         load = sum(s.load for s in inside) / max(1, len(inside))
+        demand = sum(min(s.runnable, m.cores) for s in inside) / max(1, len(inside))
         phases = sorted({p for t, p in ends if lo <= t < hi})
-        rows.append(f"  {lo:6.0f}-{hi:<6.0f}s  cores used {used:4.2f}  load {load:5.2f}  ended: {' '.join(phases)}")
+        rows.append(f"  {lo:6.0f}-{hi:<6.0f}s  cores used {used:4.2f}  runnable {demand:4.2f}  load {load:5.2f}  "
+                    f"ended: {' '.join(phases)}")
     return rows
 
 
@@ -175,14 +200,18 @@ def main() -> None:
         m = measure(label, checkout(), matrix, args.jobs, args.scratch)
         found.append(m)
         print(f"{label}: wall {m.wall:.1f}s, CPU {m.cpu:.1f}s on {m.cores} cores -> bound {m.bound:.1f}s, "
-              f"wall/bound {m.wall / m.bound:.3f}; mean load {m.load:.2f}", flush=True)
+              f"wall/bound {m.wall / m.bound:.3f}; mean load {m.load:.2f}; runnable {m.demand:.2f} of "
+              f"{m.cores} cores on average -> wall/bound on a quiet machine about {m.cores / max(m.demand, 1e-9):.3f}",
+              flush=True)
         print("\n".join(timeline(m)), flush=True)
         summary = [line for line in m.lines if line.startswith(("measured", "loads:")) or " cells in " in line]
         print("  " + "\n  ".join(summary), flush=True)
     if len(found) == 2:
         before, after = found
         print(f"\nwall/bound: baseline {before.wall / before.bound:.3f}, this {after.wall / after.bound:.3f}; "
-              f"wall this/baseline {after.wall / before.wall:.3f}; CPU this/baseline {after.cpu / before.cpu:.3f}")
+              f"wall this/baseline {after.wall / before.wall:.3f}; CPU this/baseline {after.cpu / before.cpu:.3f}; "
+              f"quiet-machine estimate (cores / runnable): baseline {before.cores / max(before.demand, 1e-9):.3f}, "
+              f"this {after.cores / max(after.demand, 1e-9):.3f}")
 
 
 if __name__ == "__main__":

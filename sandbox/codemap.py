@@ -123,8 +123,14 @@ class CodeMap:
         return found
 
 
-@functools.lru_cache(maxsize=8)
 def agent_map(folder: Path, keys: tuple[str, ...], skip: tuple[str, ...]) -> CodeMap:
+    """The map of `folder`, made once per content of its modules."""
+    stamp = hashlib.sha256(b"".join(p.read_bytes() + b"\0" for p in sorted(folder.glob("*.py")))).hexdigest()
+    return _map(folder, keys, skip, stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _map(folder: Path, keys: tuple[str, ...], skip: tuple[str, ...], stamp: str) -> CodeMap:
     return CodeMap(folder, keys, skip)
 
 

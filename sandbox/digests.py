@@ -189,9 +189,9 @@ class AgentCode:
     thousands of times: the answers are kept in memory and, between runs, in
     the cache folder under a digest of every source they are made from."""
 
-    def __init__(self, modules: Iterable[Path] = (), agent: Path = AGENT) -> None:
-        self.modules, self.agent = tuple(modules), agent
-        sources = [hashlib.sha256(p.read_bytes()).hexdigest() for p in [*sorted(agent.glob("*.py")), *self.modules]]
+    def __init__(self, modules: Iterable[Path] = (), agent: Path | None = None) -> None:
+        self.modules, self.agent = tuple(modules), agent or AGENT  # another folder: tests edit a copy
+        sources = [hashlib.sha256(p.read_bytes()).hexdigest() for p in [*sorted(self.agent.glob("*.py")), *self.modules]]
         self._file = Path("code") / f"{of_json([host_code(), sys.version_info[:2], sources])}.json"
         self._known: dict[str, str] = _read_cache(self._file)
         self._added = False

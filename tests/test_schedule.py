@@ -78,7 +78,7 @@ def test_the_consumer_with_the_most_to_load_goes_first_and_runs_one_batch_at_a_t
 
 def test_a_consumer_that_errored_loads_nothing_more_and_an_unhealthy_cell_is_no_producer() -> None:
     state = State(["a", "b"])
-    for cell in ("a", "b"):
+    for _ in ("a", "b"):
         state.start(next_task(state))  # type: ignore[arg-type]
     state.produced("a", True, 5)
     state.produced("b", False, 0)
