@@ -135,6 +135,8 @@ def measure(label: str, checkout: Path, matrix: Path, jobs: int | None, scratch:
     result.cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode not in (0, 1):
         sys.exit(f"{label}: sandbox exited {proc.returncode}:\n" + "\n".join(result.lines[-40:]))
+    for report in (folder / "reports").glob("*/results.json"):  # per-cell seconds, for the README's cost figures
+        shutil.copy(report, scratch / f"{label}-results.json")
     shutil.rmtree(folder, ignore_errors=True)  # ~6 GB of environments
     return result
 
@@ -206,6 +208,8 @@ def main() -> None:
         print("\n".join(timeline(m)), flush=True)
         summary = [line for line in m.lines if line.startswith(("measured", "loads:")) or " cells in " in line]
         print("  " + "\n  ".join(summary), flush=True)
+        print("  per cell (the run's own lines):\n    " + "\n    ".join(l for l in m.lines if PHASE.match(l)),
+              flush=True)
     if len(found) == 2:
         before, after = found
         print(f"\nwall/bound: baseline {before.wall / before.bound:.3f}, this {after.wall / after.bound:.3f}; "

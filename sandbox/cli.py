@@ -264,8 +264,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _jobs(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-j", "--jobs", type=jobs, default=os.cpu_count() or 1, metavar="N",
-                   help="cells at once, at least 1 (default: the number of cores)")
+    p.add_argument("-j", "--jobs", type=jobs, default=runner.default_jobs(), metavar="N",
+                   help="agents at once (exports and loads), at least 1 (default: the cores this process may use, "
+                        f"fewer where memory is short: {runner.AGENT_MEMORY >> 30} GiB each; here %(default)s)")
 
 
 def _work_dir(p: argparse.ArgumentParser) -> None:

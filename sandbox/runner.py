@@ -10,6 +10,7 @@ independent: one failing, crashing or hanging cell never stops the others.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 import time
@@ -33,6 +34,7 @@ from sandbox.store import CellPaths, ResultsStore, StoreError, read_jsonl, write
 
 AGENT = digests.AGENT
 MAX_RESUMES = 50
+AGENT_MEMORY = 2 << 30  # what one agent (TF, a probe's models, a converter) may hold at its peak: -j's unit
 ITEM_TIMED_OUT = 124  # the agent's exit code when its watchdog ended an item
 
 @dataclass
@@ -585,6 +587,18 @@ class CellRun:
         state = self.result.state
         state.status, state.reason, state.detail = status, reason, detail
         self.run.emit(ev.CellFinished(state.id, status, reason))
+
+
+def default_jobs() -> int:
+    """As many agents as this process has cores, fewer where memory would not
+    hold that many (MemAvailable / AGENT_MEMORY), at least one."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            available = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return max(1, cores)
+    return max(1, min(cores, available // AGENT_MEMORY))
 
 
 def _loads_of(source: Source) -> int:

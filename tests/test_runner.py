@@ -103,3 +103,23 @@ def test_loads_start_while_the_slowest_cell_still_exports(tmp_path: Path, monkey
     assert all(r.complete for r in found)
     load_lines = [e.cell for _, e in seen if isinstance(e, events.PhaseFinished) and e.phase == "load"]
     assert sorted(load_lines) == sorted(c.id for c in cells)  # one line per cell, whatever its batches
+
+
+def test_jobs_default_to_the_cores_unless_memory_holds_fewer_agents(monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import builtins
+    real_open = builtins.open
+    meminfo = tmp_path / "meminfo"
+
+    def fake_open(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return real_open(meminfo if str(path) == "/proc/meminfo" else path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+    monkeypatch.setattr(builtins, "open", fake_open)
+    meminfo.write_text("MemTotal:       32000000 kB\nMemAvailable:    5242880 kB\n")  # 5 GiB: two agents
+    assert runner.default_jobs() == 2
+    meminfo.write_text("MemAvailable:   64000000 kB\n")
+    assert runner.default_jobs() == 8
+    meminfo.write_text("MemAvailable:    1000 kB\n")
+    assert runner.default_jobs() == 1
+    meminfo.write_text("nothing useful\n")
+    assert runner.default_jobs() == 8
