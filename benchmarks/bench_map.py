@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_cores import worktree  # this folder is on sys.path when the script runs
+
 ROOT = Path(__file__).resolve().parent.parent
 REPLAY = ROOT / "tests" / "replay.py"
 TALLY = re.compile(r"measured \d+ exports, \d+ loads, \d+ registries")
@@ -69,8 +71,9 @@ def measure(label: str, checkout: Path, document: Path, scratch: Path) -> None:
     print(f"{label:9} rerun        {statistics.median(times):7.1f}s  (runs: {', '.join(f'{t:.1f}' for t in times)}) "
           f"{tally[0] if tally else '?'}; rewrote: {', '.join(rewritten) or 'nothing'}", flush=True)
     start = time.monotonic()
+    # cwd: not this checkout (`python -c` puts the working folder first on sys.path)
     done = subprocess.run([sys.executable, "-c", PEAK, "report", str(document), "--out", str(folder / "rendered")],
-                          env=env, capture_output=True, text=True)
+                          env=env, capture_output=True, text=True, cwd=folder)
     seconds = time.monotonic() - start
     peak = next((int(line.split()[1]) for line in done.stdout.splitlines() if line.startswith("peak ")), 0)
     print(f"{label:9} report       {seconds:7.1f}s  peak {peak / 1024:.0f} MB", flush=True)
@@ -78,14 +81,6 @@ def measure(label: str, checkout: Path, document: Path, scratch: Path) -> None:
              if (folder / "rendered" / n).exists()}
     print(f"{label:9} files        " + ", ".join(f"{n} {s / 1e6:.1f} MB" for n, s in sizes.items()), flush=True)
     shutil.rmtree(folder, ignore_errors=True)
-
-
-def worktree(ref: str, scratch: Path) -> Path:
-    path = scratch / f"checkout-{re.sub(r'[^A-Za-z0-9]', '-', ref)}"
-    if not path.exists():
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), ref], check=True,
-                       capture_output=True)
-    return path
 
 
 def main() -> None:

@@ -32,7 +32,7 @@ from sandbox import __version__, digests
 from sandbox.agent import catalog
 from sandbox.report import document
 from sandbox.report.publish import report_files
-from sandbox.store import ResultsStore
+from sandbox.store import ResultsStore, StoreError
 from sandbox.summary import Summary, from_json, to_json
 
 if TYPE_CHECKING:
@@ -84,7 +84,12 @@ def read(store: ResultsStore, out: Path) -> Entry | None:
 
 
 def write(store: ResultsStore, out: Path, entry: Entry) -> None:
-    store.put(KIND, _key(out), entry.to_json())
+    """Keep `entry` for the next run; a store that cannot be written (read-only,
+    full) only costs that run the long way."""
+    try:
+        store.put(KIND, _key(out), entry.to_json())
+    except StoreError:
+        pass
 
 
 def unchanged(store: ResultsStore, entry: Entry | None, plan: str, out: Path) -> bool:
