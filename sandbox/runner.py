@@ -107,6 +107,7 @@ class Run:
         self.stopping = threading.Event()
         self.cells = [CellRun(self, cell) for cell in cells]
         self.external: list[Source] = []
+        self.produced: dict[str, list[Source]] = {}  # healthy producer -> its artifacts, as it left its export
 
     def run(self, export: bool = True, external: dict[str, Path] | None = None, loads: bool = True) -> list[CellResult]:
         """Export (with `export`) and record every cell's registry, and (with
@@ -149,8 +150,10 @@ class Run:
         return [c.result for c in self.cells]
 
     def sources(self) -> list[Source]:
-        """Every artifact any consumer of this run loads."""
-        return [s for c in self.cells if c.result.state.status == "ok" for s in c.sources()] + self.external
+        """Every artifact any consumer of this run loads: those of the cells
+        that were healthy after their export (a consumer that fails later
+        stays a producer), then the external ones."""
+        return [s for c in self.cells for s in self.produced.get(c.cell.id, [])] + self.external
 
     def _scratch(self) -> None:
         if self.run_dir.exists():
@@ -210,6 +213,8 @@ class Run:
             healthy = cell.result.state.status == "ok"
             weight = sum(_loads_of(s) for s in cell.sources()) if healthy else 0
             with cond:
+                if healthy:
+                    self.produced[task.cell] = cell.sources()
                 state.produced(task.cell, healthy and loads, weight)
                 last = state.producing_over
             if last and loads:

@@ -106,10 +106,12 @@ def first(work: Path) -> dict[str, Any]:
 
 def test_an_unchanged_rerun_measures_nothing_imports_no_tf_and_gives_the_same_results(
         work: Path, first: dict[str, Any]) -> None:
+    logs = {p: p.stat().st_mtime_ns for p in (work / "runs" / "inc").rglob("*.log")}
     done = sandbox(["run", "matrix.toml", "-v"], work)
     assert tally(done.stdout) == (0, 0, 0, 8, 24)
     assert "provision" not in done.stdout  # no environment was even looked at
-    assert not list((work / "runs" / "inc").rglob("*.log"))  # no command ran in any cell
+    # no command ran in any cell: the run folder's logs are the first run's, untouched
+    assert {p: p.stat().st_mtime_ns for p in (work / "runs" / "inc").rglob("*.log")} == logs
     again = results(work, "inc")
     assert {k: v for k, v in again.items() if k != "created"} == {k: v for k, v in first.items() if k != "created"}
     diff = sandbox(["diff", "first.json", "reports/inc/results.json"], work)
