@@ -119,7 +119,7 @@ class Run:
         items = len(self.matrix.probes) * len(self.matrix.formats) if export else 0
         self.emit(ev.StageStarted("export", items * sum(not c.cell.skip for c in self.cells)))
         self.external = [s for name, folder in (external or {}).items() for s in self._external(name, folder)]
-        state = schedule.State([c.cell.id for c in self.cells])
+        state = schedule.State([c.cell.id for c in self.cells], workers=self.jobs)
         for source in self.external:
             state.weight[source.producer] = state.weight.get(source.producer, 0) + _loads_of(source)
         try:
@@ -135,7 +135,8 @@ class Run:
         for cell in self.cells:
             cell.result = produced[cell.cell.id]
         self.external = sources
-        state = schedule.State([], consumers=[c.cell.id for c in self.cells if c.result.state.status == "ok"])
+        state = schedule.State([], workers=self.jobs,
+                               consumers=[c.cell.id for c in self.cells if c.result.state.status == "ok"])
         for source in sources:
             state.weight[source.producer] = state.weight.get(source.producer, 0) + _loads_of(source)
         self._load_stage(state)
@@ -293,8 +294,9 @@ class CellRun:
         self.env: Environment | None = None
         self._provision_failed = False
         # this run's load batches (sandbox.schedule): how many, what they measured and reused, how long
-        self._load_batches, self._load_reused, self._batch_reused, self._load_seconds = 0, 0, 0, 0.0
+        self._load_batches, self._load_reused, self._load_seconds = 0, 0, 0.0
         self._load_counts: Counter[str] = Counter()
+        self._lock = threading.RLock()  # two load batches of this cell may run at once (sandbox.schedule)
         if not cell.skip:
             self.environment = environment(cell)
             self.result.identity = digests.of_json(self.environment.identity())
@@ -337,7 +339,12 @@ class CellRun:
         return missing
 
     def _provisioned(self) -> bool:
-        """Provision once; False (and the cell's status set) when it cannot be."""
+        """Provision once (two load batches may ask at once); False (and the
+        cell's status set) when it cannot be."""
+        with self._lock:
+            return self._provision()
+
+    def _provision(self) -> bool:
         if self.env is not None:
             return True
         if self._provision_failed:
@@ -456,9 +463,9 @@ class CellRun:
     def consume(self, sources: list[Source]) -> None:
         """One batch: the loads of `sources` the store lacks, in one agent process."""
         try:
-            todo = self._stored_loads(sources)
+            todo, reused = self._stored_loads(sources)
             if todo and self._provisioned():
-                self._load(todo)
+                self._load(todo, reused)
         except Interrupted:
             self._finish("error", "interrupted")
         except StoreError:
@@ -474,9 +481,10 @@ class CellRun:
         elif self.result.loads:
             self.run.emit(ev.PhaseFinished(self.cell.id, "load", reused=len(self.result.loads)))
 
-    def _stored_loads(self, sources: list[Source]) -> list[tuple[str, Source, str]]:
-        """Take what the store has into the result; return what it lacks."""
-        todo, reused = [], 0
+    def _stored_loads(self, sources: list[Source]) -> tuple[list[tuple[str, Source, str]], int]:
+        """Take what the store has into the result; return what it lacks, and
+        how many it had."""
+        todo, found = [], []
         for source in sources:
             for loader in source.artifact.loaders or catalog.loaders_for(source.artifact.format):
                 key = self.run.load_key(self.result.identity, source, loader)
@@ -484,18 +492,23 @@ class CellRun:
                 if payload is None:
                     todo.append((key, source, loader))
                 else:
-                    self.result.loads.append((source.producer, Load.from_agent(payload)))
-                    self.result.load_keys.append(key)
-                    reused += 1
-        self.run.tally.add("load-reused", reused)
-        self._load_reused += reused
-        self._batch_reused = reused
-        return todo
+                    found.append((key, source.producer, Load.from_agent(payload)))
+        with self._lock:
+            for key, producer, load in found:
+                self._add_load(key, producer, load)
+            self._load_reused += len(found)
+        self.run.tally.add("load-reused", len(found))
+        return todo, len(found)
 
-    def _load(self, todo: list[tuple[str, Source, str]]) -> None:
+    def _add_load(self, key: str, producer: str, load: Load) -> None:
+        self.result.loads.append((producer, load))
+        self.result.load_keys.append(key)
+
+    def _load(self, todo: list[tuple[str, Source, str]], reused: int) -> None:
         store, paths = self.run.store, self.paths
-        batch = self._load_batches
-        self._load_batches += 1
+        with self._lock:
+            batch = self._load_batches
+            self._load_batches += 1
         items_file = paths.items if not batch else paths.root / f"load-items-{batch}.jsonl"
         journal = paths.loads if not batch else paths.root / f"loads-{batch}.jsonl"
         items, keys = [], {}
@@ -509,7 +522,7 @@ class CellRun:
             items.append(item)
             keys[(source.producer, source.artifact.probe, source.artifact.format, loader)] = key
         write_text(items_file, "".join(json.dumps(i, sort_keys=True) + "\n" for i in items))
-        self.run.emit(ev.PhaseStarted(self.cell.id, "load", len(items), self._batch_reused))
+        self.run.emit(ev.PhaseStarted(self.cell.id, "load", len(items), reused))
         start = time.monotonic()
         args = ["load", "--out", str(journal), "--items", str(items_file), *self.run.module_args(),
                 *self.run.tolerance_args(), *(["--keras-unsafe"] if self.run.keras_unsafe else [])]
@@ -517,8 +530,10 @@ class CellRun:
         try:
             problem = self._supervise(args, verb, paths.logs / "load.log", (store.exports,), (paths.root,))
         finally:
-            self._load_counts.update(self._ingest_loads(verb, keys))
-            self._load_seconds += time.monotonic() - start
+            measured = self._ingest_loads(verb, keys)
+            with self._lock:
+                self._load_counts.update(measured)
+                self._load_seconds += time.monotonic() - start
         if problem:
             self._finish("error", problem)
 
@@ -533,8 +548,8 @@ class CellRun:
             if key is None:
                 continue
             self.run.store.put("loads", key, load.to_json())
-            self.result.loads.append((str(record["producer"]), load))
-            self.result.load_keys.append(key)
+            with self._lock:
+                self._add_load(key, str(record["producer"]), load)
             measured[load.status.value] += 1
         self.run.tally.add("load", sum(measured.values()))
         return measured

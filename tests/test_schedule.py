@@ -14,7 +14,7 @@ def simulate(cells: dict[str, float], loads: dict[str, float], workers: int, per
     """Run the policy over `workers` with each cell's produce taking `cells[c]`
     and each of its batches taking loads[c] * (producers in it / all) +
     `per_batch` (an agent's start). (wall, started tasks, idle worker-seconds)."""
-    state = State(list(cells))
+    state = State(list(cells), workers=workers)
     clock, idle, free = 0.0, 0.0, workers
     running: list[tuple[float, int, Task]] = []
     started: list[tuple[float, Task]] = []
@@ -61,8 +61,22 @@ def test_a_worker_loads_instead_of_waiting_for_the_slowest_export() -> None:
     assert wall < barrier and idle < 1.5
 
 
+def test_at_the_end_the_last_consumers_producers_are_split_over_the_free_workers() -> None:
+    # the slowest consumer is the last to be ready: alone at the end it would keep one worker
+    # busy while the other waits; split in halves (and halves again), both work to the end
+    cells = {"a": 1, "b": 1, "slow": 1, "c": 1}
+    loads = {"a": 2, "b": 2, "c": 2, "slow": 16}
+    wall, started, idle = simulate(cells, loads, workers=2, per_batch=0.1)
+    slow = [t for _, t in started if t.kind == "load" and t.cell == "slow"]
+    assert len(slow) > 1 and sorted(p for t in slow for p in t.producers) == sorted(cells)
+    unsplit = 2 + 16  # exports (4 on 2 workers), then the slow consumer's one batch, alone after the others
+    ideal = 2 + (2 + 2 + 2 + 16) / 2
+    assert wall < unsplit - 2 and wall < ideal + 3, (wall, ideal)
+
+
 def test_the_consumer_with_the_most_to_load_goes_first_and_runs_one_batch_at_a_time() -> None:
-    state = State([], weight={"a": 10, "b": 30}, consumers=["a", "b"])
+    state = State(["x"], weight={"a": 10, "b": 30}, consumers=["a", "b"])
+    state.start(next_task(state))  # type: ignore[arg-type]  # x still exports: no batch is split
     state.loaded = {"b": {"b"}}  # b has loaded itself: a has more to load
     first = next_task(state)
     assert first == Task("load", "a", ("a", "b"))
@@ -73,6 +87,7 @@ def test_the_consumer_with_the_most_to_load_goes_first_and_runs_one_batch_at_a_t
     assert next_task(state) is None and not state.over()  # both loading: wait
     state.batch_over("a", True)
     state.batch_over("b", True)
+    state.produced("x", False, 0)
     assert sorted(state.finished()) == ["a", "b"] and state.over()
 
 
