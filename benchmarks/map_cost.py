@@ -46,6 +46,8 @@ def main() -> None:
                              "start TF): from bench_cores.py's per-cell lines")
     parser.add_argument("--merge", type=float, required=True, help="seconds of the merge job (bench_map.py's report)")
     parser.add_argument("--runners", type=int, nargs="+", default=[1, 4, 26])
+    parser.add_argument("--start", type=float, default=5.0, help="seconds an agent takes to start (TF's import)")
+    parser.add_argument("--cores", type=int, default=2, help="cores of the one machine `sandbox run` uses")
     args = parser.parse_args()
     cells = [c for c in json.loads(args.results.read_text())["cells"] if c["status"] == "ok"]
     exports = [args.job + c["seconds"]["export"] for c in cells]
@@ -67,6 +69,12 @@ def main() -> None:
         print(f"  a new release, {k:2} runners: its export {minutes(export)} + loads {minutes(l)} + merge "
               f"{minutes(args.merge)} = {minutes(export + l + args.merge)}; runner time "
               f"{minutes(export + sum(new_loads) + args.merge)}")
+    # one machine whose other environments are cached (`sandbox run`): one environment to build, the new
+    # cell's exports and its 2N+1 pairs' loads, an agent start in each consumer
+    items = newest["export"] + newest["load"] * (n + 1) / n + sum(c["seconds"]["load"] for c in cells) / (n + 1)
+    work = args.job + items + (n + 2) * args.start
+    print(f"  a new release, one {args.cores}-core machine (sandbox run, other environments cached): "
+          f"{minutes(work)} of CPU, about {minutes(work / args.cores)}")
 
 
 if __name__ == "__main__":
