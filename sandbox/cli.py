@@ -31,8 +31,10 @@ from sandbox import (
     display,
     envs,
     kerasinfo,
+    ledger,
     locks,
     matrix,
+    pipeline,
     plan,
     protos,
     pythons,
@@ -49,6 +51,7 @@ from sandbox.errors import HarnessError, Interrupted, SandboxError
 from sandbox.records import HARNESS_ERROR
 from sandbox.report import diff, document
 from sandbox.report.publish import check_writable, write_report
+from sandbox.report.redact import redact
 from sandbox.witness import runs as witnesses
 
 
@@ -144,7 +147,8 @@ EXAMPLES = {
     "shell": "sandbox shell tf2.15.1-py3.11-cpu",
     "diff": "sandbox diff old/results.json reports/default --json",
     "witness": "sandbox witness reports/tf-map\n  sandbox witness merged/tf-map --matrix matrices/tf-map.toml --bundles bundles/export-*",
-    "pythons": "sandbox pythons --json",
+    "pythons": "sandbox pythons --json\n  sandbox pythons --install 3.12",
+    "pipeline": "sandbox pipeline matrices/tf-map.toml --gitlab > shards.yml",
 }
 
 
@@ -280,7 +284,22 @@ def _parser() -> argparse.ArgumentParser:
 
     py = verb("pythons", "list the Python interpreters found")
     py.add_argument("--json", action="store_true", help="print them as JSON ($defs/pythons of cli.schema.json)")
+    py.add_argument("--install", metavar="MINOR", help="make this Python available (found, or installed with uv); "
+                    "where uv has none, say so and exit 0: cells on it run in their matrix's python_image")
     py.set_defaults(func=cmd_pythons)
+
+    pl = verb("pipeline", "a CI pipeline for a matrix's shards (an export and a load job per cell, then merge)")
+    pl.add_argument("matrix", type=Path, help="the matrix file")
+    which = pl.add_mutually_exclusive_group(required=True)
+    which.add_argument("--gitlab", action="store_true", help="the child pipeline .gitlab-ci.yml triggers (JSON, which is YAML)")
+    which.add_argument("--github", action="store_true", help="the job matrix of .github/workflows/matrix.yml (one line of JSON)")
+    pl.add_argument("--propose", action="store_true",
+                    help="with --gitlab: a last job proposes a changed report as a merge request (ci/propose.sh)")
+    pl.add_argument("--docker-service", default=pipeline.DOCKER_SERVICE, metavar="IMAGE",
+                    help="with --gitlab: the service that gives jobs of cells in images a Docker Engine "
+                         "(default: %(default)s; '' on shell runners that have an engine of their own)")
+    _offline(pl)
+    pl.set_defaults(func=cmd_pipeline)
     for p in (run, mg, rep, rp, wit):  # the verbs that write a report
         p.add_argument("--no-redact", dest="redact", action="store_false",
                        help="keep host names and local paths in the report (redacted by default)")
@@ -290,8 +309,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _jobs(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-j", "--jobs", type=jobs, default=os.cpu_count() or 1, metavar="N",
-                   help="cells at once, at least 1 (default: the number of cores)")
+    p.add_argument("-j", "--jobs", type=jobs, default=runner.default_jobs(), metavar="N",
+                   help="agents at once (exports and loads), at least 1 (default: the cores this process may use, "
+                        f"fewer where memory is short: {runner.AGENT_MEMORY >> 30} GiB each; here %(default)s)")
 
 
 def _work_dir(p: argparse.ArgumentParser) -> None:
@@ -319,6 +339,9 @@ def _shard_parser(verb: Callable[[str, str], argparse.ArgumentParser], name: str
     _work_dir(parser)
     _offline(parser)
     parser.add_argument("--fresh", action="store_true", help="measure again what the results store has")
+    parser.add_argument("--prune-store", action="store_true",
+                        help="then remove from the results store every record this job did not use (a CI job's "
+                             "own store, cached between runs; never the store other runs share)")
     parser.set_defaults(func=func)
     return parser
 
@@ -357,7 +380,15 @@ def _one_cell(mx: matrix.Matrix, cells: list[plan.Cell], cell_id: str) -> list[p
     return found
 
 
+def _check_prune(args: argparse.Namespace) -> None:
+    """--prune-store removes records: only from a store named for the job."""
+    if args.prune_store and not os.environ.get("SANDBOX_STORE_DIR"):
+        raise SandboxError("--prune-store removes every record the job does not use: it wants SANDBOX_STORE_DIR set "
+                           "to the job's own store (the default store is shared by every run on this machine)")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
+    _check_prune(args)
     mx, cells = _plan(args.matrix, args.offline)
     [cell] = _one_cell(mx, cells, args.cell)
     bundles.check_out(args.out)
@@ -368,12 +399,15 @@ def cmd_export(args: argparse.Namespace) -> int:
             [result] = run.run(export=True, loads=False)
         bundles.write_export(args.out, mx, result, [runner.cell_facts(c) for c in cells], cells.index(cell), run.store,
                              run)
+        if args.prune_store:
+            run.store.retain(set(result.records()))
     print(f"{cell.id}: {result.state.status}{f' ({result.state.reason})' if result.state.reason else ''}; "
           f"{run.tally.line()}\nbundle: {args.out}")
     return _exit_code([result])
 
 
 def cmd_load(args: argparse.Namespace) -> int:
+    _check_prune(args)
     mx, cells = _plan(args.matrix, args.offline)
     [cell] = _one_cell(mx, cells, args.cell)
     bundles.check_out(args.out)
@@ -388,6 +422,8 @@ def cmd_load(args: argparse.Namespace) -> int:
             sources = [s for b in exports.values() for s in bundles.sources(b, run.store, run)]
             [result] = run.loads_only(sources, {cell.id: bundles.export_result(exports[cell.id], run)})
         bundles.write_loads(args.out, mx, result, list(exports.values()), sources, run)
+        if args.prune_store:  # the exports come in the export bundles every time: only the loads are worth keeping
+            run.store.retain({r for r in result.records() if r[0] == "loads"})
     print(f"{cell.id}: {result.state.status}; {run.tally.line()}\nbundle: {args.out}")
     return _exit_code([result])
 
@@ -427,24 +463,39 @@ def cmd_merge(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     start = time.monotonic()
     mx, cells = _plan(args.matrix, args.offline, quiet=args.quiet)
-    check_writable(args.reports / mx.name)
+    out = args.reports / mx.name
+    check_writable(out)
     run_dir = args.work_dir / mx.name
     with locks.run_lock(run_dir, wait=not args.no_wait, say=_say):
         with _display([c.id for c in cells], args.quiet, args.verbose, start=start) as show:
             run = runner.Run(mx, cells, run_dir, args.jobs, show, fresh=args.fresh)
+            plan_key, entry = ledger.plan_key(run, args.redact, args.witness), ledger.read(run.store, out)
+            if not args.fresh and ledger.unchanged(run.store, entry, plan_key, out):
+                assert entry is not None
+                return _finish_run(show, entry.summary, ledger.tally_line(entry), out, args.verbose, errored=False)
             results = run.run()
             document_ = collect.collect(mx, results)
             if args.witness:
                 witnesses.attach(document_, run)
-        out = write_report(document_, args.reports / mx.name, args.redact)
-    found = summary.summarize(document_)
-    show.table(document_)
-    show.summary(display.closing_summary(found, run.tally.line(), show.wall(), _outputs(out), args.verbose))
-    if found.refuted:
-        return 4  # a finding its witness does not reproduce: our own code made it
-    code = _exit_code(results)
-    # nothing at all measured (every cell skipped or broken) is an error too
-    return code or (1 if not found.loads else 0)
+        published = redact(document_) if args.redact else document_
+        digest = ledger.document_digest(published)
+        if not ledger.same_document(entry, digest, out):  # else the report in `out` is this one already
+            write_report(published, out, hide=False)
+        found = summary.summarize(published)
+        ledger.write(run.store, out, ledger.entry_for(plan_key, run.store, results, digest, out, found))
+    return _finish_run(show, found, run.tally.line(), out, args.verbose,
+                       errored=any(r.state.status == "error" for r in results))
+
+
+def _finish_run(show: display.Display, found: summary.Summary, tally: str, out: Path, verbose: bool,
+                errored: bool) -> int:
+    show.table(found)
+    show.summary(display.closing_summary(found, tally, show.wall(), _outputs(out), verbose))
+    if found.refuted or found.harness:
+        return HarnessError.exit_code  # our own code failed, or made a finding its witness does not reproduce
+    if errored or not found.loads:
+        return 1  # a cell errored, or nothing at all was measured (every cell skipped or broken)
+    return 0
 
 
 def cmd_witness(args: argparse.Namespace) -> int:
@@ -744,7 +795,22 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 1 if diff.gates(changes) else 0
 
 
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    mx, cells = _plan(args.matrix, args.offline, quiet=True)
+    planned = shapes.plan(mx, cells)
+    installable = pythons.uv_downloads()
+    if args.gitlab:
+        _print_json(pipeline.gitlab(planned, installable, args.propose, args.docker_service))
+    else:
+        print(json.dumps(pipeline.github(planned, installable), separators=(",", ":")))
+    return 0
+
+
 def cmd_pythons(args: argparse.Namespace) -> int:
+    if args.install:
+        _, message = pythons.install(args.install)
+        print(message)
+        return 0
     found = pythons.discover()
     if args.json:
         _print_json(shapes.pythons(found))

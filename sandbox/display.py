@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Literal, TextIO
 
 from rich.console import Console
 from rich.live import Live
@@ -146,9 +146,11 @@ class Display:
             self.progress.update(self.overall, count=f"{task.completed:.0f}/{task.total or 0:.0f}")
 
     def _on_PhaseStarted(self, line: CellLine, event: ev.PhaseStarted) -> None:
-        line.phase = event.phase
-        if event.phase in CELL_BAR:  # the bar and counter follow the phase that has items
+        if event.phase in CELL_BAR and line.phase == event.phase:  # another batch of the same phase
+            line.todo += event.todo
+        elif event.phase in CELL_BAR:  # the bar and counter follow the phase that has items
             line.todo, line.done = event.todo, 0
+        line.phase = event.phase
         line.reused[event.phase] += event.reused
         self._advance(event.phase, event.reused)
         if event.phase == "provision":
@@ -218,18 +220,15 @@ class Display:
             print(text, file=self.stream, flush=True)
 
     # the end -----------------------------------------------------------------------
-    def table(self, results: dict[str, Any]) -> None:
+    def table(self, found: Summary) -> None:
         """The final table, one row per cell of the results document (not in
         quiet mode): what this run measured and reused, and the verdicts of
         every load in the cell, measured now or before."""
         if self.mode == "quiet":
             return
         headers = ["cell", "status", "environment", "exports", "loads", "ok", "differ", "failed", "seconds"]
-        verdicts: dict[str, Counter[str]] = {}
-        for load in results["loads"]:
-            verdicts.setdefault(load["consumer"], Counter())[load["status"]] += 1
-        rows = [_row(self.cells.get(c["id"]) or CellLine(c["id"]), c["status"], verdicts.get(c["id"], Counter()))
-                for c in results["cells"]]
+        rows = [_row(self.cells.get(cell) or CellLine(cell), status, Counter(dict(counts)))
+                for cell, status, counts in found.rows]
         if self.mode == "live":
             table = Table(*headers, title=None, show_edge=False, pad_edge=False)
             for row in rows:

@@ -9,6 +9,12 @@ in, top level or per include. It may name the cell's versions as
 `{tensorflow}` (the resolved release, "2.15.1"), `{python}` ("3.11") and
 `{gpu}` ("-gpu" in gpu cells, else ""), so one template serves every cell.
 
+`python_image` is a setting too: where a venv cell's Python is not installed
+here (a CI runner: uv offers no CPython below 3.8), the cell runs in this
+image with the docker backend instead ("python:{python}-slim"), under the same
+id. With it, `python = "auto"` means the newest Python the release has a wheel
+for, installed or not, so that every machine plans the same cells.
+
 `tensorflow` values may be ranges (">=1.12", ">=1.13,<2", "all"): every minor
 release in it, found in the release catalog when the matrix is planned
 (sandbox.plan), so a new TensorFlow release joins the matrix by itself.
@@ -51,7 +57,8 @@ DEFAULT_FORMATS = FORMATS
 DEFAULT_TOLERANCE = (1e-4, 1e-3)  # atol, rtol: numpy.allclose semantics
 DEFAULTS: dict[str, Any] = {"python": "auto", "image": "cpu", "backend": "venv"}
 ENTRY_KEYS = (*AXES, "docker_image", "packages")
-TOP_KEYS = (*ENTRY_KEYS, "name", "probes", "formats", "timeout", "include", "exclude", "probe_modules", "tolerance")
+TOP_KEYS = (*ENTRY_KEYS, "name", "probes", "formats", "timeout", "include", "exclude", "probe_modules", "tolerance",
+            "python_image")
 # The official images: tensorflow/tensorflow:2.15.0 and tensorflow/tensorflow:2.15.0-gpu.
 DEFAULT_DOCKER_IMAGE = "tensorflow/tensorflow:{tensorflow}{gpu}"
 PLACEHOLDERS = ("tensorflow", "python", "gpu")
@@ -100,6 +107,7 @@ class Matrix:
     tolerances: tuple[tuple[str, Tolerance], ...] = ()  # per probe; "default" for the rest
     # the exclude tables, applied again to the cells a range expands to
     excludes: tuple[tuple[tuple[str, str], ...], ...] = ()
+    python_image: str = ""  # where a venv cell's Python is missing: run it in this image (docker backend)
 
     def excluded(self, cell: CellRequest) -> bool:
         return any(_matches(cell, dict(pattern)) for pattern in self.excludes)
@@ -194,6 +202,7 @@ def parse(data: dict[str, Any], path: Path) -> Matrix:
         probe_modules=modules,
         tolerances=tolerances,
         excludes=tuple(tuple(sorted(ex.items())) for ex in excludes),
+        python_image=docker_image(data["python_image"], "python_image", where) if "python_image" in data else "",
     )
 
 

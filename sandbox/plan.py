@@ -50,6 +50,7 @@ class Cell:
     skip: str | None = None
     extras: tuple[str, ...] = field(default=())
     docker_image: str | None = None  # the image reference of a docker cell, placeholders filled
+    in_python_image: bool = False  # a venv cell whose Python is not installed here: in the matrix's python_image
 
     @property
     def python_version(self) -> str:
@@ -89,7 +90,7 @@ def cell_id(tensorflow: str, python: str, image: str, backend: str = "venv", pac
 def plan(matrix: Matrix, releases: Releases, pythons: Discovery) -> list[Cell]:
     cells: dict[str, Cell] = {}
     for request in expand(matrix, releases):
-        cell = _resolve(request, releases, pythons)
+        cell = _resolve(request, releases, pythons, matrix.python_image)
         cells.setdefault(cell.id, cell)
     return list(cells.values())
 
@@ -112,9 +113,11 @@ def expand(matrix: Matrix, releases: Releases) -> Iterator[CellRequest]:
                 yield one
 
 
-def _resolve(request: CellRequest, releases: Releases, pythons: Discovery) -> Cell:
+def _resolve(request: CellRequest, releases: Releases, pythons: Discovery, python_image: str = "") -> Cell:
     if request.backend == "docker":
         return _resolve_docker(request, releases)
+    if python_image:
+        return _resolve_anywhere(request, releases, pythons, python_image)
     packages = distributions(request)
     candidates = pythons.newest_first() if request.python == "auto" else [pythons.find(request.python)]
     for interp in candidates:
@@ -125,6 +128,28 @@ def _resolve(request: CellRequest, releases: Releases, pythons: Discovery) -> Ce
             return Cell(cell_id(release.version, interp.minor, request.image, packages=request.packages), request, request.image,
                         request.backend, interp, release, _install_args(release), extras=_extras(release, request.image))
     return Cell(request.label, request, request.image, request.backend, skip=_why_not(request, releases, pythons))
+
+
+def _resolve_anywhere(request: CellRequest, releases: Releases, pythons: Discovery, python_image: str) -> Cell:
+    """A venv cell that runs wherever its Python is: installed here (venv), or
+    in `python_image` (docker backend, the same id). "auto" is the newest
+    Python the release has a wheel for, whatever this machine has installed."""
+    minor = request.python
+    if minor == "auto":
+        supported = [p for p in releases.pythons_for(request.tensorflow, distributions(request))
+                     if p.startswith("3.") and Version(p) >= Version("3.6")]
+        if not supported:
+            return Cell(request.label, request, request.image, request.backend,
+                        skip=_why_not(request, releases, pythons))
+        minor = max(supported, key=Version)
+    pinned = replace(request, python=minor)
+    if pythons.find(minor) is not None:
+        return _resolve(pinned, releases, pythons)
+    cell = _resolve_docker(replace(pinned, backend="docker", docker_image=python_image), releases)
+    if cell.skip:
+        return replace(cell, id=pinned.label)
+    return replace(cell, id=cell_id(str(cell.tensorflow), minor, request.image, packages=request.packages),
+                   in_python_image=True)
 
 
 def _resolve_docker(request: CellRequest, releases: Releases) -> Cell:

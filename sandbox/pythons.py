@@ -2,12 +2,16 @@
 
 pyenv's shims only run the globally selected versions, so the versions
 directory is searched directly. Every candidate is run once to learn its real
-version; one that does not run is ignored.
+version; one that does not run is ignored. SANDBOX_IGNORE_PYTHONS="3.6,3.7"
+ignores those versions: a plan then is what a machine without them (a CI
+runner) would make.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -90,7 +94,7 @@ def _uv_candidates() -> list[Path]:
     """The interpreters in uv's managed-Python folder. (`uv python dir`, not
     `uv python list`: listing probes every python on PATH, pyenv's failing
     shims included, which costs seconds.)"""
-    uv = shutil.which("uv")
+    uv = _uv()
     if not uv:
         return []
     try:
@@ -126,7 +130,57 @@ def discover() -> Discovery:
     # Same minor: the newest patch wins; same patch: a standalone install (pyenv,
     # uv) over whatever PATH holds, which may be a virtualenv's python.
     priority = {"PATH": 0, "uv": 1, "pyenv": 2}
+    ignored = {v.strip() for v in os.environ.get("SANDBOX_IGNORE_PYTHONS", "").split(",") if v.strip()}
     for interp in sorted(found, key=lambda i: (i.version, priority[i.source])):
-        if interp.version[0] == 3:
+        if interp.version[0] == 3 and interp.minor not in ignored:
             best[interp.minor] = interp
-    return Discovery(best, ("PATH", f"{root}/versions", "uv-managed Pythons"))
+    searched = ("PATH", f"{root}/versions", "uv-managed Pythons")
+    return Discovery(best, searched + ((f"ignoring {', '.join(sorted(ignored))} (SANDBOX_IGNORE_PYTHONS)",) if ignored else ()))
+
+
+def uv_downloads() -> set[str]:
+    """The CPython minors uv can download for this machine (from the list uv
+    ships with: no request to the network)."""
+    uv = _uv()
+    if not uv:
+        return set()
+    try:
+        out = subprocess.run([uv, "python", "list", "--all-versions", "--only-downloads", "--output-format", "json"],
+                             capture_output=True, text=True, timeout=60, env={**os.environ, "UV_OFFLINE": "1"}).stdout
+        found = json.loads(out or "[]")
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return set()
+    machine = platform.machine()
+    return {".".join(str(d["version"]).split(".")[:2]) for d in found if isinstance(d, dict)
+            and d.get("implementation") == "cpython" and d.get("variant", "default") == "default"
+            and d.get("os") == "linux" and d.get("arch") == machine and d.get("libc") == "gnu"}
+
+
+def install(minor: str) -> tuple[bool, str]:
+    """Make Python `minor` available to cells: found already, or installed
+    with uv. (False, why) when uv cannot: cells on it then run in their
+    matrix's python_image (docker backend)."""
+    found = discover().find(minor)
+    if found is not None:
+        return True, f"Python {minor}: {found.full} at {found.path} ({found.source})"
+    uv = _uv()
+    if not uv or minor not in uv_downloads():
+        return False, (f"Python {minor}: not installed, and uv offers no CPython {minor} for this machine; "
+                       "cells on it run in their matrix's python_image (docker backend)")
+    try:
+        done = subprocess.run([uv, "python", "install", minor], capture_output=True, text=True, timeout=900)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return False, f"Python {minor}: `uv python install {minor}` failed: {exc}"
+    if done.returncode != 0:
+        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or [""]
+        return False, f"Python {minor}: `uv python install {minor}` failed: {last[0]}"
+    return True, f"Python {minor}: installed with uv"
+
+
+def _uv() -> str | None:
+    """The uv that came with sandbox, else one on PATH."""
+    try:
+        from uv import find_uv_bin
+        return str(find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        return shutil.which("uv")

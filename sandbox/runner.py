@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import shutil
 import threading
 import time
 import traceback
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from sandbox import commands, crashes, digests, envs
+from sandbox import commands, crashes, digests, envs, schedule
 from sandbox import events as ev
 from sandbox.agent import catalog
 from sandbox.envs import Environment, ProvisionFailed, environment
@@ -35,6 +36,7 @@ from sandbox.store import CellPaths, ResultsStore, StoreError, read_jsonl, write
 AGENT = digests.AGENT
 MAX_RESUMES = 50
 ROUNDS = 3  # load rounds: files found damaged in one are exported again for the next
+AGENT_MEMORY = 2 << 30  # what one agent (TF, a probe's models, a converter) may hold at its peak: -j's unit
 ITEM_TIMED_OUT = 124  # the agent's exit code when its watchdog ended an item
 
 @dataclass
@@ -57,6 +59,14 @@ class CellResult:
     loads: list[tuple[str, Load]] = field(default_factory=list)  # (producer, record)
     registry: dict[str, Any] | None = None
     info: dict[str, Any] = field(default_factory=dict)  # what the cell reported about itself
+    load_keys: list[str] = field(default_factory=list)  # the store's key of each of `loads`
+    registry_key: str | None = None
+    complete: bool = False  # the store holds every record this cell asked for: a re-run measures nothing
+
+    def records(self) -> list[tuple[str, str]]:
+        """(kind, key) of every store record this result holds."""
+        found = [("exports", key) for key, _ in self.artifacts] + [("loads", key) for key in self.load_keys]
+        return found + ([("registries", self.registry_key)] if self.registry_key and self.registry else [])
 
 
 @dataclass(frozen=True)
@@ -94,31 +104,36 @@ class Run:
         self.matrix, self.run_dir, self.jobs = matrix, run_dir.resolve(), max(1, jobs)
         self.emit, self.store, self.fresh = emit, store or ResultsStore(), fresh
         self.keras_unsafe = keras_unsafe  # a repro spec may let Keras run code stored in the model
-        self.code = digests.ProbeCode(matrix.probe_modules)
+        self.code = digests.AgentCode(matrix.probe_modules)
         self.tally = Tally()
         self.measured: set[str] = set()  # keys this run measured (under --fresh, the store has them now)
         self.stopping = threading.Event()
         self.cells = [CellRun(self, cell) for cell in cells]
         self.external: list[Source] = []
+        self.produced: dict[str, list[Source]] = {}  # healthy producer -> its artifacts, as it left its export
 
     def run(self, export: bool = True, external: dict[str, Path] | None = None, loads: bool = True) -> list[CellResult]:
-        """Export (with `export`) and record every cell's registry, then (with
+        """Export (with `export`) and record every cell's registry, and (with
         `loads`) load every healthy cell's artifacts, and those of `external`
         producers (name -> a folder with a manifest, e.g. a user's model), in
-        every healthy cell."""
+        every healthy cell; all on one pool of `jobs` workers (sandbox.schedule:
+        a consumer loads its producers as they become ready)."""
         self._scratch()
         items = len(self.matrix.probes) * len(self.matrix.formats) if export else 0
         self.emit(ev.StageStarted("export", items * sum(not c.cell.skip for c in self.cells)))
-        self.each(lambda c: c.produce(export), self.cells)
         self.external = [s for name, folder in (external or {}).items() for s in self._external(name, folder)]
-
-        def sources() -> list[Source]:
-            produced = [s for c in self.cells if c.result.state.status == "ok" for s in c.sources()]
-            return produced + self.external if loads else []
-        return self._consume(sources, export)
+        state = schedule.State([c.cell.id for c in self.cells], workers=self.jobs)
+        for source in self.external:
+            state.weight[source.producer] = state.weight.get(source.producer, 0) + _loads_of(source)
+        try:
+            self._work(state, export, loads)
+            self._reload_damaged(export)
+        finally:
+            self.code.save()
+        return self._results()
 
     def loads_only(self, sources: list[Source], produced: dict[str, CellResult]) -> list[CellResult]:
-        """Only the load phase, for cells whose export phase ran elsewhere (a
+        """Only the loads, for cells whose export phase ran elsewhere (a
         shard): `produced` holds what it found (state, facts, registry)."""
         self._scratch()
         for cell in self.cells:
@@ -127,8 +142,29 @@ class Run:
                 raise SandboxError(f"{cell.cell.id}: this machine's environment is not the one its export bundle "
                                    "was made in (another recipe: other packages, Python or sandbox); export and "
                                    "load with the same sandbox and matrix")
-            cell.result = found
-        return self._consume(lambda: sources, False)
+            cell.result = replace(found, loads=[], load_keys=[])  # this run measures its loads
+        self.external = sources
+        state = schedule.State([], workers=self.jobs,
+                               consumers=[c.cell.id for c in self.cells if c.result.state.status == "ok"])
+        for source in sources:
+            state.weight[source.producer] = state.weight.get(source.producer, 0) + _loads_of(source)
+        self._load_stage(state)
+        self._work(state, export=False, loads=True)
+        self._reload_damaged(False)
+        return self._results()
+
+    def _results(self) -> list[CellResult]:
+        sources = self.sources()
+        for cell in self.cells:
+            cell.show()
+            cell.result.complete = cell.complete(sources)
+        return [c.result for c in self.cells]
+
+    def sources(self) -> list[Source]:
+        """Every artifact any consumer of this run loads: those of the cells
+        that were healthy after their export (a consumer that fails later
+        stays a producer), then the external ones."""
+        return [s for c in self.cells for s in self.produced.get(c.cell.id, [])] + self.external
 
     def _scratch(self) -> None:
         store = self.store.root.resolve()
@@ -138,32 +174,32 @@ class Run:
         if self.run_dir.exists():
             shutil.rmtree(self.run_dir)  # scratch of an earlier run: the store has its results
 
-    def _consume(self, sources: Callable[[], list[Source]], reexport: bool) -> list[CellResult]:
-        """Every healthy cell loads `sources()`. Files a consumer finds damaged
-        in the store are set aside; with `reexport`, their producers (cells of
-        this run) export them again and every consumer loads the new files, so
-        nothing is left out. What cannot be exported again (a shard's bundle,
-        a user's model) errors its consumers: never a cell "ok" with loads missing."""
-        found = sources()
-        healthy = [c for c in self.cells if c.result.state.status == "ok"]
-        per_consumer = sum(len(loaders_of(s.artifact)) for s in found)
-        self.emit(ev.StageStarted("load", per_consumer * len(healthy)))
-        for _ in range(ROUNDS):
-            consumers = [c for c in healthy if c.result.state.status == "ok"]
-            self.each(functools.partial(CellRun.consume, sources=found), consumers)
-            damaged = {s.producer for c in consumers for s in c.damaged}
-            again = [c for c in self.cells if c.cell.id in damaged] if reexport else []
-            if not again:
+    def _reload_damaged(self, reexport: bool) -> None:
+        """Files a consumer found damaged in the store were set aside; with
+        `reexport`, their producers (cells of this run) export them again and
+        those consumers load the new files, so nothing is left out. What cannot
+        be exported again (a shard's bundle, a user's model) errors its
+        consumers: never a cell "ok" with loads missing."""
+        for _ in range(ROUNDS - 1):
+            wanted = {c.cell.id: {(s.producer, s.artifact.probe, s.artifact.format) for s in c.damaged}
+                      for c in self.cells if c.damaged and c.result.state.status == "ok"}
+            again = [c for c in self.cells if any(p == c.cell.id for w in wanted.values() for p, _, _ in w)]
+            if not reexport or not again:
                 break
             self.each(lambda c: c.produce(True), again)
-            found = sources()
-        for cell in healthy:
-            cell.settle()
+            for cell in again:
+                if cell.result.state.status == "ok":
+                    self.produced[cell.cell.id] = cell.sources()
+            retry = {consumer: [s for s in self.sources() if (s.producer, s.artifact.probe, s.artifact.format) in w]
+                     for consumer, w in wanted.items()}
+            consumers = [c for c in self.cells if c.cell.id in wanted]
+            for cell in consumers:
+                cell.damaged = []
+            self.each(functools.partial(_consume_from, retry), consumers)
+            for cell in consumers:
+                cell.end_loads()
         for cell in self.cells:
-            cell.show()
-        self.tally.add("export-reused", sum(c.reused[0] for c in self.cells))
-        self.tally.add("load-reused", sum(c.reused[1] for c in self.cells))
-        return [c.result for c in self.cells]
+            cell.settle()
 
     def stored(self, kind: str, key: str) -> dict[str, Any] | None:
         """The store's record, unless --fresh asks to measure it again (and
@@ -185,6 +221,76 @@ class Run:
             raise
         pool.shutdown()
 
+    def _load_stage(self, state: schedule.State) -> None:
+        per_consumer = sum(state.weight.values())
+        self.emit(ev.StageStarted("load", per_consumer * len(state.consumers)))
+
+    # the pool -----------------------------------------------------------------------
+    def _work(self, state: schedule.State, export: bool, loads: bool) -> None:
+        """`jobs` workers take tasks from the policy until none is left."""
+        cells = {c.cell.id: c for c in self.cells}
+        cond = threading.Condition()
+        if not loads:
+            state.consumers = []  # nothing loads: every cell is only produced
+
+        def worker() -> None:
+            while True:
+                with cond:
+                    task = None if self.stopping.is_set() else schedule.next_task(state)
+                    while task is None and not state.over() and not self.stopping.is_set():
+                        cond.wait()
+                        task = None if self.stopping.is_set() else schedule.next_task(state)
+                    if task is None:
+                        return
+                    state.start(task)
+                try:
+                    self._do(task, cells, state, cond, export, loads)
+                except BaseException:
+                    self.stopping.set()  # the store cannot be written, or a bug: start nothing more
+                    raise
+                finally:
+                    with cond:
+                        cond.notify_all()
+
+        pool = ThreadPoolExecutor(max_workers=self.jobs)
+        futures = [pool.submit(worker) for _ in range(self.jobs)]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:  # Ctrl-C, SIGTERM: start no more tasks, stop the running agents
+            self.stopping.set()
+            with cond:
+                cond.notify_all()
+            pool.shutdown(wait=False, cancel_futures=True)
+            envs.interrupt()
+            pool.shutdown(wait=True)  # the workers store what their agents finished
+            raise
+        pool.shutdown()
+
+    def _do(self, task: schedule.Task, cells: dict[str, CellRun], state: schedule.State,
+            cond: threading.Condition, export: bool, loads: bool) -> None:
+        cell = cells[task.cell]
+        if task.kind == "produce":
+            cell.produce(export)
+            healthy = cell.result.state.status == "ok"
+            weight = sum(_loads_of(s) for s in cell.sources()) if healthy else 0
+            with cond:
+                if healthy:
+                    self.produced[task.cell] = cell.sources()
+                state.produced(task.cell, healthy and loads, weight)
+                last = state.producing_over
+            if last and loads:
+                self._load_stage(state)
+        else:
+            sources = [s for s in self.sources() if s.producer in task.producers]
+            cell.consume(sources)
+            with cond:
+                state.batch_over(task.cell, cell.result.state.status == "ok")
+        with cond:
+            finished = state.finished()
+        for consumer in finished:
+            cells[consumer].end_loads()
+
     def _external(self, name: str, folder: Path) -> list[Source]:
         """A user's model joins the run as a producer: stored by its content."""
         found = []
@@ -199,15 +305,17 @@ class Run:
 
     # keys -------------------------------------------------------------------------
     def export_key(self, identity: str, probe: str, fmt: str) -> str:
-        return digests.of_json(["export", identity, self.code.digest(probe), probe, fmt])
+        return digests.of_json(["export", identity, self.code.export(probe, fmt), probe, fmt])
 
     def load_key(self, identity: str, source: Source, loader: str) -> str:
         tol = self.matrix.tolerance(source.artifact.probe)
-        return digests.of_json(["load", identity, source.artifact.files_digest, source.artifact.format, loader,
-                                self.code.digest(source.artifact.probe), tol.atol, tol.rtol, self.keras_unsafe])
+        artifact = source.artifact
+        return digests.of_json(["load", identity, artifact.files_digest, artifact.format, loader,
+                                self.code.load(artifact.probe, artifact.format, loader), tol.atol, tol.rtol,
+                                self.keras_unsafe])
 
     def registry_key(self, identity: str) -> str:
-        return digests.of_json(["registry", identity, digests.agent_code()])
+        return digests.of_json(["registry", identity, self.code.registry()])
 
     def tolerance_args(self) -> list[str]:
         default = self.matrix.tolerance("default")
@@ -258,8 +366,11 @@ class CellRun:
         self.result = CellResult(cell_facts(cell), CellState(cell.id))
         self.env: Environment | None = None
         self._provision_failed = False
-        self.damaged: list[Source] = []  # sources whose stored files failed their check in the last load round
-        self.reused = (0, 0)  # exports, loads this cell took from the store
+        self.damaged: list[Source] = []  # sources whose stored files failed their check in this run's last batch
+        # this run's load batches (sandbox.schedule): how many, what they measured and reused, how long
+        self._load_batches, self._load_reused, self._load_seconds = 0, 0, 0.0
+        self._load_counts: Counter[str] = Counter()
+        self._lock = threading.RLock()  # two load batches of this cell may run at once (sandbox.schedule)
         if not cell.skip:
             self.environment = environment(cell)
             self.result.identity = digests.of_json(self.environment.identity())
@@ -298,8 +409,7 @@ class CellRun:
                 missing.append((probe, fmt))
             else:
                 self.result.artifacts.append((key, artifact))
-        reused = sum(key not in self.run.measured for key, _ in self.result.artifacts)
-        self.reused = (reused, self.reused[1])
+        self.run.tally.add("export-reused", sum(key not in self.run.measured for key, _ in self.result.artifacts))
         return missing
 
     def ready(self) -> Environment | None:
@@ -311,7 +421,12 @@ class CellRun:
         return self.env
 
     def _provisioned(self) -> bool:
-        """Provision once; False (and the cell's status set) when it cannot be."""
+        """Provision once (two load batches may ask at once); False (and the
+        cell's status set) when it cannot be."""
+        with self._lock:
+            return self._provision()
+
+    def _provision(self) -> bool:
         if self.env is not None:
             return True
         if self._provision_failed:
@@ -401,11 +516,21 @@ class CellRun:
                 self.run.emit(ev.PhaseFinished(self.cell.id, "registry", (("failed", 1),), 0, time.monotonic() - start))
                 self.run.emit(ev.Note(self.cell.id, "registry", "failed; static checks against this cell are unavailable"))
         if stored is not None:
-            self.result.registry = stored
+            self.result.registry, self.result.registry_key = stored, key
             self.result.info = {k: v for k, v in dict(stored.get("cell") or {}).items() if k != "kind"}
 
     def sources(self) -> list[Source]:
         return [Source(self.cell.id, key, a) for key, a in self.result.artifacts if a.exported]
+
+    def complete(self, sources: list[Source]) -> bool:
+        """Whether a re-run of this cell would find everything in the store."""
+        if self.cell.skip:
+            return True
+        result, matrix = self.result, self.run.matrix
+        wanted = sum(len(loaders_of(s.artifact)) for s in sources)
+        return (result.state.status == "ok" and result.registry is not None
+                and len(result.artifacts) == len(matrix.probes) * len(matrix.formats)
+                and len(result.loads) == len(result.load_keys) == wanted)
 
     def show(self) -> None:
         """The run folder shows every artifact and registry of the run, also
@@ -423,12 +548,12 @@ class CellRun:
 
     # consume ----------------------------------------------------------------------
     def consume(self, sources: list[Source]) -> None:
+        """One batch: the loads of `sources` the store lacks, in one agent process."""
         try:
-            todo = self._loadable(self._stored_loads(sources))
+            todo, reused = self._stored_loads(sources)
+            todo = self._loadable(todo)
             if todo and self._provisioned():
-                self._load(todo)
-            elif self.result.loads and not todo:
-                self.run.emit(ev.PhaseFinished(self.cell.id, "load", reused=len(self.result.loads)))
+                self._load(todo, reused)
         except Interrupted:
             self._finish("error", "interrupted")
         except StoreError:
@@ -436,10 +561,18 @@ class CellRun:
         except Exception as exc:  # keep the other consumers going
             self._finish(HARNESS_ERROR, f"{type(exc).__name__}: {exc}", traceback.format_exc())
 
-    def _stored_loads(self, sources: list[Source]) -> list[tuple[str, Source, str]]:
-        todo = []
-        self.result.loads = []
-        reused = 0
+    def end_loads(self) -> None:
+        """This cell's last batch is over: one line for all its loads."""
+        if self._load_batches:
+            self.run.emit(ev.PhaseFinished(self.cell.id, "load", ev.counts(self._load_counts), self._load_reused,
+                                           self._load_seconds))
+        elif self.result.loads:
+            self.run.emit(ev.PhaseFinished(self.cell.id, "load", reused=len(self.result.loads)))
+
+    def _stored_loads(self, sources: list[Source]) -> tuple[list[tuple[str, Source, str]], int]:
+        """Take what the store has into the result; return what it lacks, and
+        how many it had."""
+        todo, found = [], []
         for source in sources:
             for loader in loaders_of(source.artifact):
                 key = self.run.load_key(self.result.identity, source, loader)
@@ -447,20 +580,26 @@ class CellRun:
                 if load is None:
                     todo.append((key, source, loader))
                 else:
-                    self.result.loads.append((source.producer, load))
-                    reused += key not in self.run.measured
-        self.reused = (self.reused[0], reused)
-        return todo
+                    found.append((key, source.producer, load))
+        reused = sum(key not in self.run.measured for key, _, _ in found)
+        with self._lock:
+            for key, producer, load in found:
+                self._add_load(key, producer, load)
+            self._load_reused += reused
+        self.run.tally.add("load-reused", reused)
+        return todo, reused
 
     def _loadable(self, todo: list[tuple[str, Source, str]]) -> list[tuple[str, Source, str]]:
         """The items whose artifact's files are as stored; the others' sources
         are noted in `damaged` (their files and record set aside)."""
         sources = {(s.producer, s.key): s for _, s, _ in todo}
-        self.damaged = [s for s in sources.values() if not self.run.store.verify_files(s.key, s.artifact.to_json())]
-        for source in self.damaged:
+        damaged = [s for s in sources.values() if not self.run.store.verify_files(s.key, s.artifact.to_json())]
+        for source in damaged:
             self.run.emit(ev.Note(self.cell.id, "load", f"{source.producer}/{source.artifact.probe}/"
                                   f"{source.artifact.format}: its stored files are damaged; set aside"))
-        bad = {(s.producer, s.key) for s in self.damaged}
+        with self._lock:
+            self.damaged += damaged
+        bad = {(s.producer, s.key) for s in damaged}
         return [item for item in todo if (item[1].producer, item[1].key) not in bad]
 
     def settle(self) -> None:
@@ -470,8 +609,17 @@ class CellRun:
             self._finish("error", f"{len(self.damaged)} artifacts not loaded: their stored files are damaged "
                          f"({names}{', ...' if len(self.damaged) > 3 else ''}); run again to export them anew")
 
-    def _load(self, todo: list[tuple[str, Source, str]]) -> None:
+    def _add_load(self, key: str, producer: str, load: Load) -> None:
+        self.result.loads.append((producer, load))
+        self.result.load_keys.append(key)
+
+    def _load(self, todo: list[tuple[str, Source, str]], reused: int) -> None:
         store, paths = self.run.store, self.paths
+        with self._lock:
+            batch = self._load_batches
+            self._load_batches += 1
+        items_file = paths.items if not batch else paths.root / f"load-items-{batch}.jsonl"
+        journal = paths.loads if not batch else paths.root / f"loads-{batch}.jsonl"
         items, keys = [], {}
         for key, source, loader in todo:
             assert source.artifact.files_digest is not None
@@ -479,20 +627,20 @@ class CellRun:
                     "probe": source.artifact.probe, "format": source.artifact.format, "loader": loader}
             items.append(item)
             keys[(source.producer, source.artifact.probe, source.artifact.format, loader)] = key
-        write_text(paths.items, "".join(json.dumps(i, sort_keys=True) + "\n" for i in items))
-        paths.loads.unlink(missing_ok=True)  # an earlier round's journal: its loads are stored
-        reused = len(self.result.loads)
+        write_text(items_file, "".join(json.dumps(i, sort_keys=True) + "\n" for i in items))
+        journal.unlink(missing_ok=True)  # an earlier round's journal: its loads are stored
         self.run.emit(ev.PhaseStarted(self.cell.id, "load", len(items), reused))
         start = time.monotonic()
-        args = ["load", "--out", str(paths.loads), "--items", str(paths.items), *self.run.module_args(),
+        args = ["load", "--out", str(journal), "--items", str(items_file), *self.run.module_args(),
                 *self.run.tolerance_args(), *(["--keras-unsafe"] if self.run.keras_unsafe else [])]
-        verb = Verb(paths.loads, "load", ("producer", "probe", "format", "loader"))
+        verb = Verb(journal, "load", ("producer", "probe", "format", "loader"))
         try:
             problem = self._supervise(args, verb, paths.logs / "load.log", (store.exports,), (paths.root,))
         finally:
             measured = self._ingest_loads(verb, keys)
-            self.run.emit(ev.PhaseFinished(self.cell.id, "load", ev.counts(measured), reused,
-                                           time.monotonic() - start))
+            with self._lock:
+                self._load_counts.update(measured)
+                self._load_seconds += time.monotonic() - start
         if problem:
             self._finish("error", problem)
 
@@ -508,7 +656,8 @@ class CellRun:
                 continue
             self.run.store.put("loads", key, _payload(load))
             self.run.measured.add(key)
-            self.result.loads.append((str(record["producer"]), load))
+            with self._lock:
+                self._add_load(key, str(record["producer"]), load)
             measured[load.status.value] += 1
         self.run.tally.add("load", sum(measured.values()))
         return measured
@@ -574,15 +723,32 @@ HARNESS_CODE = "harness_code"
 def _payload(record: Artifact | Load) -> dict[str, Any]:
     payload = record.to_json()
     if record.status.value == HARNESS_ERROR:
-        payload[HARNESS_CODE] = digests.host_code()
+        payload[HARNESS_CODE] = digests.all_code()
     return payload
 
 
 def _reusable(payload: dict[str, Any] | None) -> dict[str, Any] | None:
     """A stored record, unless it is a harness error that other code measured."""
-    if payload is not None and payload.get("status") == HARNESS_ERROR and payload.get(HARNESS_CODE) != digests.host_code():
+    if payload is not None and payload.get("status") == HARNESS_ERROR and payload.get(HARNESS_CODE) != digests.all_code():
         return None
     return payload
+
+
+def default_jobs() -> int:
+    """As many agents as this process has cores, fewer where memory would not
+    hold that many (MemAvailable / AGENT_MEMORY), at least one."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            available = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return max(1, cores)
+    return max(1, min(cores, available // AGENT_MEMORY))
+
+
+def _loads_of(source: Source) -> int:
+    """How many loads one artifact makes in each consumer: one per loader of its format."""
+    return len(source.artifact.loaders or catalog.loaders_for(source.artifact.format))
 
 
 def cell_facts(cell: Cell) -> dict[str, Any]:
@@ -599,6 +765,18 @@ def cell_facts(cell: Cell) -> dict[str, Any]:
     }
 
 
+def _export_files(folder: Path, record: dict[str, Any]) -> dict[str, Path]:
+    """The files of one exported artifact: the exporter's own folder
+    (<probe>/<format>/) and the reference inputs and outputs."""
+    probe, fmt = str(record["probe"]), str(record["format"])
+    names = [f"{probe}/{fmt}"] + [str(record[k]) for k in ("inputs", "outputs") if record.get(k)]
+    return {name: folder / name for name in names if (folder / name).exists()}
+
+
+def _consume_from(sources: dict[str, list[Source]], cell: CellRun) -> None:
+    cell.consume(sources[cell.cell.id])
+
+
 def _parsed(payload: dict[str, Any] | None, parse: Callable[[dict[str, Any]], Any]) -> Any:
     """A stored record as its type, or None (measured again) when it is absent
     or not of that shape."""
@@ -606,11 +784,3 @@ def _parsed(payload: dict[str, Any] | None, parse: Callable[[dict[str, Any]], An
         return None if payload is None else parse(payload)
     except RecordError:
         return None
-
-
-def _export_files(folder: Path, record: dict[str, Any]) -> dict[str, Path]:
-    """The files of one exported artifact: the exporter's own folder
-    (<probe>/<format>/) and the reference inputs and outputs."""
-    probe, fmt = str(record["probe"]), str(record["format"])
-    names = [f"{probe}/{fmt}"] + [str(record[k]) for k in ("inputs", "outputs") if record.get(k)]
-    return {name: folder / name for name in names if (folder / name).exists()}

@@ -25,9 +25,10 @@ def plan(mx: Matrix, cells: list[Cell]) -> dict[str, Any]:
     rows = [{"id": c.id, "tensorflow": c.tensorflow or c.request.tensorflow, "python": c.python_version,
              "image": c.image, "backend": c.backend, "packages": list(c.request.packages), "skip": c.skip,
              "requirements": list(c.requirements), "install_args": list(c.install_args),
-             "python_path": str(c.python.path) if c.python else None} for c in cells]
+             "python_path": str(c.python.path) if c.python else None, "docker_image": c.docker_image,
+             "in_python_image": c.in_python_image} for c in cells]
     return {"matrix": str(mx.path), "name": mx.name, "probes": list(mx.probes),
-            "formats": list(mx.formats), "cells": rows}
+            "formats": list(mx.formats), "python_image": mx.python_image or None, "cells": rows}
 
 
 def check(path: Path, description: str, verdicts: list[check_mod.Verdict]) -> dict[str, Any]:
@@ -39,8 +40,9 @@ def check(path: Path, description: str, verdicts: list[check_mod.Verdict]) -> di
 
 
 def diff(old: Path, new: Path, changes: list[Change], gates: bool) -> dict[str, Any]:
-    """`sandbox diff --json`: every change; `gates` is the exit code's reason."""
-    return {"old": str(old), "new": str(new), "newly_failing": gates,
+    """`sandbox diff --json`: whether anything changed, every change; `gates`
+    is the exit code's reason."""
+    return {"old": str(old), "new": str(new), "changed": bool(changes), "newly_failing": gates,
             "changes": [asdict(c) for c in changes]}
 
 

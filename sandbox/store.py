@@ -131,9 +131,10 @@ def check_key(key: object) -> str:
 
 
 def store_dir() -> Path:
-    """SANDBOX_STORE_DIR, else the results folder of the cache dir."""
+    """SANDBOX_STORE_DIR, else the results folder of the cache dir; absolute
+    (agents, and containers, are given paths in it)."""
     base = Path(os.environ["SANDBOX_STORE_DIR"]) if os.environ.get("SANDBOX_STORE_DIR") else cache_dir() / "results"
-    return base / f"v{STORE_SCHEMA}"
+    return base.absolute() / f"v{STORE_SCHEMA}"
 
 
 class ResultsStore:
@@ -173,6 +174,14 @@ class ResultsStore:
 
     def get(self, kind: str, key: str) -> dict[str, Any] | None:
         return self._read(self._path(kind, key), key)
+
+    def record_files(self, records: Iterable[tuple[str, str]]) -> Iterator[str]:
+        """The file holding each (kind, key) record ("exports": the record of
+        an export's folder), as strings: a run holds 90,000 at the map's size."""
+        root = str(self.root)
+        for kind, key in records:
+            tail = "record.json" if kind == "exports" else ""
+            yield f"{root}/{kind}/{key[:2]}/{key}/{tail}" if tail else f"{root}/{kind}/{key[:2]}/{key}.json"
 
     def put(self, kind: str, key: str, payload: dict[str, Any]) -> None:
         self._write(self._path(kind, key), key, payload)
@@ -248,6 +257,23 @@ class ResultsStore:
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
         return key, payload
+
+    def retain(self, records: set[tuple[str, str]]) -> int:
+        """Remove every record (of every kind) but `records`, (kind, key) pairs:
+        for a store that holds one CI job's records, cached between runs and
+        kept to what the job used (`--prune-store`). Returns how many went."""
+        removed = 0
+        for kind_dir in (p for p in self.root.iterdir() if p.is_dir()) if self.root.is_dir() else ():
+            for entry in (e for shard in kind_dir.iterdir() if shard.is_dir() for e in shard.iterdir()):
+                key = entry.name.removesuffix(".damaged").removesuffix(".json")
+                if (kind_dir.name, key) in records:
+                    continue
+                try:
+                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+                except OSError as exc:
+                    raise StoreError(f"cannot prune the results store at {self.root}: {exc.strerror or exc}") from None
+                removed += 1
+        return removed
 
     def copy_export(self, source: ResultsStore, key: str, payload: dict[str, Any]) -> None:
         """Take an export (`payload`, as `source` holds it under `key`) from

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sandbox.records import HARNESS_ERROR
@@ -54,6 +54,8 @@ class Summary:
     harness: tuple[str, ...] = ()  # our own failures (cells, exports, loads): what and where; never findings
     witnesses: tuple[tuple[str, int], ...] = ()  # (outcome, n) of the findings' witnesses
     refuted: tuple[str, ...] = ()  # findings their witness did not reproduce: bugs of ours
+    # (cell, status, (load status, n) of its loads as the consumer), in the document's order
+    rows: tuple[tuple[str, str, tuple[tuple[str, int], ...]], ...] = ()
 
     @property
     def loads(self) -> int:
@@ -70,13 +72,37 @@ def summarize(results: dict[str, Any]) -> Summary:
     found = devices(results)
     verdicts = Counter(found.outcome(l) for l in loads)
     names = [c["id"] for c in cells] + sorted({l["producer"] for l in loads} - {c["id"] for c in cells})
+    per_consumer: dict[str, Counter[str]] = defaultdict(Counter)
+    for load in loads:
+        per_consumer[load["consumer"]][load["status"]] += 1
     return Summary(
         cells=tuple(statuses.items()),
         problems=tuple((c["id"], c["status"], c.get("reason") or "") for c in cells if c["status"] != "ok"),
         ok=verdicts[OK], differ=verdicts[DIFFERS], failed=sum(n for v, n in verdicts.items() if v not in _NOT_FAILED),
         not_applicable=verdicts[NA], formats=_failing(results, found), labels=short_labels(names),
         device=verdicts[DEVICE], device_probes=tuple(f"{p} ({d})" for p, d in sorted(found.needs.items())),
-        harness=_harness(results), witnesses=_outcomes(results), refuted=_refuted(results))
+        harness=_harness(results), witnesses=_outcomes(results), refuted=_refuted(results),
+        rows=tuple((c["id"], c["status"], tuple(sorted(per_consumer[c["id"]].items()))) for c in cells))
+
+
+def to_json(found: Summary) -> dict[str, Any]:
+    """The summary as JSON (kept with what a run published: sandbox.ledger)."""
+    return asdict(found)
+
+
+def from_json(data: dict[str, Any]) -> Summary:
+    def pairs(items: list[list[Any]]) -> tuple[tuple[str, int], ...]:
+        return tuple((str(k), int(n)) for k, n in items)
+
+    formats = tuple(FormatFailures(f["format"], tuple(PairFailures(p["producer"], p["consumer"], p["failed"],
+                                                                   p["applicable"], tuple(p["names"]))
+                                                      for p in f["pairs"]))
+                    for f in data["formats"])
+    return Summary(pairs(data["cells"]), tuple((str(a), str(b), str(c)) for a, b, c in data["problems"]),
+                   data["ok"], data["differ"], data["failed"], data["not_applicable"], formats, dict(data["labels"]),
+                   int(data.get("device") or 0), tuple(data.get("device_probes") or ()), tuple(data.get("harness") or ()),
+                   pairs(data.get("witnesses") or []), tuple(data.get("refuted") or ()),
+                   tuple((str(c), str(s), pairs(n)) for c, s, n in data["rows"]))
 
 
 def _outcomes(results: dict[str, Any]) -> tuple[tuple[str, int], ...]:

@@ -29,11 +29,24 @@ CACHE_SECONDS = 24 * 3600
 _ACCEPT = "application/vnd.pypi.simple.v1+json"
 
 
+PYPI = "https://pypi.org/simple"
+
+
 def index_url() -> str:
     for var in ("SANDBOX_INDEX_URL", "UV_INDEX_URL", "PIP_INDEX_URL"):
         if os.environ.get(var):
             return os.environ[var].rstrip("/")
-    return "https://pypi.org/simple"
+    return PYPI
+
+
+def catalog_file(package: str) -> Path:
+    """Where the file list of `package` is cached: one folder per index, so
+    another index's catalog never stands in for PyPI's."""
+    url, folder = index_url(), cache_dir() / "catalog"
+    if url != PYPI:
+        from sandbox.digests import short
+        folder = folder / short(url)
+    return folder / f"{package}.json"
 
 
 @dataclass(frozen=True)
@@ -178,7 +191,7 @@ def _wheel(entry: dict[str, str]) -> Wheel | None:
 
 
 def _files(package: str, offline: bool) -> list[dict[str, str]]:
-    cache = cache_dir() / "catalog" / f"{package}.json"
+    cache = catalog_file(package)
     fresh = cache.exists() and time.time() - cache.stat().st_mtime < CACHE_SECONDS
     cached = _read_cache(cache) if cache.exists() else None
     if (offline or fresh) and cached is not None:

@@ -58,3 +58,42 @@ def ensure_image(client: docker.DockerClient, log: Path) -> str:
         client.api.import_image_from_file(str(tarball), repository=repository, tag=tag)
     client.images.get(TAG)
     return TAG
+
+
+def ensure_python_image(client: docker.DockerClient, minor: str, log: Path) -> str:
+    """A stand-in for the official python:<minor> image (no registry is
+    reachable here): the Debian base with this host's own build of that
+    Python (pyenv's, self-contained but for Debian's libraries) copied in at
+    the same path, first on PATH as python3. Tagged sandbox-test/python:<minor>."""
+    import io
+    import tarfile
+
+    from sandbox import pythons
+
+    tag = f"sandbox-test/python:{minor}"
+    try:
+        client.images.get(tag)
+        return tag
+    except docker.errors.ImageNotFound:
+        pass
+    found = pythons.discover().find(minor)
+    if found is None:
+        raise RuntimeError(f"no Python {minor} on this host to build {tag} from")
+    prefix = found.path.resolve().parent.parent  # .../versions/3.7.16
+    skip = {prefix / "lib" / f"python{minor}" / "test"}
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        tar.add(str(prefix), arcname=str(prefix).lstrip("/"),
+                filter=lambda info: None if Path("/", info.name) in skip or "__pycache__" in info.name else info)
+        for name in ("python3", f"python{minor}"):
+            link = tarfile.TarInfo(f"usr/local/bin/{name}")
+            link.type, link.linkname = tarfile.SYMTYPE, str(prefix / "bin" / f"python{minor}")
+            tar.addfile(link)
+    container = client.containers.create(ensure_image(client, log), command=["true"])
+    try:
+        container.put_archive("/", data.getvalue())
+        repository, version = tag.split(":")
+        container.commit(repository=repository, tag=version)
+    finally:
+        container.remove(force=True)
+    return tag

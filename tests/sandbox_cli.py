@@ -52,3 +52,24 @@ def healthy_run(folder: Path, text: str, name: str, cells: tuple[str, ...]) -> d
 def artifact(results: dict[str, Any], producer: str, probe: str, fmt: str) -> dict[str, Any]:
     [found] = [a for a in results["artifacts"] if (a["producer"], a["probe"], a["format"]) == (producer, probe, fmt)]
     return found
+
+
+def comparable(doc: dict[str, Any]) -> dict[str, Any]:
+    """A results document without what differs between two measurements of
+    the same thing: when it was made, how long each step took, and where each
+    machine kept its environment."""
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in ("created", "seconds", "location")}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+    return strip(doc)  # type: ignore[no-any-return]
+
+
+def uncertain(doc: dict[str, Any]) -> dict[str, Any]:
+    """Without the error texts and the names taken from them, nor the witnesses of the
+    findings they make (TF 1.x names the first of several unknown attrs in no fixed
+    order: one finding may then be two)."""
+    return {**{k: v for k, v in doc.items() if k != "witnesses"},
+            "loads": [{k: v for k, v in l.items() if k not in ("error", "names")} for l in doc["loads"]]}

@@ -57,12 +57,18 @@ def test_diff(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "old.json").write_text(json.dumps(old))
     (tmp_path / "new.json").write_text(json.dumps(new))
     code, found = run_json(["diff", str(tmp_path / "old.json"), str(tmp_path / "new.json"), "--json"], capsys)
-    assert code == 1 and found["newly_failing"] is True
+    assert code == 1 and found["newly_failing"] is True and found["changed"] is True
     assert_valid(found, "diff")
     [change] = found["changes"]
     assert change["kind"] == "newly failing" and (change["probe"], change["format"]) == (ok["probe"], ok["format"])
     code, same = run_json(["diff", str(tmp_path / "old.json"), str(tmp_path / "old.json"), "--json"], capsys)
-    assert code == 0 and same["changes"] == [] and same["newly_failing"] is False
+    assert code == 0 and same["changes"] == [] and same["newly_failing"] is False and same["changed"] is False
+    working = copy.deepcopy(old)  # a change that fails nothing: exit 0, yet changed
+    bad = next(l for l in working["loads"] if l["status"] == "load-error")
+    bad.update(status="ok", error=None, error_type=None)
+    (tmp_path / "working.json").write_text(json.dumps(working))
+    code, fixed = run_json(["diff", str(tmp_path / "old.json"), str(tmp_path / "working.json"), "--json"], capsys)
+    assert code == 0 and fixed["changed"] is True and fixed["newly_failing"] is False
 
 
 def test_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

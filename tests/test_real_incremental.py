@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sandbox_cli import results
+from sandbox_cli import comparable, results, uncertain
 from sandbox_cli import sandbox as run_sandbox
 
 pytestmark = pytest.mark.real
@@ -79,26 +79,6 @@ def tally(stdout: str) -> tuple[int, ...]:
     return tuple(int(n) for n in found.groups())
 
 
-def comparable(doc: dict[str, Any]) -> dict[str, Any]:
-    """A results document without what differs between two measurements of
-    the same thing: when it was made, how long each step took, and where each
-    machine kept its environment."""
-    def strip(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in ("created", "seconds", "location")}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return value
-    return strip(doc)  # type: ignore[no-any-return]
-
-
-def uncertain(doc: dict[str, Any]) -> dict[str, Any]:
-    """Without the error texts and the names taken from them, nor the witnesses of the
-    findings they make (one finding may then be two: TF 1.x names grad_a or grad_b)."""
-    return {**{k: v for k, v in doc.items() if k != "witnesses"},
-            "loads": [{k: v for k, v in l.items() if k not in ("error", "names")} for l in doc["loads"]]}
-
-
 @pytest.fixture(scope="module")
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("inc")
@@ -127,10 +107,12 @@ def first(work: Path) -> dict[str, Any]:
 
 def test_an_unchanged_rerun_measures_nothing_imports_no_tf_and_gives_the_same_results(
         work: Path, first: dict[str, Any]) -> None:
+    logs = {p: p.stat().st_mtime_ns for p in (work / "runs" / "inc").rglob("*.log")}
     done = sandbox(["run", "matrix.toml", "-v"], work)
     assert tally(done.stdout) == (0, 0, 0, 8, 24)
     assert "provision" not in done.stdout  # no environment was even looked at
-    assert not list((work / "runs" / "inc").rglob("*.log"))  # no command ran in any cell
+    # no command ran in any cell: the run folder's logs are the first run's, untouched
+    assert {p: p.stat().st_mtime_ns for p in (work / "runs" / "inc").rglob("*.log")} == logs
     again = results(work, "inc")
     assert {k: v for k, v in again.items() if k != "created"} == {k: v for k, v in first.items() if k != "created"}
     diff = sandbox(["diff", "first.json", "reports/inc/results.json"], work)

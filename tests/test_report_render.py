@@ -7,7 +7,6 @@ import copy
 import json
 import re
 import xml.etree.ElementTree as ET
-from collections import Counter
 from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
@@ -140,17 +139,26 @@ def test_the_op_table_counts_pairs(results: dict[str, Any]) -> None:
     assert len([a for t, a in found if t == "tr" and "op" in classes(a)]) == len(rows) > 0 and pairs
 
 
-def test_junit_has_a_case_per_load_and_per_cell(results: dict[str, Any]) -> None:
+def test_junit_has_a_case_per_pair_and_format_and_per_cell(results: dict[str, Any]) -> None:
     root = ET.fromstring(junit.render(results))
     cases = list(root.iter("testcase"))
-    assert len(cases) == len(results["loads"]) + len(results["cells"])
-    statuses = Counter(l["status"] for l in results["loads"])
-    failing = sum(n for s, n in statuses.items() if s in FAILED or s == "outputs-differ")
+    by: dict[tuple[str, str, str], list[str]] = {}
+    for l in results["loads"]:
+        by.setdefault((l["format"], l["producer"], l["consumer"]), []).append(l["status"])
+    assert len(cases) == len(by) + len(results["cells"]) < len(results["loads"]) / 5
+    bad = {k for k, s in by.items() if any(x in FAILED or x == "outputs-differ" for x in s)}
+    skipped = {k for k, s in by.items() if set(s) == {"not-applicable"}}
     assert root.get("tests") == str(len(cases))
-    assert root.get("failures") == str(failing) == str(len(list(root.iter("failure"))))
-    assert root.get("skipped") == str(statuses["not-applicable"])
-    failure = next(root.iter("failure"))
-    assert failure.text and failure.get("message") and failure.get("type")
+    assert root.get("failures") == str(len(bad)) == str(len(list(root.iter("failure")))) and bad
+    assert root.get("skipped") == str(len(skipped))
+    fmt, producer, consumer = sorted(bad)[0]
+    [case] = [c for c in cases if c.get("classname") == fmt and c.get("name") == f"{producer} → {consumer}"]
+    failure = case.find("failure")
+    assert failure is not None and failure.text and failure.get("message") and failure.get("type")
+    failing = [l for l in results["loads"] if (l["format"], l["producer"], l["consumer"]) == (fmt, producer, consumer)
+               and (l["status"] in FAILED or l["status"] == "outputs-differ")]
+    assert len(failure.text.splitlines()) == len(failing)  # every failing load of the pair, one line each
+    assert all(f"{l['probe']} / {l['loader']}: {l['status']}" in failure.text for l in failing)
 
 
 def test_report_command_writes_every_file(tmp_path: Path, results: dict[str, Any],

@@ -3,7 +3,9 @@ agent (the real-TF path is tested in test_real_matrix.py)."""
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from pathlib import Path
 
 from results_schema import assert_valid
@@ -67,3 +69,57 @@ def test_crash_and_hang_are_recorded_and_the_rest_still_runs(tmp_path: Path, mon
     assert loads[("batch_matmul", "frozen_graph", "import_graph_def")] == ("timeout", "timeout")
     assert loads[("batchnorm", "frozen_graph", "import_graph_def")] == ("ok", None)
     assert any(isinstance(e, events.Note) and "resuming" in e.message for e in lines)
+
+
+class SlowExport(FakeEnv):
+    """The fake agent in zoo mode; one cell's exports take `seconds` each."""
+
+    slow: str = ""
+    seconds = 0.0
+
+    def run_python(self, args: list[str], *, log: Path, timeout: float,
+                   readable: tuple[Path, ...] = (), writable: tuple[Path, ...] = ()) -> commands.Completed:
+        hang = self.seconds if self.cell.id == self.slow and args[1] == "export" else 0.0
+        env = {**os.environ, "FAKE_AGENT_ZOO": "1", "FAKE_AGENT_HANG": str(hang)}
+        return commands.run([sys.executable, str(FAKE_AGENT), *args[1:]], log=log, timeout=timeout, check=False, env=env)
+
+
+def test_loads_start_while_the_slowest_cell_still_exports(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    me = Interpreter(Path(sys.executable), (3, 11, 0), "x86_64", "PATH")
+    cells = [make_cell(v, me) for v in ("1.0", "1.1", "2.0")]
+    SlowExport.slow, SlowExport.seconds = cells[-1].id, 1.5
+    monkeypatch.setattr(runner, "environment", SlowExport)
+    mx = matrix.Matrix(tmp_path / "m.toml", "t", (), ("batchnorm", "dense"), ("frozen_graph",), timeout=60)
+    seen: list[tuple[float, events.Event]] = []
+    found = runner.Run(mx, cells, tmp_path / "run", 2, lambda e: seen.append((time.monotonic(), e)),
+                       ResultsStore(tmp_path / "store")).run()
+    slow_done = next(t for t, e in seen if isinstance(e, events.PhaseFinished) and e.cell == cells[-1].id
+                     and e.phase == "export")
+    early = [e.cell for t, e in seen if isinstance(e, events.PhaseStarted) and e.phase == "load" and t < slow_done]
+    assert early and cells[-1].id not in early  # a free worker loaded what was ready instead of waiting
+    # and nothing was lost to the batches: every consumer loaded every producer's artifacts, once
+    pairs = [(r.state.id, producer, l.probe) for r in found for producer, l in r.loads]
+    assert sorted(pairs) == sorted((c.id, p.id, probe) for c in cells for p in cells for probe in mx.probes)
+    assert all(r.complete for r in found)
+    load_lines = [e.cell for _, e in seen if isinstance(e, events.PhaseFinished) and e.phase == "load"]
+    assert sorted(load_lines) == sorted(c.id for c in cells)  # one line per cell, whatever its batches
+
+
+def test_jobs_default_to_the_cores_unless_memory_holds_fewer_agents(monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import builtins
+    real_open = builtins.open
+    meminfo = tmp_path / "meminfo"
+
+    def fake_open(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return real_open(meminfo if str(path) == "/proc/meminfo" else path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+    monkeypatch.setattr(builtins, "open", fake_open)
+    meminfo.write_text("MemTotal:       32000000 kB\nMemAvailable:    5242880 kB\n")  # 5 GiB: two agents
+    assert runner.default_jobs() == 2
+    meminfo.write_text("MemAvailable:   64000000 kB\n")
+    assert runner.default_jobs() == 8
+    meminfo.write_text("MemAvailable:    1000 kB\n")
+    assert runner.default_jobs() == 1
+    meminfo.write_text("nothing useful\n")
+    assert runner.default_jobs() == 8

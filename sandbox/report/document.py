@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
@@ -27,6 +28,27 @@ _REQUIRED = {"name": str, "created": str, "sandbox_version": str, "matrix": str,
              "cells": list, "artifacts": list, "loads": list}
 
 Results = dict[str, Any]
+
+
+def chunks(results: Results) -> Iterator[str]:
+    """results.json's text in pieces, to write as they come: the top level
+    indented, each record of a list on a line of its own. Records go through
+    the C encoder (an indented dump takes the pure-Python one, and several
+    times the document's size in memory), and a diff of two reports shows one
+    line per record that changed."""
+    yield "{\n"
+    keys = sorted(results)
+    for i, key in enumerate(keys):
+        value, end = results[key], (",\n" if i < len(keys) - 1 else "\n")
+        if isinstance(value, list) and value:
+            yield f" {json.dumps(key)}: [\n"
+            last = len(value) - 1
+            for j, item in enumerate(value):
+                yield "  " + json.dumps(item, sort_keys=True) + (",\n" if j < last else "\n")
+            yield " ]" + end
+        else:
+            yield f" {json.dumps(key)}: {json.dumps(value, sort_keys=True)}{end}"
+    yield "}\n"
 
 
 def schema() -> dict[str, Any]:

@@ -1,5 +1,12 @@
-"""`junit.xml`: one test case per (pair, probe, format, loader) so that CI
-systems list every load; one per cell for cells that could not run."""
+"""`junit.xml`: one test case per producer → consumer pair and format (does
+a SavedModel of this producer load in that consumer?), failing when any of
+its loads fails or differs, with every such load named in the failure; an
+error when sandbox's own code failed on one (a harness error, not a finding);
+skipped when its only probes need a device the consumer lacks (a device
+finding, shown apart as the reports do); one per cell for cells that could
+not run. A case per pair, not per load, keeps
+the file small at the published map's size (90,000 loads) and lists what a
+CI system should show: which pairs break, and why."""
 
 from __future__ import annotations
 
@@ -7,48 +14,71 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from typing import Any
 
-from sandbox.classify import FAILED
 from sandbox.records import HARNESS_ERROR
 from sandbox.report.tables import Results, first_line, pair
+from sandbox.report.verdict import DEVICE, DIFFERS, FAILS, HARNESS, NA, Devices, devices
 
 Load = dict[str, Any]
+MAX_LISTED = 50  # failing loads spelled out in one case's failure text
 
 
 def render(results: Results) -> str:
     root = ET.Element("testsuites", name=f"sandbox {results['name']}")
     root.append(_cells(results))
-    by: dict[tuple[str, str], list[Load]] = defaultdict(list)
+    by: dict[str, dict[tuple[str, str], list[Load]]] = defaultdict(lambda: defaultdict(list))
     for load in results["loads"]:
-        by[(load["format"], load["loader"] or "")].append(load)
-    for (fmt, loader), loads in by.items():
-        suite = ET.SubElement(root, "testsuite", name=f"{fmt}/{loader}")
-        for load in loads:
-            suite.append(_case(load))
+        by[load["format"]][(load["producer"], load["consumer"])].append(load)
+    order = {f: i for i, f in enumerate(results.get("formats") or [])}
+    devs = devices(results)
+    for fmt in sorted(by, key=lambda f: (order.get(f, len(order)), f)):
+        suite = ET.SubElement(root, "testsuite", name=fmt)
+        for (producer, consumer), loads in by[fmt].items():
+            suite.append(_case(fmt, producer, consumer, loads, devs))
         _count(suite)
     _count(root)
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def _case(load: Load) -> ET.Element:
-    case = ET.Element("testcase", classname=f"{load['format']}.{load['loader']}",
-                      name=f"{load['probe']}: {pair(load['producer'], load['consumer'])}",
-                      time=f"{load.get('seconds') or 0:.3f}")
-    status = load["status"]
-    if status == "not-applicable":
-        ET.SubElement(case, "skipped", message=load.get("reason") or "not applicable")
-    elif status == "outputs-differ":
-        text = f"outputs differ: max abs err {load.get('max_abs_err')}, max rel err {load.get('max_rel_err')}"
-        ET.SubElement(case, "failure", message=text, type="outputs-differ").text = text
-    elif status == HARNESS_ERROR:  # not a finding: the harness failed (JUnit's "error", not "failure")
-        error = ET.SubElement(case, "error", message=first_line(load.get("error"), 300), type=HARNESS_ERROR)
-        error.text = f"sandbox's own code failed at {load.get('raised_in') or '?'}: {load.get('error') or ''}"
-    elif status in FAILED:
-        error = load.get("error") or status
-        failure = ET.SubElement(case, "failure", message=first_line(error, 300),
-                                type=load.get("category") or load.get("error_type") or status)
-        failure.text = f"{status} ({load.get('error_type') or 'no error type'}): {error}"
+def _case(fmt: str, producer: str, consumer: str, loads: list[Load], devs: Devices) -> ET.Element:
+    seconds = sum(l.get("seconds") or 0 for l in loads)
+    case = ET.Element("testcase", classname=fmt, name=pair(producer, consumer), time=f"{seconds:.3f}")
+    outcome = {id(l): devs.outcome(l) for l in loads}
+    applicable = [l for l in loads if outcome[id(l)] != NA]
+    bad = [l for l in applicable if outcome[id(l)] in (FAILS, DIFFERS)]
+    ours = [l for l in applicable if outcome[id(l)] == HARNESS]
+    if not applicable:
+        ET.SubElement(case, "skipped", message=first_line(loads[0].get("reason"), 300) or "not applicable")
+    elif bad:
+        kinds = sorted({l.get("category") or l.get("error_type") or l["status"] for l in bad})
+        message = f"{len(bad)} of {len(applicable)} loads fail or differ: " + ", ".join(kinds)
+        lines = [_line(l) for l in bad[:MAX_LISTED]] + [_ours(l) for l in ours[:MAX_LISTED]]
+        if len(bad) > MAX_LISTED:
+            lines.append(f"... and {len(bad) - MAX_LISTED} more (results.json has them all)")
+        ET.SubElement(case, "failure", message=first_line(message, 300),
+                      type=kinds[0] if len(kinds) == 1 else "several").text = "\n".join(lines)
+    elif ours:  # not a finding: the harness failed (JUnit's "error", not "failure")
+        error = ET.SubElement(case, "error", message=first_line(f"sandbox's own code failed on {len(ours)} of "
+                                                                f"{len(applicable)} loads", 300), type=HARNESS_ERROR)
+        error.text = "\n".join(_ours(l) for l in ours[:MAX_LISTED])
+    elif all(outcome[id(l)] == DEVICE for l in applicable):
+        ET.SubElement(case, "skipped", message="every probe tried needs a device this consumer lacks (device-bound)")
     return case
+
+
+def _ours(load: Load) -> str:
+    return (f"{load['probe']} / {load['loader']}: harness error (sandbox's own code, not a finding) at "
+            f"{load.get('raised_in') or '?'}: {first_line(load.get('error'), 300)}")
+
+
+def _line(load: Load) -> str:
+    what = f"{load['probe']} / {load['loader']}: {load['status']}"
+    if load["status"] == "outputs-differ":
+        return f"{what}, max abs err {load.get('max_abs_err')}, max rel err {load.get('max_rel_err')}"
+    names = ", ".join(load.get("names") or [])
+    kind = load.get("category") or load.get("error_type") or ""
+    detail = f" ({kind}{': ' + names if names else ''})" if kind else ""
+    return f"{what}{detail}: {first_line(load.get('error'), 300)}"
 
 
 def _cells(results: Results) -> ET.Element:

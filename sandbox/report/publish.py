@@ -14,7 +14,6 @@ puts every one of them back."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -39,14 +38,13 @@ def write_report(results: dict[str, Any], out: Path, hide: bool = True) -> Path:
     names and local paths (sandbox.report.redact) unless `hide` is False (--no-redact)."""
     if hide:
         results = redact(results)
-    texts = {document.RESULTS_FILE: json.dumps(results, indent=1, sort_keys=True) + "\n"}
-    texts.update({name: render(results) for name, render in RENDERERS.items()})
+    texts = {name: render(results) for name, render in RENDERERS.items()}
     check_writable(out)
     staging = Path(_guard(f"cannot write in {out.parent}",
                           lambda: tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=_STAGING_SUFFIX), out))
     try:
-        _guard(f"cannot write the report in {staging}", lambda: _fill(staging, texts), out)
-        _guard(f"cannot replace the report in {out}", lambda: _swap(staging, out, tuple(texts)), out)
+        _guard(f"cannot write the report in {staging}", lambda: _fill(staging, results, texts), out)
+        _guard(f"cannot replace the report in {out}", lambda: _swap(staging, out, report_files()), out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out
@@ -72,8 +70,11 @@ def _guard(what: str, action: Callable[[], Any], out: Path) -> Any:
                            "Make the folder writable or choose another (--reports/--out)") from None
 
 
-def _fill(staging: Path, texts: dict[str, str]) -> None:
+def _fill(staging: Path, results: dict[str, Any], texts: dict[str, str]) -> None:
     os.chmod(staging, 0o755)  # mkdtemp's 0700 would hide published reports from a web server
+    with open(staging / document.RESULTS_FILE, "w", encoding="utf-8") as fh:
+        fh.writelines(document.chunks(results))  # as it is encoded: never the whole text in memory
+    os.chmod(staging / document.RESULTS_FILE, 0o644)
     for name, text in texts.items():
         with open(staging / name, "w", encoding="utf-8") as fh:
             fh.write(text)

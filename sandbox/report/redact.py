@@ -9,7 +9,9 @@ folders. Two sources: the layout any sandbox run has (".../sandbox/envs/",
 ".../cells/", pyenv and uv interpreters, homes, /tmp), which also holds for a
 document measured on other machines (CI shards); and the folders and host
 name of this machine (`Local.here()`). A pure function of the document and
-`Local`: `redact(redact(d)) == redact(d)`.
+`Local`: `redact(redact(d)) == redact(d)`; the redacted document shares with
+the input every part that had nothing to redact (so the two together take
+little more memory than one).
 """
 
 from __future__ import annotations
@@ -98,13 +100,20 @@ def redact(results: Results, local: Local | None = None) -> Results:
     """A copy of `results` with host names and local paths replaced by placeholders
     (`local`: this machine's folders and name; Local.here() by default)."""
     where = Local.here() if local is None else local
-    out: Results = _strings(results, where)  # a new document: every list and dict copied
-    for cell in out.get("cells") or []:
-        env = cell.get("environment")
-        if isinstance(env, dict) and str(env.get("location") or "").startswith(("/", "~", "<")):
-            env["location"] = None  # a folder; a docker cell's image tag ("docker:sandbox-tf:...") stays
+    out: Results = dict(_strings(results, where))  # the input is not changed
+    if isinstance(out.get("cells"), list):
+        out["cells"] = [_no_location(c) for c in out["cells"]]
     out["redacted"] = True
     return out
+
+
+def _no_location(cell: Any) -> Any:
+    """A cell without the folder its environment lives in; a docker cell's image
+    tag ("docker:sandbox-tf:...") stays."""
+    env = cell.get("environment") if isinstance(cell, dict) else None
+    if isinstance(env, dict) and str(env.get("location") or "").startswith(("/", "~", "<")):
+        return {**cell, "environment": {**env, "location": None}}
+    return cell
 
 
 def text(value: str, local: Local | None = None) -> str:
@@ -163,10 +172,15 @@ def _one(value: str, local: Local) -> str:
 
 
 def _strings(value: Any, local: Local) -> Any:
+    """`value` with every string redacted; a list or dict in which nothing
+    changed is returned as it is (shared, not copied)."""
     if isinstance(value, str):
-        return text(value, local)
+        new = text(value, local)
+        return value if new == value else new
     if isinstance(value, list):
-        return [_strings(v, local) for v in value]
+        items = [_strings(v, local) for v in value]
+        return value if all(new is old for new, old in zip(items, value)) else items
     if isinstance(value, dict):
-        return {k: _strings(v, local) for k, v in value.items()}
+        pairs = {k: _strings(v, local) for k, v in value.items()}
+        return value if all(pairs[k] is v for k, v in value.items()) else pairs
     return value
