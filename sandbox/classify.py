@@ -23,6 +23,12 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # an op registered without a kernel for this device (GPU-only CudnnRNN* on a CPU build)
     ("missing-kernel", re.compile(r"No (?:OpKernel|registered kernel) (?:was registered to support|for) Op '([^']+)'")),
     ("missing-kernel", re.compile(r"No registered '([^']+)' OpKernel for '?[A-Z]+'? devices")),
+    # a select TF op (Flex) in an interpreter without the Flex delegate: TF 1.13-2.2's and
+    # LiteRT's and tflite-runtime's words; TF 1.13 names the node "Flex" only
+    ("tflite-flex-op", re.compile(r"(?:Regular TensorFlow ops are|Select TensorFlow op\(s\), included in the given model, "
+                                  r"is\(are\)) not supported by this interpreter.*?Node number \d+ \((Flex[A-Za-z0-9_]*)\)",
+                                  re.S)),
+    ("tflite-flex-op", re.compile(r"Encountered unresolved custom op: (Flex[A-Za-z0-9_]+)")),
     ("tflite-op-version", re.compile(r"Didn't find op for builtin opcode '([^']+)' version '(\d+)'")),
     # an interpreter whose schema predates the op: it names only the number
     ("tflite-op-version", re.compile(r"Op builtin_code out of range: (\d+)")),
@@ -49,7 +55,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 
 FAILED = ("load-error", "run-error", "crash", "timeout")
 CATEGORIES = ("op-not-registered", "unknown-attr", "op-signature", "missing-kernel", "keras-deserialization", "tflite-op-version",
-              "protobuf-parse", "crash", "timeout", "other")
+              "tflite-flex-op", "protobuf-parse", "crash", "timeout", "other")
 
 
 @dataclass(frozen=True)

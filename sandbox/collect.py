@@ -89,6 +89,6 @@ def _load(consumer: str, producer: str, load: Load, artifacts: dict[tuple[str, s
                                         artifact.get("lazy_attrs")).as_dict()
     elif (registry and artifact and artifact.get("tflite_ops") and load.format in TFLITE_FORMATS
           and load.status is not LoadStatus.NOT_APPLICABLE):
-        checked = tflite_check(artifact["tflite_ops"], registry)
+        checked = tflite_check(artifact["tflite_ops"], registry, load.loader)
         result["static"] = checked.as_dict() if checked else None
     return result

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from sandbox import commands, digests, envs
+from sandbox import commands, digests, envs, runtimes
 from sandbox import events as ev
 from sandbox.agent import catalog
 from sandbox.envs import Environment, ProvisionFailed, environment
@@ -104,8 +104,8 @@ class Run:
         producers (name -> a folder with a manifest, e.g. a user's model), in
         every healthy cell."""
         self._scratch()
-        items = len(self.matrix.probes) * len(self.matrix.formats) if export else 0
-        self.emit(ev.StageStarted("export", items * sum(not c.cell.skip for c in self.cells)))
+        self.emit(ev.StageStarted("export", sum(len(c.export_items()) for c in self.cells if not c.cell.skip)
+                                  if export else 0))
         self._each(lambda c: c.produce(export), self.cells)
         sources = [s for c in self.cells if c.result.state.status == "ok" for s in c.sources()]
         self.external = [s for name, folder in (external or {}).items() for s in self._external(name, folder)]
@@ -124,10 +124,9 @@ class Run:
             shutil.rmtree(self.run_dir)  # scratch of an earlier run: the store has its results
 
     def _consume(self, sources: list[Source]) -> list[CellResult]:
-        healthy = [c for c in self.cells if c.result.state.status == "ok"]
-        per_consumer = sum(len(catalog.loaders_for(s.artifact.format)) for s in sources)
-        self.emit(ev.StageStarted("load", per_consumer * len(healthy)))
-        self._each(lambda c: c.consume(sources), healthy)
+        consumers = [c for c in self.cells if c.result.state.status == "ok" and c.cell.request.role != "producer"]
+        self.emit(ev.StageStarted("load", sum(len(c.loaders(s)) for c in consumers for s in sources)))
+        self._each(lambda c: c.consume(sources), consumers)
         for cell in self.cells:
             cell.show()
         return [c.result for c in self.cells]
@@ -216,7 +215,7 @@ class CellRun:
             if self.cell.skip:
                 self._finish("skipped", self.cell.skip)
                 return
-            items = [(p, f) for p in self.run.matrix.probes for f in self.run.matrix.formats] if export else []
+            items = self.export_items() if export else []
             missing = self._stored_exports(items)
             if missing and self._provisioned():
                 self._export(missing, len(items) - len(missing))
@@ -231,6 +230,18 @@ class CellRun:
             raise  # the store cannot be written: stop the run, keep what is stored
         except Exception as exc:  # a harness bug in one cell must not stop the others
             self._finish("error", f"harness error: {type(exc).__name__}: {exc}", traceback.format_exc())
+
+    def export_items(self) -> list[tuple[str, str]]:
+        """(probe, format) of everything this cell exports: the matrix's formats
+        its runtime writes; nothing in a consumer-only cell."""
+        if self.cell.request.role == "consumer":
+            return []
+        return [(p, f) for p in self.run.matrix.probes for f in self.run.matrix.formats if self.cell.writes(f)]
+
+    def loaders(self, source: Source) -> list[str]:
+        """The loaders this cell loads `source` with: those that read it, that it has."""
+        wanted = source.artifact.loaders or catalog.loaders_for(source.artifact.format)
+        return [name for name in wanted if name in self.cell.loaders]
 
     def _stored_exports(self, items: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """Take what the store has into the result; return what it lacks."""
@@ -253,7 +264,7 @@ class CellRun:
         if self._provision_failed:
             return False
         cell, env = self.cell, self.environment
-        as_of = cell.release.exclude_newer[:10] if cell.release else "?"
+        as_of = cell.as_of[:10] if cell.as_of else "?"
         self.run.emit(ev.PhaseStarted(cell.id, "provision", 1, detail=f"{' '.join(cell.requirements)} on Python "
                                       f"{cell.python_version} ({cell.where}), deps as of {as_of}"))
         try:
@@ -371,7 +382,7 @@ class CellRun:
         todo = []
         self.result.loads = []
         for source in sources:
-            for loader in source.artifact.loaders or catalog.loaders_for(source.artifact.format):
+            for loader in self.loaders(source):
                 key = self.run.load_key(self.result.identity, source, loader)
                 payload = None if self.run.fresh else self.run.store.get("loads", key)
                 if payload is None:
@@ -488,10 +499,27 @@ def cell_facts(cell: Cell) -> dict[str, Any]:
         "python": cell.python_version,
         "image": cell.image, "backend": cell.backend,
         "requirement": " ".join(cell.requirements) or None,  # TF, then any extra packages
-        "resolved_as_of": cell.release.exclude_newer if cell.release else None,
+        "resolved_as_of": cell.as_of,
         "python_path": str(cell.python.path) if cell.python else None,
         "docker_image": cell.docker_image,
+        "runtime": runtime_facts(cell),
+        "role": cell.request.role,
     }
+
+
+def runtime_facts(cell: Cell) -> dict[str, Any]:
+    """What the cell runs, for readers picking "loaded with": the runtime, its
+    package and version, a Keras cell's backend, whether it is a nightly build."""
+    facts: dict[str, Any] = {"name": cell.runtime,
+                             "package": cell.release.package if cell.release else runtimes.package_of(cell.request.runtime),
+                             "version": cell.release.version if cell.release else cell.request.version or cell.request.tensorflow}
+    if cell.request.keras_backend:
+        facts["backend"] = cell.request.keras_backend
+        facts["backend_version"] = cell.companions[0].version if cell.companions else None
+    if cell.nightly:
+        facts["nightly"] = True
+    return facts
+
 
 
 def _export_files(folder: Path, record: dict[str, Any]) -> dict[str, Path]:

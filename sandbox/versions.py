@@ -1,8 +1,11 @@
-"""TF release catalog, read from the package index (PEP 691 JSON) and cached.
+"""Release catalog of TF and the runtimes beside it (keras, ai-edge-litert,
+tflite-runtime, jaxlib, tf-nightly...), read from the package index (PEP 691
+JSON) and cached.
 
 "1.13" means the newest 1.13.x with a wheel for the cell's Python and this
 machine's platform; the upload date of that release is the date the cell's
-dependencies are resolved as of.
+dependencies are resolved as of. A pure-Python wheel (keras-3.5.0-py3-none-any)
+serves every Python and platform.
 """
 
 from __future__ import annotations
@@ -41,6 +44,18 @@ class Wheel:
     pythons: frozenset[str]  # "3.7", ...
     platforms: frozenset[str]
     uploaded: dt.datetime
+
+    @property
+    def pure(self) -> bool:
+        """A pure-Python wheel: for any Python and platform."""
+        return self.platforms == frozenset({"any"})
+
+    def serves(self, python: str, machine: str) -> bool:
+        """Whether this wheel installs on `python` ("3.11") on Linux `machine`."""
+        return self.pure or (python in self.pythons and self.linux(machine))
+
+    def linux(self, machine: str) -> bool:
+        return self.pure or any(p.endswith(machine) and "linux" in p for p in self.platforms)
 
 
 @dataclass(frozen=True)
@@ -81,8 +96,7 @@ class Catalog:
         best: tuple[Version, int, str] | None = None
         for rank, package in enumerate(packages):
             for wheel in self.wheels(package):
-                if not (matches(spec, wheel.version) and python in wheel.pythons
-                        and any(p.endswith(machine) and "linux" in p for p in wheel.platforms)):
+                if not (matches(spec, wheel.version) and wheel.serves(python, machine)):
                     continue
                 key = (wheel.version, -rank, package)
                 if best is None or key[:2] > best[:2]:
@@ -95,13 +109,35 @@ class Catalog:
     def uploaded(self, package: str, version: Version) -> dt.datetime:
         return max(w.uploaded for w in self.wheels(package) if w.version == version)
 
+    def newest(self, python: str, packages: tuple[str, ...], before: dt.datetime | None = None,
+               final: bool = True, wanted: SpecifierSet | None = None) -> Resolved | None:
+        """The newest release of `packages` (in `wanted`) with a wheel for
+        `python` here that was uploaded before `before` (a companion as of
+        another release: the TensorFlow that was out when a Keras was); with
+        `final=False`, dev releases too (tf-nightly). At equal versions the
+        earlier package wins."""
+        machine = platform.machine()
+        best: tuple[Version, int, str] | None = None
+        for rank, package in enumerate(packages):
+            for wheel in self.wheels(package):
+                if (final and not is_final(wheel.version)) or not wheel.serves(python, machine) \
+                        or (before is not None and wheel.uploaded > before) \
+                        or (wanted is not None and not wanted.contains(wheel.version, prereleases=not final)):
+                    continue
+                if best is None or (wheel.version, -rank) > best[:2]:
+                    best = (wheel.version, -rank, package)
+        if best is None:
+            return None
+        version, _rank, package = best
+        return Resolved(package, str(version), self.uploaded(package, version))
+
     def releases(self, wanted: SpecifierSet, packages: tuple[str, ...], every_patch: bool = False) -> list[Version]:
         """Final releases in `wanted` with a Linux wheel for this machine, oldest
         first: the newest patch of each minor, or every patch."""
         machine = platform.machine()
         found = sorted({w.version for pkg in packages for w in self.wheels(pkg)
                         if is_final(w.version) and w.version in wanted and w.version >= Version("1.0")
-                        and any(p.endswith(machine) and "linux" in p for p in w.platforms)})
+                        and w.linux(machine)})
         return found if every_patch else newest_per_minor(found)
 
     def pythons_for(self, spec: str, packages: tuple[str, ...]) -> list[str]:

@@ -24,12 +24,29 @@ FILES = [
 CPU_FILES = [
     ("tensorflow_cpu-2.15.1-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", "2024-03-09T00:00:00Z"),
 ]
+# Runtimes beside TF (file names and dates as on PyPI)
+RUNTIME_FILES = {
+    "tf-keras": [("tf_keras-2.15.0-py3-none-any.whl", "2023-11-07T00:00:00Z"),
+                 ("tf_keras-2.15.1-py3-none-any.whl", "2024-03-08T12:00:00Z")],
+    "keras": [("keras-3.0.5-py3-none-any.whl", "2024-02-14T00:00:00Z"),
+              ("keras-3.5.0-py3-none-any.whl", "2024-08-12T00:00:00Z"),
+              ("keras-2.15.0-py3-none-any.whl", "2023-11-07T00:00:00Z")],
+    "jaxlib": [("jaxlib-0.4.24-cp311-cp311-manylinux2014_x86_64.whl", "2024-02-07T00:00:00Z"),
+               ("jaxlib-0.4.31-cp311-cp311-manylinux2014_x86_64.whl", "2024-07-30T00:00:00Z"),
+               ("jaxlib-0.4.35-cp311-cp311-manylinux2014_x86_64.whl", "2024-10-22T00:00:00Z")],
+    "ai-edge-litert": [("ai_edge_litert-1.2.0-cp311-cp311-manylinux_2_17_x86_64.whl", "2025-03-13T00:00:00Z")],
+    "tflite-runtime": [("tflite_runtime-2.14.0-cp37-cp37m-manylinux2014_x86_64.whl", "2023-10-03T00:00:00Z")],
+    "tf-nightly": [("tf_nightly-2.23.0.dev20261025-cp311-cp311-manylinux_2_27_x86_64.whl", "2026-10-25T00:00:00Z"),
+                   ("tf_nightly-2.23.0.dev20261026-cp311-cp311-manylinux_2_27_x86_64.whl", "2026-10-26T00:00:00Z"),
+                   ("tf_nightly-2.23.0.dev20261027-cp311-cp311-macosx_12_0_arm64.whl", "2026-10-27T00:00:00Z")],
+}
 
 
 class FakeCatalog(versions.Catalog):
     def __init__(self) -> None:
         super().__init__(offline=True)
-        for package, files in (("tensorflow", FILES), ("tensorflow-cpu", CPU_FILES), ("tensorflow-gpu", [])):
+        for package, files in (("tensorflow", FILES), ("tensorflow-cpu", CPU_FILES), ("tensorflow-gpu", []),
+                               *RUNTIME_FILES.items()):
             wheels = [versions._wheel({"filename": f, "upload-time": t}) for f, t in files]
             self._wheels[package] = [w for w in wheels if w]
 
