@@ -298,7 +298,8 @@ def _plan(path: Path, offline: bool, quiet: bool = False) -> tuple[matrix.Matrix
         if cell.skip:
             print(f"  {cell.id:28} skipped: {cell.skip}")
         else:
-            print(f"  {cell.id:28} {' '.join(cell.requirements)} on {cell.where}, deps as of {(cell.as_of or '?')[:10]}")
+            later = "".join(f"; {p} as of {d[:10]}" for p, d in cell.package_dates)
+            print(f"  {cell.id:28} {' '.join(cell.requirements)} on {cell.where}, deps as of {(cell.as_of or '?')[:10]}{later}")
     return mx, cells
 
 

@@ -136,6 +136,13 @@ class Cell:
         return args[args.index("--exclude-newer") + 1] if "--exclude-newer" in args else None
 
     @property
+    def package_dates(self) -> tuple[tuple[str, str], ...]:
+        """(package, date) of the packages resolved as of a later date than the cell's."""
+        args = list(self.install_args)
+        found = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--exclude-newer-package"]
+        return tuple((text.partition("=")[0], text.partition("=")[2]) for text in found)
+
+    @property
     def loaders(self) -> tuple[str, ...]:
         """The loaders the cell's runtime and extra packages have."""
         names = [Requirement(p).name for p in self.packages]

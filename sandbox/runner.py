@@ -9,6 +9,7 @@ independent: one failing, crashing or hanging cell never stops the others.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import threading
@@ -332,12 +333,13 @@ class CellRun:
         if stored is None and self._provisioned():
             assert self.env is not None
             self.run.emit(ev.PhaseStarted(self.cell.id, "registry", 1))
+            self.paths.root.mkdir(parents=True, exist_ok=True)  # a cell that exports nothing has no folder yet
             start = time.monotonic()
             done = self._agent(["registry", "--out", str(self.paths.registry)], self.paths.logs / "registry.log",
                                (), (self.paths.root,))
             if done is not None and done.returncode == 0 and self.paths.registry.exists():
                 stored = json.loads(self.paths.registry.read_text())
-                stored["cell"] = {**dict(stored.get("cell") or {}), **self.result.state.env}
+                stored["cell"] = {**dict(stored.get("cell") or {}), **self.result.state.env, "measured": _now()}
                 self.run.store.put("registries", key, stored)
                 self.run.tally.add("registry")
                 self.run.emit(ev.PhaseFinished(self.cell.id, "registry", (("ok", 1),), 0, time.monotonic() - start))
@@ -507,10 +509,14 @@ def cell_facts(cell: Cell) -> dict[str, Any]:
     }
 
 
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def runtime_facts(cell: Cell) -> dict[str, Any]:
     """What the cell runs, for readers picking "loaded with": the runtime, its
     package and version, a Keras cell's backend, whether it is a nightly build."""
-    facts: dict[str, Any] = {"name": cell.runtime,
+    facts: dict[str, Any] = {"name": runtimes.package_of(cell.request.runtime),
                              "package": cell.release.package if cell.release else runtimes.package_of(cell.request.runtime),
                              "version": cell.release.version if cell.release else cell.request.version or cell.request.tensorflow}
     if cell.request.keras_backend:

@@ -103,12 +103,12 @@ def _by_count(counts: Counter[str]) -> tuple[str, ...]:
 
 def short_labels(ids: list[str]) -> dict[str, str]:
     """tf2.18.1-py3.11-cpu+tf-keras -> "2.18+tf-keras" when that tells it from
-    every other id: the TF minor version first, then more parts as needed."""
+    every other id: the TF minor version first, then more parts as needed; a
+    runtime cell's id up to its Python (litert1.2.0-py3.11-cpu -> "litert1.2.0")."""
     parsed = {i: _CELL_ID.match(i) for i in ids}
-    if not all(parsed.values()):
-        return {i: i for i in ids}
+    others = {i: i.split("-py")[0] for i, m in parsed.items() if not m}  # a runtime cell: keras3.5.0-jax0.4.31
     for parts in (("minor",), ("tf",), ("tf", "py"), ("tf", "py", "image")):
-        labels = {i: _label(m, parts) for i, m in parsed.items() if m}
+        labels = {**{i: _label(m, parts) for i, m in parsed.items() if m}, **others}
         if len(set(labels.values())) == len(ids):
             return labels
     return {i: i for i in ids}

@@ -44,15 +44,18 @@ class Wheel:
     pythons: frozenset[str]  # "3.7", ...
     platforms: frozenset[str]
     uploaded: dt.datetime
+    requires_python: str = ""  # the index's Requires-Python ("" where it gives none)
 
     @property
     def pure(self) -> bool:
-        """A pure-Python wheel: for any Python and platform."""
+        """A pure-Python wheel: for any platform, and any Python its Requires-Python allows."""
         return self.platforms == frozenset({"any"})
 
     def serves(self, python: str, machine: str) -> bool:
         """Whether this wheel installs on `python` ("3.11") on Linux `machine`."""
-        return self.pure or (python in self.pythons and self.linux(machine))
+        if self.pure:
+            return _allows(self.requires_python, python)
+        return python in self.pythons and self.linux(machine)
 
     def linux(self, machine: str) -> bool:
         return self.pure or any(p.endswith(machine) and "linux" in p for p in self.platforms)
@@ -192,6 +195,14 @@ def matches(spec: str, version: Version) -> bool:
     return version.release[: len(wanted.release)] == wanted.release
 
 
+def _allows(requires: str, python: str) -> bool:
+    """Whether a Requires-Python (">=3.9") allows `python` ("3.11"); an unreadable one does."""
+    try:
+        return not requires or Version(python) in SpecifierSet(requires)
+    except (InvalidSpecifier, InvalidVersion):
+        return True
+
+
 def _wheel(entry: dict[str, str]) -> Wheel | None:
     try:
         _name, version, _build, tags = parse_wheel_filename(entry["filename"])
@@ -200,7 +211,7 @@ def _wheel(entry: dict[str, str]) -> Wheel | None:
     pythons = frozenset(f"{t.interpreter[2]}.{t.interpreter[3:]}" for t in tags
                         if t.interpreter.startswith("cp") and len(t.interpreter) > 3)
     uploaded = dt.datetime.fromisoformat(entry["upload-time"].replace("Z", "+00:00"))
-    return Wheel(version, pythons, frozenset(t.platform for t in tags), uploaded)
+    return Wheel(version, pythons, frozenset(t.platform for t in tags), uploaded, str(entry.get("requires-python") or ""))
 
 
 def _files(package: str, offline: bool) -> list[dict[str, str]]:
@@ -237,6 +248,7 @@ def _fetch(package: str) -> list[dict[str, str]]:
     request = urllib.request.Request(f"{index_url()}/{package}/", headers={"Accept": _ACCEPT})
     with urllib.request.urlopen(request, timeout=60) as response:
         data = json.load(response)
-    return [{"filename": f["filename"], "upload-time": f["upload-time"]}
+    return [{"filename": f["filename"], "upload-time": f["upload-time"],
+             **({"requires-python": f["requires-python"]} if f.get("requires-python") else {})}
             for f in data.get("files", []) if f["filename"].endswith(".whl") and f.get("upload-time")
             and not f.get("yanked")]

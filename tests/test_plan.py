@@ -28,9 +28,9 @@ CPU_FILES = [
 RUNTIME_FILES = {
     "tf-keras": [("tf_keras-2.15.0-py3-none-any.whl", "2023-11-07T00:00:00Z"),
                  ("tf_keras-2.15.1-py3-none-any.whl", "2024-03-08T12:00:00Z")],
-    "keras": [("keras-3.0.5-py3-none-any.whl", "2024-02-14T00:00:00Z"),
-              ("keras-3.5.0-py3-none-any.whl", "2024-08-12T00:00:00Z"),
-              ("keras-2.15.0-py3-none-any.whl", "2023-11-07T00:00:00Z")],
+    "keras": [("keras-3.0.5-py3-none-any.whl", "2024-02-14T00:00:00Z", ">=3.9"),
+              ("keras-3.5.0-py3-none-any.whl", "2024-08-12T00:00:00Z", ">=3.9"),
+              ("keras-2.15.0-py3-none-any.whl", "2023-11-07T00:00:00Z", ">=3.9")],
     "jaxlib": [("jaxlib-0.4.24-cp311-cp311-manylinux2014_x86_64.whl", "2024-02-07T00:00:00Z"),
                ("jaxlib-0.4.31-cp311-cp311-manylinux2014_x86_64.whl", "2024-07-30T00:00:00Z"),
                ("jaxlib-0.4.35-cp311-cp311-manylinux2014_x86_64.whl", "2024-10-22T00:00:00Z")],
@@ -47,7 +47,8 @@ class FakeCatalog(versions.Catalog):
         super().__init__(offline=True)
         for package, files in (("tensorflow", FILES), ("tensorflow-cpu", CPU_FILES), ("tensorflow-gpu", []),
                                *RUNTIME_FILES.items()):
-            wheels = [versions._wheel({"filename": f, "upload-time": t}) for f, t in files]
+            wheels = [versions._wheel({"filename": f[0], "upload-time": f[1], "requires-python": f[2] if len(f) > 2 else ""})
+                      for f in files]
             self._wheels[package] = [w for w in wheels if w]
 
 

@@ -18,7 +18,7 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from sandbox.report import pagedata
+from sandbox.report import pagedata, tables
 from sandbox.report.findings import FormatSummary, Group, groups, summaries, where
 from sandbox.report.tables import (
     FORMAT_TEXT,
@@ -85,8 +85,7 @@ def _e(value: object) -> str:
 def _header(results: Results) -> str:
     counts = Counter(status_verdict(load["status"]) for load in results["loads"])
     ids = healthy(results)
-    cells = {c["id"]: c for c in results["cells"]}
-    span = f" (TensorFlow {_e(cells[ids[0]]['tensorflow'])} to {_e(cells[ids[-1]]['tensorflow'])})" if ids else ""
+    span = f" ({_e(tables.span(results))})" if ids else ""
     stats = "".join(f'<span class="stat {_vclass(v)}">{counts.get(v, 0)} {_e(v)}</span>'
                     for v in ("ok", "differs", "fails", NA))
     redacted = " Host names and local paths are redacted." if results.get("redacted") else ""
@@ -96,7 +95,13 @@ def _header(results: Results) -> str:
             f'every cell\'s models with every loader it has: {len(ids) ** 2} producer → consumer pairs, '
             f'{len(results["loads"])} loads. Generated {_e(results["created"])} by sandbox '
             f'{_e(results["sandbox_version"])} from <code>{_e(results["matrix"])}</code>.{redacted}</p>'
-            f'<div class="summary" aria-label="loads by verdict">{stats}</div></header>')
+            f'{_related(results)}<div class="summary" aria-label="loads by verdict">{stats}</div></header>')
+
+
+def _related(results: Results) -> str:
+    """Links to the other maps (reports beside this one): the runtimes beside TF."""
+    links = ", ".join(f'<a href="../{_e(name)}/index.html">{_e(name)}</a>' for name in results.get("related") or [])
+    return f'<p class="related">Other maps: {links}</p>' if links else ""
 
 
 def _options(choices: Iterable[tuple[str, str]]) -> str:
@@ -267,10 +272,10 @@ def _cells(results: Results, names: Names) -> str:
         rows.append(f'<tr><th scope="row">{_e(names.get(cell["id"], cell["id"]))}<br><code>{_e(cell["id"])}</code></th>'
                     f'<td><span class="badge {_vclass(verdict)}">{_e(cell["status"])}</span></td>'
                     f'<td>{_environment(cell)}</td><td>{_e(cell["requirement"] or "")}</td>'
-                    f'<td>{_e((cell["resolved_as_of"] or "")[:10])}</td><td>{_e(seconds)}</td>'
-                    f'<td>{_e(cell["reason"] or "")}</td></tr>')
-    heads = "".join(f"<th>{h}</th>" for h in ("cell", "status", "environment", "installed", "deps as of", "time",
-                                              "note"))
+                    f'<td>{_e((cell["resolved_as_of"] or "")[:10])}</td><td>{_e(tables.measured(cell))}</td>'
+                    f'<td>{_e(seconds)}</td><td>{_e(cell["reason"] or "")}</td></tr>')
+    heads = "".join(f"<th>{h}</th>" for h in ("cell", "status", "environment", "installed", "deps as of", "measured",
+                                              "time", "note"))
     return ('<section id="cells"><h2>Cells</h2><div class="scroll">'
             f'<table class="data cells"><thead><tr>{heads}</tr></thead><tbody>{"".join(rows)}</tbody>'
             '</table></div></section>')

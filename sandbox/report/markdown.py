@@ -10,6 +10,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from sandbox.report import tables
 from sandbox.report.findings import FormatSummary, Group, groups, summaries, where
 from sandbox.report.tables import (
     FORMAT_TEXT,
@@ -43,8 +44,7 @@ def _md(text: object) -> str:
 
 def _header(results: Results) -> list[str]:
     ids = healthy(results)
-    cells = {c["id"]: c for c in results["cells"]}
-    span = f" (TensorFlow {cells[ids[0]]['tensorflow']} to {cells[ids[-1]]['tensorflow']})" if ids else ""
+    span = f" ({tables.span(results)})" if ids else ""
     counts = Counter(status_verdict(l["status"]) for l in results["loads"])
     tally = ", ".join(f"{counts.get(v, 0)} {v}" for v in ("ok", "differs", "fails", NA))
     redacted = " Host names and local paths are redacted." if results.get("redacted") else ""
@@ -54,7 +54,12 @@ def _header(results: Results) -> list[str]:
             f"cell's models with every loader it has: {len(ids) ** 2} producer → consumer pairs, "
             f"{len(results['loads'])} loads ({tally}). Generated {results['created']} by sandbox "
             f"{results['sandbox_version']} from `{results['matrix']}`.{redacted} Every load, with its whole error, "
-            "is in [results.json](results.json); the page with the pair picker is index.html.", ""]
+            "is in [results.json](results.json); the page with the pair picker is index.html.", ""] + _related(results)
+
+
+def _related(results: Results) -> list[str]:
+    names = results.get("related") or []
+    return [f"Other maps: {', '.join(f'[{n}](../{n}/index.md)' for n in names)}", ""] if names else []
 
 
 def _formats(results: Results) -> list[str]:
@@ -138,9 +143,10 @@ def _ops(results: Results) -> list[str]:
 
 def _cells(results: Results, names: dict[str, str]) -> list[str]:
     rows = [[names.get(c["id"], c["id"]), c["id"], c["status"], c["requirement"] or "",
-             (c["resolved_as_of"] or "")[:10], _seconds(c.get("seconds") or {}), _md(c["reason"] or "")]
+             (c["resolved_as_of"] or "")[:10], tables.measured(c), _seconds(c.get("seconds") or {}), _md(c["reason"] or "")]
             for c in results["cells"]]
-    table = tabulate(rows, ["label", "cell", "status", "installed", "deps as of", "time", "note"], tablefmt="github")
+    table = tabulate(rows, ["label", "cell", "status", "installed", "deps as of", "measured", "time", "note"],
+                     tablefmt="github")
     return ["## Cells", "", table, ""]
 
 

@@ -5,7 +5,8 @@ per square (its verdict) and the number of loads behind it; only loads that
 fail or differ are listed, by square, with their error (each distinct text
 once) and their signature (sandbox.report.findings).
 
-    {"cells": [[id, label, tensorflow], ...],      # the healthy cells, oldest first
+    {"cells": [[id, label, tensorflow, runtime], ...],  # the healthy cells, oldest first (runtime: "tensorflow",
+                                                    # "keras", "ai-edge-litert", "tflite-runtime")
      "grids": [{"f": format, "l": loader, "p": [cell index of each producer],
                 "v": "oofn-...",                  # verdict per producer x consumer, row-major
                 "n": [loads per square, ...]}],
@@ -33,6 +34,7 @@ from sandbox.report.tables import (
     grids,
     healthy,
     labels,
+    runtime,
 )
 
 # One letter per verdict in a grid's "v" string.
@@ -49,7 +51,7 @@ def build(results: Results, found: list[Grid] | None = None) -> dict[str, Any]:
     tables: dict[str, Any] = {"sigs": {}, "errors": {}}
     found = grids(results) if found is None else found
     data: dict[str, Any] = {
-        "cells": [[c, names[c], str(cells[c].get("tensorflow") or "")] for c in ids],
+        "cells": [[c, names[c], str(cells[c].get("tensorflow") or ""), str(runtime(cells[c]).get("name"))] for c in ids],
         "grids": [_grid(g, index) for g in found],
         "bad": {f"{gi},{index[p]},{index[c]}": [_problem(l, tables) for l in loads]
                 for gi, g in enumerate(found) for (p, c), loads in sorted(g.problems.items())},

@@ -16,6 +16,8 @@
     });
   }
   function label(i) { return DATA.cells[i][1]; }
+  // "TF 2.18.1" for a TensorFlow cell; a runtime cell's label names its runtime ("LiteRT 1.2.0")
+  function named(i) { return (DATA.cells[i][3] || "tensorflow") === "tensorflow" ? "TF " + label(i) : label(i); }
 
   // -- the state in the URL fragment: #from=..&format=..&to=..&loader=..&f=..&s=..&q=..
   var KEYS = ["from", "format", "to", "loader", "f", "s", "q"];
@@ -65,14 +67,14 @@
     return -1;
   }
   function sentence(v, p, c, format, loader) {
-    var saved = "A <code>" + esc(format) + "</code> model saved with TF " + esc(label(p));
-    var where = " in TF " + esc(label(c)) + " with <code>" + esc(loader) + "</code>";
+    var saved = "A <code>" + esc(format) + "</code> model saved with " + esc(named(p));
+    var where = " in " + esc(named(c)) + " with <code>" + esc(loader) + "</code>";
     return {o: saved + " loads" + where + ", and every probe gives the producer's outputs.",
             d: saved + " loads" + where + ", but its outputs differ from the producer's.",
             f: saved + " fails to load or run" + where + ".",
-            n: "TF " + esc(label(c)) + " has no <code>" + esc(loader) + "</code> loader for this format.",
-            "-": "TF " + esc(label(p)) + " wrote no <code>" + esc(format) + "</code> model that TF " +
-                 esc(label(c)) + " tried with <code>" + esc(loader) + "</code>."}[v];
+            n: esc(named(c)) + " has no <code>" + esc(loader) + "</code> loader for this format.",
+            "-": esc(named(p)) + " wrote no <code>" + esc(format) + "</code> model that " +
+                 esc(named(c)) + " tried with <code>" + esc(loader) + "</code>."}[v];
   }
   function problemsHtml(list) {
     var bySig = {}, order = [], predicted = {};
@@ -113,10 +115,10 @@
     box.innerHTML = "<p class=\"verdict\"><span class=\"badge big v-" + WORDS[v].replace("/", "") + "\" id=\"verdict\">" +
       esc(WORDS[v]) + "</span> " + sentence(v, p, c, s.format, s.loader) + esc(counts) + "</p>" +
       problemsHtml(bad) +
-      "<ul class=\"facts\"><li>Newest TF whose <code>" + esc(s.format) + "</code> models load in TF " + esc(label(c)) +
+      "<ul class=\"facts\"><li>Newest TF whose <code>" + esc(s.format) + "</code> models load in " + esc(named(c)) +
       ": <b id=\"newest\" data-cell=\"" + (newest < 0 ? "" : esc(DATA.cells[newest][0])) + "\">" +
       (newest < 0 ? "none" : esc(label(newest))) + "</b></li>" +
-      "<li>Oldest TF that loads this model from TF " + esc(label(p)) + ": <b id=\"oldest\" data-cell=\"" +
+      "<li>Oldest TF that loads this model from " + esc(named(p)) + ": <b id=\"oldest\" data-cell=\"" +
       (oldest < 0 ? "" : esc(DATA.cells[oldest][0])) + "\">" + (oldest < 0 ? "none" : esc(label(oldest))) + "</b></li>" +
       "<li><a href=\"#grid-" + gi + "\">the grid of " + esc(s.format) + " / " + esc(s.loader) + "</a>; " +
       "<code>" + esc(s.from) + "</code> → <code>" + esc(s.to) + "</code></li></ul>";
