@@ -36,6 +36,7 @@ from sandbox import (
     registries,
     repro,
     runner,
+    runtimes,
     shapes,
     shards,
     summary,
@@ -211,6 +212,8 @@ def _parser() -> argparse.ArgumentParser:
     regs.add_argument("--build", nargs="+", metavar="VERSION",
                       help="provision these releases (2.16, or keras==3.5, ai-edge-litert==1.2, tflite-runtime==2.14) "
                            "and store their registries")
+    regs.add_argument("--keras-backend", default=registries.REGISTRY_KERAS_BACKEND, choices=sorted(runtimes.BACKENDS),
+                      help="the backend Keras registries are measured on (default: %(default)s)")
     regs.set_defaults(func=cmd_registries)
 
     rp = verb("repro", "load a user's model (or run their script) across TF versions")
@@ -477,7 +480,7 @@ def _tflite_ops(path: Path) -> dict[str, int]:
 def cmd_registries(args: argparse.Namespace) -> int:
     if args.build:
         with _display([], verbose=True, live=False) as show:
-            registries.build(args.build, show)
+            registries.build(args.build, show, args.keras_backend)
     known = registries.known()
     print(f"{len(known)} stored op registries: {', '.join(p.name[2:-8] for p in known.values())}")
     for runtime in registries.PACKAGES:

@@ -116,13 +116,15 @@ def save(data: dict[str, Any], version: str, runtime: str = TENSORFLOW) -> Path:
     return path
 
 
-# The Keras backend registries are measured on: the lightest (no TensorFlow).
+# The Keras backend registries are measured on by default: the lightest (no
+# TensorFlow). Its layer classes and their config keys are the backend's too.
 REGISTRY_KERAS_BACKEND = "jax"
 
 
-def build(targets: list[str], emit: events.Listener) -> list[Path]:
+def build(targets: list[str], emit: events.Listener, keras_backend: str = REGISTRY_KERAS_BACKEND) -> list[Path]:
     """Provision a cell per target (python "auto"; "2.16" or "tf==2.16" for TF,
-    "keras==3.5" and the like for a runtime), dump its registry, store it."""
+    "keras==3.5" and the like for a runtime, on `keras_backend`), dump its
+    registry, store it."""
     import tempfile
 
     from sandbox import matrix, plan, pythons, runner
@@ -131,7 +133,7 @@ def build(targets: list[str], emit: events.Listener) -> list[Path]:
 
     wanted = [split_target(t) for t in targets]
     keys = {r.package: r.key for r in runtimes.RUNTIMES.values()}
-    data: dict[str, Any] = {"name": "registries", "keras_backend": REGISTRY_KERAS_BACKEND} \
+    data: dict[str, Any] = {"name": "registries", "keras_backend": keras_backend} \
         if any(r == "keras" for r, _ in wanted) else {"name": "registries"}
     for runtime, version in wanted:
         data.setdefault(keys.get(runtime, "tensorflow"), []).append(version)

@@ -13,6 +13,8 @@ from typing import Any
 from sandbox.classify import FAILED
 
 _CELL_ID = re.compile(r"^tf(?P<tf>[^-]+)-py(?P<py>[^-]+)-(?P<image>[a-z]+)(?P<extra>\+.*)?$")
+# a runtime cell: litert1.2.0-py3.12-cpu, keras3.5.0-jax0.4.31-py3.12-cpu, tflite-runtime2.14.0-py3.11-cpu
+_RUNTIME_ID = re.compile(r"^(?P<head>[a-z][a-z-]*\d[^-]*(?:-[a-z]+\d[^-]*)?)-py[^-]+-[a-z]+(?:\+.*)?$")
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,10 @@ def short_labels(ids: list[str]) -> dict[str, str]:
     every other id: the TF minor version first, then more parts as needed; a
     runtime cell's id up to its Python (litert1.2.0-py3.11-cpu -> "litert1.2.0")."""
     parsed = {i: _CELL_ID.match(i) for i in ids}
-    others = {i: i.split("-py")[0] for i, m in parsed.items() if not m}  # a runtime cell: keras3.5.0-jax0.4.31
+    runtime = {i: _RUNTIME_ID.match(i) for i, m in parsed.items() if not m}
+    if not all(runtime.values()):  # a producer that is no cell (a user's model): every name as it is
+        return {i: i for i in ids}
+    others = {i: m["head"] for i, m in runtime.items() if m}  # a runtime cell: keras3.5.0-jax0.4.31
     for parts in (("minor",), ("tf",), ("tf", "py"), ("tf", "py", "image")):
         labels = {**{i: _label(m, parts) for i, m in parsed.items() if m}, **others}
         if len(set(labels.values())) == len(ids):

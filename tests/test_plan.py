@@ -179,20 +179,43 @@ def test_a_range_that_matches_nothing_is_one_line(tmp_path: Path) -> None:
         cells('tensorflow = ">=3"', tmp_path)
 
 
+# A catalog with a Keras 3 era TF: the map's tf-keras cells start at 2.16.
+MAP_FILES = {
+    "tensorflow": [*FILES, ("tensorflow-2.16.2-cp311-cp311-manylinux_2_17_x86_64.whl", "2024-06-28T00:00:00Z")],
+    "tensorflow-cpu": [*CPU_FILES, ("tensorflow_cpu-2.16.2-cp311-cp311-manylinux_2_17_x86_64.whl", "2024-06-28T00:00:00Z")],
+    "tf-keras": [*RUNTIME_FILES["tf-keras"], ("tf_keras-2.16.0-py3-none-any.whl", "2024-03-09T00:00:00Z")],
+    "tf-nightly": RUNTIME_FILES["tf-nightly"],
+}
+
+
+class MapCatalog(FakeCatalog):
+    def __init__(self) -> None:
+        super().__init__()
+        for package, files in MAP_FILES.items():
+            self._wheels[package] = [w for w in (versions._wheel({"filename": f, "upload-time": t}) for f, t in files) if w]
+
+
+MAP_CELLS = ["tf1.13.2-py3.7-cpu", "tf2.15.1-py3.11-cpu", "tf2.16.2-py3.11-cpu", "tf2.16.2-py3.11-cpu+tf-keras",
+             "tf2.23.0.dev20261026-py3.11-cpu"]
+
+
 def test_the_map_matrix_is_every_minor_from_1_12(tmp_path: Path) -> None:
     mx = matrix.load(Path(__file__).parent.parent / "matrices" / "tf-map.toml")
-    assert [c.tensorflow for c in mx.cells] == [">=1.12"]
+    # every minor; tf-keras beside every minor from 2.16 (the one made for it); the nightly build
+    assert [(c.tensorflow, c.packages) for c in mx.cells] == [
+        (">=1.12", ()), (">=2.16", ("tf-keras=={tensorflow_minor}.*",)), ("nightly", ())]
     assert (mx.probes, mx.formats) == (matrix.BUILTIN_PROBES, matrix.FORMATS)
-    assert [c.id for c in plan.plan(mx, FakeCatalog(), PYTHONS)] == ["tf1.13.2-py3.7-cpu", "tf2.15.1-py3.11-cpu"]
+    assert mx.related == ("keras-map", "tflite-map")
+    assert [c.id for c in plan.plan(mx, MapCatalog(), PYTHONS)] == MAP_CELLS
 
 
 def test_plan_resolves_the_map_offline_from_the_cached_catalog(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    for package, files in (("tensorflow", FILES), ("tensorflow-cpu", CPU_FILES)):
+    for package, files in MAP_FILES.items():
         path = cache / "catalog" / f"{package}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps([{"filename": f, "upload-time": t} for f, t in files]))
     mx = Path(__file__).parent.parent / "matrices" / "tf-map.toml"
     assert cli.main(["plan", "--offline", str(mx)]) == 0
     out = capsys.readouterr().out
-    assert "(tf-map): 2 cells" in out  # 1.13 and 2.15: every minor >= 1.12 the cached catalog holds
-    assert ("tf1.13" in out) and ("tf2.15" in out)
+    assert "(tf-map): 5 cells" in out  # every minor >= 1.12 the cached catalog holds, tf-keras, nightly
+    assert all(cell in out for cell in MAP_CELLS)
