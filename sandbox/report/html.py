@@ -129,13 +129,15 @@ def _picker(results: Results, names: Names) -> str:
     ids = healthy(results)
     cells = [(c, names[c]) for c in ids]
     formats = [(f, f) for f in _present(results, "format")]
+    cell = {c["id"]: c for c in results["cells"]}
+    who = "TensorFlow" if all(tables.runtime(cell[c]).get("name") == "tensorflow" for c in ids) else "TF or runtime"
     return ('<section id="pick"><h2>Will my model load there?</h2>'
             '<form id="picker" class="picker" onsubmit="return false">'
             '<fieldset><legend>Saved with</legend>'
-            f'<label>TensorFlow <select id="p-from">{_options(reversed(cells))}</select></label>'
+            f'<label>{who} <select id="p-from">{_options(reversed(cells))}</select></label>'
             f'<label>format <select id="p-format">{_options(formats)}</select></label></fieldset>'
             '<fieldset><legend>Loaded with</legend>'
-            f'<label>TensorFlow <select id="p-to">{_options(cells)}</select></label>'
+            f'<label>{who} <select id="p-to">{_options(cells)}</select></label>'
             '<label>loader <select id="p-loader"></select></label></fieldset></form>'
             '<div id="answer" class="answer" aria-live="polite" tabindex="-1">'
             '<p class="note">Pick a pair (this needs JavaScript; the grids below hold the same verdicts).</p>'
