@@ -22,6 +22,9 @@ _CACHE = {}
 
 def version(keras: Any) -> str:
     found = getattr(keras, "__version__", None)
+    if found is None and keras.__name__.startswith("keras."):
+        # tf.keras beside Keras 3.0-3.2 is keras._tf_keras.keras, a view of the keras package without a version
+        found = getattr(_import("keras"), "__version__", None)
     if found is None:  # TF1's tf.keras carries it on its backend-free twin
         found = getattr(getattr(keras, "api", None), "__version__", None) or "2 (tf.keras)"
     return str(found)
