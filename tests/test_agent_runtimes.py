@@ -124,3 +124,18 @@ def test_config_keys_follow_the_constructor_chain(modules: dict[str, Any]) -> No
     assert base == ["input_shape", "dtype", "name"]
     assert kerasapi._init_keys(Dense, base) == ["activation", "dtype", "input_shape", "name", "units"]
     assert kerasapi._init_keys(Fixed, []) == ["units"]
+
+
+def test_tf_keras_beside_keras_3_0_takes_the_keras_package_version(modules: dict[str, Any],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """TF 2.15/2.16 with Keras 3.0-3.2: tf.keras is keras._tf_keras.keras, which
+    carries no __version__ (measured): it is Keras 3, not Keras 2."""
+    import types
+    kerasapi = modules["kerasapi"]
+    package = types.ModuleType("keras")
+    package.__version__ = "3.0.5"  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "keras", package)
+    view = types.ModuleType("keras._tf_keras.keras")
+    assert (kerasapi.version(view), kerasapi.is_keras3(view)) == ("3.0.5", True)
+    old = types.ModuleType("tensorflow.python.keras.api._v2.keras")  # TF 2.x's own Keras 2
+    assert kerasapi.version(old) == "2 (tf.keras)" and not kerasapi.is_keras3(old)

@@ -56,16 +56,19 @@ x, ref = np.load(sys.argv[2])["x"], np.load(sys.argv[3])["y"]
 y = keras.ops.convert_to_numpy(model(x, training=False))
 print("backend", keras.backend.backend(), "ok" if np.allclose(y, ref, atol=1e-4, rtol=1e-3) else "differs")
 """
-# A plain TFLite interpreter of module argv[1]: allocate, invoke, compare; or how it refused.
+# A plain TFLite interpreter (argv[1]: "module:attribute"): allocate, invoke, compare; or how it refused.
 TFLITE_WITNESS = """
-import importlib, sys, numpy as np
-Interpreter = importlib.import_module(sys.argv[1]).Interpreter
+import importlib, re, sys, numpy as np
+module, _, name = sys.argv[1].partition(":")
+Interpreter = importlib.import_module(module)
+for part in name.split("."):
+    Interpreter = getattr(Interpreter, part)
 x, ref = np.load(sys.argv[3])["x"], np.load(sys.argv[4])["y"]
 try:
     it = Interpreter(model_path=sys.argv[2])
     it.allocate_tensors()
 except RuntimeError as e:
-    print("refused", " ".join(w for w in str(e).replace("(", " ").replace(")", " ").split() if w.startswith("Flex")))
+    print("refused", " ".join(re.findall(r"\\((Flex\\w*)\\) failed", str(e))))
     sys.exit(0)
 it.set_tensor(it.get_input_details()[0]["index"], x)
 it.invoke()
@@ -151,9 +154,9 @@ def test_keras_files_cross_keras_versions_and_backends(run: tuple[Path, dict[str
 
 
 @pytest.mark.parametrize("consumer, loader, module", [
-    (LITERT, "ai_edge_litert", "ai_edge_litert.interpreter"),
-    (TFLITE_RUNTIME, "tflite_runtime", "tflite_runtime.interpreter"),
-    (TF, "tflite_interpreter", "tensorflow.lite"),
+    (LITERT, "ai_edge_litert", "ai_edge_litert.interpreter:Interpreter"),
+    (TFLITE_RUNTIME, "tflite_runtime", "tflite_runtime.interpreter:Interpreter"),
+    (TF, "tflite_interpreter", "tensorflow:lite.Interpreter"),
 ])
 def test_interpreters_and_the_flex_probe(run: tuple[Path, dict[str, Any]], consumer: str, loader: str,
                                          module: str) -> None:
@@ -191,3 +194,16 @@ def test_check_answers_for_the_runtimes(run: tuple[Path, dict[str, Any]]) -> Non
     [target] = json.loads(done.stdout)["targets"]
     assert (target["runtime"], target["loader"], target["verdict"]) == ("keras", "keras3", "should load")
     assert load(found, KERAS_TF, KERAS_JAX, "dense", "keras_v3", "keras3")["status"] == "ok"
+
+
+def test_a_runtime_whose_interpreter_cannot_run_is_a_broken_cell(tmp_path: Path) -> None:
+    """ai-edge-litert 1.0.1 installed as of its release takes numpy 2.1, and
+    its binary (built for numpy 1.x) imports but builds no interpreter: the
+    cell is broken, with numpy's words, rather than failing every load."""
+    (tmp_path / "matrix.toml").write_text('name = "litert10"\nprobes = ["dense"]\nformats = ["tflite"]\n'
+                                          'ai_edge_litert = "1.0"\n')
+    sandbox(["run", "matrix.toml"], tmp_path, expect=1)  # nothing measured
+    [cell] = results(tmp_path, "litert10")["cells"]
+    assert (cell["id"], cell["status"]) == ("litert1.0.1-py3.11-cpu", "broken")
+    assert cell["reason"] == "ai-edge-litert 1.0.1 does not import or run in the cell"
+    assert "numpy" in cell["detail"] and "_ARRAY_API not found" in cell["detail"]

@@ -98,11 +98,14 @@ HEALTH_CHECK = (
 )
 
 # A runtime cell: import each module=distribution given and report the
-# distribution's version (Python 3.6+: tflite-runtime cells may be 3.7).
+# distribution's version (Python 3.6+: tflite-runtime cells may be 3.7); an
+# interpreter runtime also builds an interpreter of a one-node model (base64,
+# after --model): a binary built for another numpy imports, then fails there.
 RUNTIME_CHECK = (
-    "import importlib, json, sys\n"
-    "found, tf = {}, None\n"
-    "for arg in sys.argv[1:]:\n"
+    "import base64, importlib, json, sys\n"
+    "found, tf, args = {}, None, sys.argv[1:]\n"
+    "model = args[args.index('--model') + 1] if '--model' in args else None\n"
+    "for arg in [a for a in args if '=' in a]:\n"
     "    name, _, dist = arg.partition('=')\n"
     "    module = importlib.import_module(name)\n"
     "    try:\n"
@@ -112,6 +115,8 @@ RUNTIME_CHECK = (
     "        found[dist] = getattr(module, '__version__', None)\n"
     "    if name == 'tensorflow':\n"
     "        tf = module.__version__\n"
+    "    if model is not None and hasattr(module, 'Interpreter'):\n"
+    "        module.Interpreter(model_content=base64.b64decode(model))\n"
     "print(json.dumps({'versions': found, 'tensorflow': tf, 'gpus': 0}))\n"
 )
 
@@ -123,7 +128,8 @@ def health_args(cell: Cell) -> list[str]:
     imports = [f"{runtimes.RUNTIMES[cell.runtime].check}={cell.release.package}"] if cell.release else []
     imports += [f"{'tensorflow' if c.package in TF_PACKAGES else c.package.replace('-', '_')}={c.package}"
                 for c in cell.companions]
-    return ["-c", RUNTIME_CHECK, *imports]
+    from sandbox.agent.tflite_ops import FLEX_MODEL  # any small model builds: this one is at hand
+    return ["-c", RUNTIME_CHECK, *imports, "--model", "".join(FLEX_MODEL)]
 
 
 def health_problem(cell: Cell, info: dict[str, Any]) -> str | None:

@@ -155,8 +155,9 @@ class VenvEnvironment:
         done = self.run_python(health_args(self.cell), log=log, timeout=300)
         info = last_json(done.output)
         if info is None:
-            what = "tensorflow" if self.cell.runtime == "tensorflow" else " and ".join(self.cell.expected)
-            raise ProvisionFailed("broken", f"`import {what}` fails in the cell", commands.tail(done.output)) from None
+            what = "`import tensorflow` fails" if self.cell.runtime == "tensorflow" else \
+                f"{' and '.join(f'{p} {v}' for p, v in self.cell.expected.items())} does not import or run"
+            raise ProvisionFailed("broken", f"{what} in the cell", commands.tail(done.output)) from None
         problem = health_problem(self.cell, info)
         if problem:
             raise ProvisionFailed("broken", problem)
