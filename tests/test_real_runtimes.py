@@ -68,7 +68,7 @@ try:
     it = Interpreter(model_path=sys.argv[2])
     it.allocate_tensors()
 except RuntimeError as e:
-    print("refused", " ".join(re.findall(r"\\((Flex\\w*)\\) failed", str(e))))
+    print("refused", " ".join(sorted(set(re.findall(r"\\((Flex\\w*)\\) failed", str(e))))))
     sys.exit(0)
 it.set_tensor(it.get_input_details()[0]["index"], x)
 it.invoke()
