@@ -7,10 +7,12 @@ Loaders of one version disagree, so each gets its verdict:
   the serving signature and restore reach), tf.saved_model.load (TF 2.x: it
   instantiates every function) and, for Keras SavedModels, Keras' load_model.
 - frozen GraphDefs: import_graph_def.
-- .h5 / .keras: the Keras that X ships (tf.keras), from the layer classes and
-  modules the file's config names (see keras_check).
-- .tflite: the interpreter, from op versions against the highest versions it
-  was measured to resolve (sandbox.static.tflite_check).
+- .h5 / .keras: the Keras that X ships (tf.keras), or Keras X itself, from
+  the layer classes, modules and config keys the file's config names (see
+  keras_check).
+- .tflite: the interpreter (TF's, or LiteRT's or tflite-runtime's X), from op
+  versions against the highest versions it was measured to resolve and its
+  Flex support (sandbox.static.tflite_check).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sandbox import runtimes
 from sandbox.kerasinfo import KerasInfo
 from sandbox.protos import GraphInfo
 from sandbox.static import static_check, tflite_check
@@ -39,9 +42,10 @@ class Verdict:
     ignored_ops: tuple[str, ...] = ()  # missing, but only in functions the load never runs
     loader: str = "tf1_session"
     reasons: tuple[str, ...] = ()  # why, where the verdict is not about ops (Keras, unknown)
+    runtime: str = runtimes.TENSORFLOW  # what `target` is a release of: "tensorflow", "keras", "ai-edge-litert"...
 
     def as_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "loader": self.loader, "verdict": self.verdict,
+        return {"target": self.target, "runtime": self.runtime, "loader": self.loader, "verdict": self.verdict,
                 "missing_ops": list(self.missing_ops), "unknown_attrs": list(self.unknown_attrs),
                 "ignored_attrs": list(self.ignored_attrs), "ignored_ops": list(self.ignored_ops),
                 "reasons": list(self.reasons)}
@@ -99,16 +103,24 @@ def check_all(model: GraphInfo, registry: dict[str, Any], target: str,
             for loader in loaders(model, target, keras_metadata)]
 
 
-def tflite(ops: dict[str, int], registry: dict[str, Any], target: str) -> Verdict:
-    found = tflite_check(ops, registry)
+# The loader of each runtime's TFLite interpreter (sandbox/agent/loaders.py).
+INTERPRETERS = {runtimes.TENSORFLOW: "tflite_interpreter", "ai-edge-litert": "ai_edge_litert",
+                "tflite-runtime": "tflite_runtime"}
+
+
+def tflite(ops: dict[str, int], registry: dict[str, Any], target: str, runtime: str = runtimes.TENSORFLOW) -> Verdict:
+    loader = INTERPRETERS[runtime]
+    found = tflite_check(ops, registry, loader)
     if found is None:
-        return Verdict(target, UNKNOWN, (), (), (), loader="tflite_interpreter",
+        return Verdict(target, UNKNOWN, (), (), (), loader=loader, runtime=runtime,
                        reasons=("no measurement of this release's TFLite interpreter",))
+    flex = [op for op in found.missing_ops if op.startswith("Flex")]
+    reasons = tuple(f"{op}: a select TF op; this interpreter has no Flex delegate" for op in flex)
     return Verdict(target, WILL_FAIL if found.missing_ops else SHOULD_LOAD, found.missing_ops, (), (),
-                   loader="tflite_interpreter")
+                   loader=loader, reasons=reasons, runtime=runtime)
 
 
-def keras_check(info: KerasInfo, registry: dict[str, Any], target: str) -> Verdict:
+def keras_check(info: KerasInfo, registry: dict[str, Any], target: str, runtime: str = runtimes.TENSORFLOW) -> Verdict:
     """The file against the Keras `target` ships. Measured (TF 1.13-1.15,
     2.4, 2.11, 2.12, 2.18 with and without tf-keras): Keras 2 reads no Keras 3
     file (.h5: InputLayer's batch_shape; .keras: keras.src modules); Keras 3
@@ -117,7 +129,7 @@ def keras_check(info: KerasInfo, registry: dict[str, Any], target: str) -> Verdi
     target lacks fails by name."""
     keras = registry.get("keras")
     if not keras:
-        return Verdict(target, UNKNOWN, (), (), (), loader="keras",
+        return Verdict(target, UNKNOWN, (), (), (), loader="keras", runtime=runtime,
                        reasons=("no record of this release's tf.keras",))
     major, version = int(keras.get("major", 2)), str(keras.get("version", "?"))
     loader = "keras3" if major >= 3 else "keras2"
@@ -129,8 +141,22 @@ def keras_check(info: KerasInfo, registry: dict[str, Any], target: str) -> Verdi
     if major >= 3 and info.format == "keras_v3" and any("ambda" in c for c in info.code):
         reasons.append(f"Keras {version} refuses its Lambda in safe mode, the default of load_model "
                        "(safe_mode=False runs the code it carries)")
-    return Verdict(target, WILL_FAIL if reasons else SHOULD_LOAD, missing, (), (), loader=loader,
-                   reasons=tuple(reasons))
+    unknown = _unknown_keys(info, keras, major)
+    reasons += [f"Keras {version}'s {name.split('.')[0]} takes no config key '{name.split('.', 1)[1]}'" for name in unknown]
+    return Verdict(target, WILL_FAIL if reasons else SHOULD_LOAD, missing, unknown, (), loader=loader,
+                   reasons=tuple(reasons), runtime=runtime)
+
+
+def _unknown_keys(info: KerasInfo, keras: dict[str, Any], major: int) -> tuple[str, ...]:
+    """"Dense.quantization_config": config keys of the file's layers that the
+    target's layer class takes no argument for (Keras passes a layer's config
+    to its constructor, which refuses unknown keywords). Only for files of the
+    target's own Keras generation: Keras 3 converts Keras 2 .h5 configs first."""
+    accepted = keras.get("config_keys")
+    if not isinstance(accepted, dict) or info.writer_major != major:
+        return ()
+    return tuple(f"{cls}.{key}" for cls, keys in info.config_keys if isinstance(accepted.get(cls), list)
+                 for key in keys if key not in accepted[cls])
 
 
 def _format_reasons(info: KerasInfo, major: int, version: str) -> list[str]:

@@ -32,6 +32,7 @@ CATEGORIES = {
     "keras-weights": "the file's weights do not fit the layers the consumer's Keras builds",
     "tflite-op-version": "the consumer's interpreter lacks the op at that version",
     "tflite-kernel": "the consumer's interpreter has the op but its kernel fails on this model",
+    "tflite-flex-op": "the model needs select TF ops (Flex) the consumer's interpreter does not run",
     "protobuf-parse": "the consumer cannot parse the file",
     "converter-refused": "a TensorFlow converter refused the model (an export)",
     "crash": "the process died of a signal in native code",
@@ -136,6 +137,12 @@ _RULES: tuple[tuple[str, re.Pattern[str], Namer], ...] = (
      _data_format),
     ("kernel-unsupported", re.compile(r"The (?P<op>\w+) op currently only supports the \w+ tensor format"),
      _data_format),
+    # a select TF op (Flex) in an interpreter without the Flex delegate: TF 1.13-2.2's and
+    # LiteRT's and tflite-runtime's words; TF 1.13 names the node "Flex" only
+    ("tflite-flex-op", re.compile(r"(?:Regular TensorFlow ops are|Select TensorFlow op\(s\), included in the given model, "
+                                  r"is\(are\)) not supported by this interpreter.*?Node number \d+ \((Flex[A-Za-z0-9_]*)\)",
+                                  re.S), _first),
+    ("tflite-flex-op", re.compile(r"Encountered unresolved custom op: (Flex[A-Za-z0-9_]+)"), _first),
     ("tflite-op-version", re.compile(r"Didn't find op for builtin opcode '([^']+)' version '(\d+)'"), _tflite_version),
     # an interpreter whose schema predates the op: it names only the number
     ("tflite-op-version", re.compile(r"Op builtin_code out of range: (\d+)"), _tflite_code),

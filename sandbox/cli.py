@@ -41,6 +41,7 @@ from sandbox import (
     registries,
     repro,
     runner,
+    runtimes,
     shapes,
     shards,
     summary,
@@ -140,7 +141,9 @@ EXAMPLES = {
     "load": "sandbox load matrix.toml --cell tf1.15.5-py3.7-cpu --bundles bundles/export-* --out bundles/load-tf1.15.5",
     "merge": "sandbox merge bundles/* --reports reports",
     "report": "sandbox report reports/default/results.json",
-    "check": "sandbox check model.pb --against tf==1.13,tf==1.15\n  sandbox check saved_model/ --against all --json",
+    "check": "sandbox check model.pb --against tf==1.13,tf==1.15\n  sandbox check saved_model/ --against all --json\n"
+             "  sandbox check model.keras --against keras==3.11\n"
+             "  sandbox check model.tflite --against ai-edge-litert==1.2,tflite-runtime==2.14",
     "registries": "sandbox registries --build 2.16 2.17",
     "repro": "sandbox repro examples/repro/matmul_frozen_graph.toml -j 2 --json",
     "bisect": "sandbox bisect examples/repro/matmul_frozen_graph.toml",
@@ -244,14 +247,19 @@ def _parser() -> argparse.ArgumentParser:
     chk = verb("check", "will a model load in other TF versions? (static, no environment; exit 1: it will fail somewhere)")
     chk.add_argument("model", type=Path, help="a SavedModel folder, a frozen GraphDef .pb, a .h5 / .keras or a .tflite file")
     chk.add_argument("--against", required=True, metavar="TARGETS",
-                     help="tf==X[,tf==Y...] or 'all' (every stored op registry)")
+                     help="tf==X[,tf==Y...], keras==X (.keras/.h5), ai-edge-litert==X or tflite-runtime==X (.tflite), "
+                          "or 'all' (every stored registry that applies)")
     chk.add_argument("--max-model-size", type=mebibytes, default=protos.DEFAULT_MAX_BYTES / (1 << 20), metavar="MIB",
                      help="refuse larger model files, of every format (default: %(default).0f MiB)")
     chk.add_argument("--json", action="store_true", help="print the verdicts as JSON ($defs/check of cli.schema.json)")
     chk.set_defaults(func=cmd_check)
 
     regs = verb("registries", "list the stored op registries, or --build more")
-    regs.add_argument("--build", nargs="+", metavar="VERSION", help="provision these TF releases and store their registries")
+    regs.add_argument("--build", nargs="+", metavar="VERSION",
+                      help="provision these releases (2.16, or keras==3.5, ai-edge-litert==1.2, tflite-runtime==2.14) "
+                           "and store their registries")
+    regs.add_argument("--keras-backend", default=registries.REGISTRY_KERAS_BACKEND, choices=sorted(runtimes.BACKENDS),
+                      help="the backend Keras registries are measured on (default: %(default)s)")
     regs.set_defaults(func=cmd_registries)
 
     rp = verb("repro", "load a user's model (or run their script) across TF versions")
@@ -361,8 +369,8 @@ def _plan(path: Path, offline: bool, quiet: bool = False) -> tuple[matrix.Matrix
         if cell.skip:
             print(f"  {cell.id:28} skipped: {cell.skip}")
         else:
-            assert cell.release
-            print(f"  {cell.id:28} {' '.join(cell.requirements)} on {cell.where}, deps as of {cell.release.exclude_newer[:10]}")
+            later = "".join(f"; {p} as of {d[:10]}" for p, d in cell.package_dates)
+            print(f"  {cell.id:28} {' '.join(cell.requirements)} on {cell.where}, deps as of {(cell.as_of or '?')[:10]}{later}")
     return mx, cells
 
 
@@ -550,21 +558,18 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    verdicts, what = _check_model(args.model, int(args.max_model_size * (1 << 20)))
-    wanted = list(registries.known()) if args.against.strip() == "all" else \
-        [registries.parse_target(t) for t in args.against.split(",") if t.strip()]
-    if not wanted:
-        raise SandboxError(f"--against '{args.against}' names no TF version: give tf==X[,tf==Y...] or 'all'")
+    verdicts, what, reads = _check_model(args.model, int(args.max_model_size * (1 << 20)))
+    wanted = _targets(args.against, reads)
     rows, found = [], []
-    for target in wanted:
-        version, registry = registries.load(target)
-        if target.count(".") == 2 and target != version:
+    for runtime, target in wanted:
+        version, registry = registries.load(target, runtime)
+        if runtime == registries.TENSORFLOW and target.count(".") == 2 and target != version:
             print(f"sandbox: note: tf=={target}: no op registry of that release is stored; checking against "
                   f"{version}, the stored release of {version.rsplit('.', 1)[0]}", file=sys.stderr)
-        for verdict in verdicts(registry, version):
+        for verdict in verdicts(registry, version, runtime):
             found.append(verdict)
-            rows.append([f"tf=={version}", verdict.loader, verdict.verdict, ", ".join(verdict.missing_ops),
-                         ", ".join(verdict.unknown_attrs),
+            rows.append([f"{'tf' if runtime == registries.TENSORFLOW else runtime}=={version}", verdict.loader,
+                         verdict.verdict, ", ".join(verdict.missing_ops), ", ".join(verdict.unknown_attrs),
                          "; ".join(verdict.ignored_ops + verdict.ignored_attrs + verdict.reasons)])
     failing = sum(v.verdict == check.WILL_FAIL for v in found)
     if args.json:
@@ -575,8 +580,28 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if failing else 0
 
 
-def _check_model(path: Path, max_bytes: int = protos.DEFAULT_MAX_BYTES) -> tuple[Any, str]:
-    """(registry, target -> verdicts per loader; a description of the model)."""
+def _targets(against: str, reads: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(runtime, version) of each target of --against; "all": every stored
+    registry of TF and of the runtimes that read this kind of model (`reads`)."""
+    if against.strip() == "all":
+        return [(r, v) for r in (registries.TENSORFLOW, *reads) for v in registries.known(r)]
+    wanted = [registries.split_target(t) for t in against.split(",") if t.strip()]
+    if not wanted:
+        raise SandboxError(f"--against '{against}' names no TF version: give tf==X[,tf==Y...] or 'all'")
+    for runtime, version in wanted:
+        if runtime != registries.TENSORFLOW and runtime not in reads:
+            raise SandboxError(f"--against {runtime}=={version}: {runtime} reads no such model "
+                               f"(it reads {', '.join(_READS[runtime])})")
+    return wanted
+
+
+# What each runtime beside TF reads, for `check` (the agent's catalog has its loaders).
+_READS = {"keras": ".keras and .h5 files", "ai-edge-litert": ".tflite files", "tflite-runtime": ".tflite files"}
+
+
+def _check_model(path: Path, max_bytes: int = protos.DEFAULT_MAX_BYTES) -> tuple[Any, str, tuple[str, ...]]:
+    """(registry, target, runtime -> verdicts per loader; a description of the
+    model; the runtimes besides TF that read it)."""
     if not path.exists():
         raise SandboxError(f"{path}: no such file or folder")
     if path.is_dir() and not (path / "saved_model.pb").is_file():
@@ -588,13 +613,14 @@ def _check_model(path: Path, max_bytes: int = protos.DEFAULT_MAX_BYTES) -> tuple
             print(f"sandbox: warning: {path}: its config holds {', '.join(info.code)}: loading it can run that code "
                   "(Keras 2 does even with safe_mode=True for .h5; sandbox refuses it in safe mode, in every Keras)",
                   file=sys.stderr)
-        return (lambda reg, v: [check.keras_check(info, reg, v)],
+        return (lambda reg, v, rt: [check.keras_check(info, reg, v, rt)],
                 f"{info.format} written by Keras {info.keras_version or '?'}, layers {', '.join(info.layers)}"
-                + (f"; carries code: {', '.join(info.code)}" if info.code else ""))
+                + (f"; carries code: {', '.join(info.code)}" if info.code else ""), ("keras",))
     if path.suffix == ".tflite":
         ops = _tflite_ops(path, max_bytes)
-        return (lambda reg, v: [check.tflite(ops, reg, v)],
-                "TFLite flatbuffer with " + ", ".join(f"{op} v{n}" for op, n in sorted(ops.items())))
+        return (lambda reg, v, rt: [check.tflite(ops, reg, v, rt)],
+                "TFLite flatbuffer with " + ", ".join(f"{op} v{n}" for op, n in sorted(ops.items())),
+                ("ai-edge-litert", "tflite-runtime"))
     model = protos.read_model(path, max_bytes=max_bytes)
     for warning in model.warnings:
         print(f"sandbox: warning: {path}: {warning}", file=sys.stderr)
@@ -602,7 +628,7 @@ def _check_model(path: Path, max_bytes: int = protos.DEFAULT_MAX_BYTES) -> tuple
         if model.kind == "saved_model" and path.is_dir() else None
     produced = f", written by TF {model.tensorflow}" if model.tensorflow else ""
     kind = "Keras SavedModel" if keras else model.kind
-    return (lambda reg, v: check.check_all(model, reg, v, keras), f"{kind} with {len(model.ops)} ops{produced}")
+    return (lambda reg, v, rt: check.check_all(model, reg, v, keras), f"{kind} with {len(model.ops)} ops{produced}", ())
 
 
 def _tflite_ops(path: Path, max_bytes: int) -> dict[str, int]:
@@ -619,9 +645,13 @@ def _tflite_ops(path: Path, max_bytes: int) -> dict[str, int]:
 def cmd_registries(args: argparse.Namespace) -> int:
     if args.build:
         with _display([], verbose=True, live=False) as show:
-            registries.build(args.build, show)
+            registries.build(args.build, show, args.keras_backend)
     known = registries.known()
     print(f"{len(known)} stored op registries: {', '.join(p.name[2:-8] for p in known.values())}")
+    for runtime in registries.PACKAGES:
+        found = registries.known(runtime)
+        if found:
+            print(f"{len(found)} {runtime} registries: {', '.join(p.name[:-8] for p in found.values())}")
     return 0
 
 

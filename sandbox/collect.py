@@ -34,6 +34,7 @@ def collect(matrix: Matrix, results: list[CellResult],
         "name": matrix.name,
         "matrix": str(matrix.path),
         "created": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **({"related": list(matrix.related)} if matrix.related else {}),
         "probes": list(matrix.probes),
         "formats": list(matrix.formats),
         "tolerances": {p: vars(matrix.tolerance(p)) for p in matrix.probes},
@@ -101,6 +102,6 @@ def _load(consumer: str, producer: str, load: Load, artifacts: dict[tuple[str, s
                                         artifact.get("lazy_attrs")).as_dict()
     elif (registry and artifact and artifact.get("tflite_ops") and load.format in TFLITE_FORMATS
           and load.status is not LoadStatus.NOT_APPLICABLE):
-        checked = tflite_check(artifact["tflite_ops"], registry)
+        checked = tflite_check(artifact["tflite_ops"], registry, load.loader)
         result["static"] = checked.as_dict() if checked else None
     return result

@@ -32,8 +32,8 @@ STOP_GRACE = 3.0  # seconds between SIGTERM and SIGKILL in stop_all
 DRAIN_TIMEOUT = 10.0  # seconds to collect output after a kill (a grandchild may hold the pipe)
 
 # Variables a cell must not inherit from the host: they would point the cell's
-# Python or TF at the host's packages, devices or settings.
-_LEAKY_PREFIXES = ("PYTHON", "VIRTUAL_ENV", "CONDA_", "TF_", "CUDA_", "NOX_", "PIP_", "UV_")
+# Python, TF or Keras (KERAS_BACKEND) at the host's packages, devices or settings.
+_LEAKY_PREFIXES = ("PYTHON", "VIRTUAL_ENV", "CONDA_", "TF_", "CUDA_", "NOX_", "PIP_", "UV_", "KERAS_", "JAX_", "XLA_")
 _KEEP = {"PYTHONDONTWRITEBYTECODE", "PIP_CERT", "PIP_FIND_LINKS", "PIP_DEFAULT_TIMEOUT", "UV_CACHE_DIR", "UV_INDEX_URL"}
 
 

@@ -25,6 +25,8 @@ class KerasInfo:
     layers: tuple[str, ...]  # class names of the layers, sorted
     modules: tuple[str, ...]  # modules named by the config ("keras.src.models.functional"), sorted
     code: tuple[str, ...] = ()  # what of the config carries code (sandbox.agent.kerascode): Lambda layers...
+    # per layer class, every key its configs in the file set: (("Dense", ("activation", "name", ...)), ...)
+    config_keys: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def writer_major(self) -> int:
@@ -87,6 +89,7 @@ MODELS = ("Functional", "Sequential", "Model")
 def _from_config(fmt: str, config: dict[str, Any], version: str | None, code: tuple[str, ...]) -> KerasInfo:
     layers: set[str] = set()
     modules: set[str] = set()
+    keys: dict[str, set[str]] = {}
 
     def walk(model: dict[str, Any]) -> None:
         if isinstance(model.get("module"), str):
@@ -102,7 +105,9 @@ def _from_config(fmt: str, config: dict[str, Any], version: str | None, code: tu
                 layers.add(layer["class_name"])
                 if isinstance(layer.get("module"), str):
                     modules.add(layer["module"])
+                if isinstance(layer.get("config"), dict):
+                    keys.setdefault(layer["class_name"], set()).update(str(k) for k in layer["config"])
 
     walk(config)
     return KerasInfo(fmt, version, str(config.get("class_name", "?")), tuple(sorted(layers)), tuple(sorted(modules)),
-                     code)
+                     code, tuple((c, tuple(sorted(k))) for c, k in sorted(keys.items())))

@@ -17,7 +17,19 @@ for, installed or not, so that every machine plans the same cells.
 
 `tensorflow` values may be ranges (">=1.12", ">=1.13,<2", "all"): every minor
 release in it, found in the release catalog when the matrix is planned
-(sandbox.plan), so a new TensorFlow release joins the matrix by itself.
+(sandbox.plan), so a new TensorFlow release joins the matrix by itself;
+"nightly" is the newest tf-nightly build.
+
+Runtime cells (sandbox.runtimes): `keras`, `ai_edge_litert` and
+`tflite_runtime` are axes of their own, versions or ranges like `tensorflow`;
+each forms its own family of cells (crossed with python, image and backend,
+and Keras with `keras_backend`), beside the TensorFlow cells. An include with
+`keras` and `tensorflow` pins the TensorFlow of a Keras cell's backend.
+
+`role` ("both", "producer", "consumer"; top level or per include) says what a
+cell does: a map of runtimes lists TF cells as producers only, so it loads
+their artifacts without measuring TF-to-TF pairs again. `related` names other
+reports (folders beside this one) that the report links to.
 """
 
 from __future__ import annotations
@@ -35,6 +47,7 @@ from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from sandbox import runtimes
 from sandbox.errors import ConfigError
 from sandbox.versions import is_range
 
@@ -44,26 +57,34 @@ else:  # pragma: no cover - exercised on older host Pythons only
     import tomli as tomllib
 
 AXES = ("tensorflow", "python", "image", "backend")
+RUNTIME_AXES = (*runtimes.KEYS, "keras_backend")
+FAMILIES = ("tensorflow", *runtimes.KEYS)  # each makes cells of its own kind
 IMAGES = ("cpu", "gpu")
 BACKENDS = ("venv", "docker")
+ROLES = ("both", "producer", "consumer")
+NIGHTLY = "nightly"  # tensorflow = "nightly": the newest tf-nightly build
 # The agent's built-in probes and formats (sandbox/agent/zoo.py, exporters.py).
 BUILTIN_PROBES = ("batchnorm", "batch_matmul", "conv2d", "dense", "lstm", "gru", "einsum", "layernorm",
-                  "attention", "bn_inference", "quantizable", "cudnn_lstm")
+                  "attention", "bn_inference", "quantizable", "cudnn_lstm", "flex")
 FORMATS = ("saved_model", "saved_model_tf1", "frozen_graph", "keras_saved_model", "keras_h5", "keras_v3",
            "tf_keras_saved_model", "tf_keras_h5", "tf_keras_v3", "tflite", "tflite_dynamic", "tflite_int8",
-           "checkpoint")
+           "tflite_flex", "checkpoint")
 DEFAULT_PROBES = BUILTIN_PROBES
 DEFAULT_FORMATS = FORMATS
 DEFAULT_TOLERANCE = (1e-4, 1e-3)  # atol, rtol: numpy.allclose semantics
-DEFAULTS: dict[str, Any] = {"python": "auto", "image": "cpu", "backend": "venv"}
-ENTRY_KEYS = (*AXES, "docker_image", "packages")
+DEFAULTS: dict[str, Any] = {"python": "auto", "image": "cpu", "backend": "venv",
+                            "keras_backend": runtimes.DEFAULT_BACKEND}
+ENTRY_KEYS = (*AXES, *RUNTIME_AXES, "docker_image", "packages", "role")
 TOP_KEYS = (*ENTRY_KEYS, "name", "probes", "formats", "timeout", "include", "exclude", "probe_modules", "tolerance",
-            "python_image")
+            "related", "python_image")
 # The official images: tensorflow/tensorflow:2.15.0 and tensorflow/tensorflow:2.15.0-gpu.
 DEFAULT_DOCKER_IMAGE = "tensorflow/tensorflow:{tensorflow}{gpu}"
 PLACEHOLDERS = ("tensorflow", "python", "gpu")
+# in `packages`: the cell's TF release ("2.20.0") and its minor ("2.20"), as
+# in "tf-keras=={tensorflow_minor}.*" (the tf-keras made for that TF)
+PACKAGE_PLACEHOLDERS = ("tensorflow", "tensorflow_minor")
 
-_TF_VERSION = re.compile(r"^\d+\.\d+(\.\d+)?((a|b|rc)\d+)?$")
+_VERSION = re.compile(r"^\d+\.\d+(\.\d+)?((a|b|rc)\d+)?$")
 _PY_VERSION = re.compile(r"^3\.\d+$")
 
 
@@ -71,22 +92,42 @@ _PY_VERSION = re.compile(r"^3\.\d+$")
 class CellRequest:
     """One combination asked for; versions not yet resolved."""
 
-    tensorflow: str
+    tensorflow: str  # "" in a runtime cell whose backend TF is not pinned
     python: str  # "3.7" or "auto"
     image: str
     backend: str
     docker_image: str = ""  # a template (see the module doc); "" for venv cells
     packages: tuple[str, ...] = ()  # requirements installed beside TF, e.g. "tf-keras"
+    runtime: str = ""  # "" for a TF cell, else a runtimes.RUNTIMES key ("keras")
+    version: str = ""  # the runtime's version or range
+    keras_backend: str = ""  # Keras cells: a runtimes.BACKENDS name
+    role: str = "both"
 
     @property
     def label(self) -> str:
         suffix = "" if self.backend == "venv" else f"-{self.backend}"
-        return f"tf{self.tensorflow}-py{self.python}-{self.image}{suffix}{packages_suffix(self.packages)}"
+        head = f"tf{self.tensorflow}"
+        if self.runtime:
+            head = f"{runtimes.RUNTIMES[self.runtime].prefix}{self.version}" + (
+                f"-{self.keras_backend}" if self.keras_backend else "")
+        return f"{head}-py{self.python}-{self.image}{suffix}{packages_suffix(self.packages)}"
+
+    def value(self, key: str) -> str:
+        """The request's value for a matrix key (exclude tables match on these)."""
+        if key in runtimes.RUNTIMES:
+            return self.version if self.runtime == key else ""
+        return str(getattr(self, key))
 
 
 def packages_suffix(packages: tuple[str, ...]) -> str:
     """"+tf-keras" for a cell with extra packages: part of its id."""
-    return "".join(f"+{Requirement(p).name}" for p in packages)
+    return "".join(f"+{Requirement(fill_packages((p,), '0.0.0')[0]).name}" for p in packages)
+
+
+def fill_packages(packages: tuple[str, ...], tensorflow: str) -> tuple[str, ...]:
+    """The packages with their placeholders filled for a cell's TF release."""
+    minor = ".".join(tensorflow.split(".")[:2])
+    return tuple(p.format(tensorflow=tensorflow, tensorflow_minor=minor) for p in packages)
 
 
 @dataclass(frozen=True)
@@ -108,6 +149,7 @@ class Matrix:
     # the exclude tables, applied again to the cells a range expands to
     excludes: tuple[tuple[tuple[str, str], ...], ...] = ()
     python_image: str = ""  # where a venv cell's Python is missing: run it in this image (docker backend)
+    related: tuple[str, ...] = ()  # other reports (by name) this one links to
 
     def excluded(self, cell: CellRequest) -> bool:
         return any(_matches(cell, dict(pattern)) for pattern in self.excludes)
@@ -162,26 +204,34 @@ def parse(data: dict[str, Any], path: Path) -> Matrix:
     where = str(path)
     check_keys(data, TOP_KEYS, where, "")
     includes = [_entry(e, f"include[{i}]", where) for i, e in enumerate(_tables(data, "include", where))]
-    if "tensorflow" not in data and not includes:
-        raise ConfigError(f"{where}: key 'tensorflow': required (a list of versions like [\"1.15\", \"2.15\"])")
-    axes = {axis: _axis(data, axis, where) for axis in AXES if axis in data or axis in DEFAULTS}
+    families = [f for f in FAMILIES if f in data]
+    if not families and not includes:
+        raise ConfigError(f"{where}: key 'tensorflow': required (a list of versions like [\"1.15\", \"2.15\"]), "
+                          f"or a runtime: {', '.join(runtimes.KEYS)}")
+    if "keras_backend" in data and "keras" not in data:
+        raise ConfigError(f"{where}: key 'keras_backend': only Keras cells have a backend; add keras = [...]")
+    axes = {axis: _axis(data, axis, where) for axis in AXES + RUNTIME_AXES if axis in data or axis in DEFAULTS}
     excludes = [_entry(e, f"exclude[{i}]", where) for i, e in enumerate(_tables(data, "exclude", where))]
     image = docker_image(data.get("docker_image", DEFAULT_DOCKER_IMAGE), "docker_image", where)
     packages = _packages(data.get("packages", []), "packages", where)
+    role = _role(data.get("role", "both"), "role", where)
     raw_includes = _tables(data, "include", where)
     cells: list[CellRequest] = []
-    if "tensorflow" in data:
-        for combo in itertools.product(*(axes[a] for a in AXES)):
-            cell = _request(dict(zip(AXES, combo)), image, packages)
+    for family in families:
+        names = (family, *_family_axes(family))
+        for combo in itertools.product(*(axes[a] for a in names)):
+            cell = _request(family, dict(zip(names, combo)), image, packages, role)
             if not any(_matches(cell, ex) for ex in excludes):
-                cells.append(_checked(cell, "python", where))
+                cells.append(_checked(cell, "", where))
     for i, inc in enumerate(includes):
-        if "tensorflow" not in inc:
-            raise ConfigError(f"{where}: key 'include': each entry needs 'tensorflow'")
-        values = {a: inc.get(a, axes[a][0] if a != "tensorflow" else "") for a in AXES}
-        extra = _packages(raw_includes[i]["packages"], f"include[{i}].packages", where) \
-            if "packages" in raw_includes[i] else packages
-        cells.append(_checked(_request(values, inc.get("docker_image", image), extra), f"include[{i}].python", where))
+        raw = raw_includes[i]
+        family = _include_family(inc, f"include[{i}]", where)
+        values = {a: inc.get(a, axes[a][0] if a in axes and a not in FAMILIES else "")
+                  for a in (*AXES, *RUNTIME_AXES)}
+        extra = _packages(raw["packages"], f"include[{i}].packages", where) if "packages" in raw else packages
+        entry_role = _role(raw["role"], f"include[{i}].role", where) if "role" in raw else role
+        cell = _request(family, values, inc.get("docker_image", image), extra, entry_role)
+        cells.append(_checked(cell, f"include[{i}].", where))
     modules = tuple(_module(m, path, f"probe_modules[{i}]")
                     for i, m in enumerate(_strings(data.get("probe_modules", []), "probe_modules", where, empty=True)))
     probes = _once(tuple(_strings(data.get("probes", list(DEFAULT_PROBES)), "probes", where)), "probes", where)
@@ -203,30 +253,85 @@ def parse(data: dict[str, Any], path: Path) -> Matrix:
         tolerances=tolerances,
         excludes=tuple(tuple(sorted(ex.items())) for ex in excludes),
         python_image=docker_image(data["python_image"], "python_image", where) if "python_image" in data else "",
+        related=tuple(safe_name(r, f"related[{i}]", where)
+                      for i, r in enumerate(_strings(data.get("related", []), "related", where, empty=True))),
     )
 
 
-def _request(axes: dict[str, str], docker_image: str, packages: tuple[str, ...]) -> CellRequest:
-    return CellRequest(**axes, docker_image=docker_image if axes["backend"] == "docker" else "", packages=packages)
+def _family_axes(family: str) -> tuple[str, ...]:
+    """The axes a family's cells are crossed with (its own version axis aside)."""
+    shared = ("python", "image", "backend")
+    return (*shared, "keras_backend") if family == "keras" else shared
+
+
+def _include_family(entry: dict[str, str], key: str, where: str) -> str:
+    """What kind of cell an include adds: the runtime it names, else a TF cell."""
+    named = [k for k in runtimes.KEYS if k in entry]
+    if len(named) > 1:
+        raise ConfigError(f"{where}: key '{key}': one runtime per cell, not {' and '.join(named)}")
+    if not named and "tensorflow" not in entry:
+        raise ConfigError(f"{where}: key 'include': each entry needs 'tensorflow' or a runtime "
+                          f"({', '.join(runtimes.KEYS)})")
+    family = named[0] if named else "tensorflow"
+    if "tensorflow" in entry and family not in ("tensorflow", "keras"):
+        raise ConfigError(f"{where}: key '{key}.tensorflow': a {family} cell holds no TensorFlow "
+                          "(only a Keras cell's tensorflow backend does)")
+    if "keras_backend" in entry and family != "keras":
+        raise ConfigError(f"{where}: key '{key}.keras_backend': only Keras cells have a backend")
+    if family == "keras" and "tensorflow" in entry and entry.get("keras_backend", "tensorflow") != "tensorflow":
+        raise ConfigError(f"{where}: key '{key}.tensorflow': pins the TensorFlow of the tensorflow backend, "
+                          f"not of {entry['keras_backend']}")
+    return family
+
+
+def _request(family: str, values: dict[str, str], docker_image: str, packages: tuple[str, ...],
+             role: str) -> CellRequest:
+    runtime = "" if family == "tensorflow" else family
+    return CellRequest(values.get("tensorflow", ""), values["python"], values["image"], values["backend"],
+                       docker_image=docker_image if values["backend"] == "docker" else "", packages=packages,
+                       runtime=runtime, version=values.get(family, "") if runtime else "",
+                       keras_backend=values.get("keras_backend", "") if runtime == "keras" else "", role=role)
+
+
+def _role(value: Any, key: str, where: str) -> str:
+    text = as_string(value, key, where)
+    if text not in ROLES:
+        raise ConfigError(f"{where}: key '{key}': '{text}' is not one of {', '.join(ROLES)}")
+    return text
 
 
 def _packages(value: Any, key: str, where: str) -> tuple[str, ...]:
-    """Extra requirements of a cell, resolved with TF as of its release date."""
+    """Extra requirements of a cell, resolved with TF as of its release date
+    (see sandbox.plan for pinned ones); they may name the TF release as
+    {tensorflow} or {tensorflow_minor}."""
     found = []
     for i, text in enumerate(_strings(value, key, where, empty=True)):
         try:
-            Requirement(text)
-        except InvalidRequirement:
-            raise ConfigError(f"{where}: key '{key}[{i}]': '{text}' is not a requirement like \"tf-keras\"") from None
+            fields = [f for _, f, _, _ in string.Formatter().parse(text) if f is not None]
+            unknown = [f for f in fields if f not in PACKAGE_PLACEHOLDERS]
+            if unknown:
+                raise ConfigError(f"{where}: key '{key}[{i}]': unknown placeholder '{{{unknown[0]}}}'; expected "
+                                  f"{', '.join(f'{{{p}}}' for p in PACKAGE_PLACEHOLDERS)}")
+            Requirement(fill_packages((text,), "1.0.0")[0])
+        except (InvalidRequirement, ValueError):
+            raise ConfigError(f"{where}: key '{key}[{i}]': '{text}' is not a requirement like \"tf-keras\" "
+                              "or \"tf-keras=={tensorflow_minor}.*\"") from None
         found.append(text)
     return tuple(found)
 
 
-def _checked(cell: CellRequest, key: str, where: str) -> CellRequest:
+def _checked(cell: CellRequest, prefix: str, where: str) -> CellRequest:
+    """`prefix`: "" for the top level's cells, "include[0]." for an include's."""
     if cell.backend == "docker" and cell.python == "auto":
         # The Python of a docker cell is the image's: the plan cannot find it on the host.
-        raise ConfigError(f"{where}: key '{key}': docker cells need an explicit Python version, the one "
+        raise ConfigError(f"{where}: key '{prefix}python': docker cells need an explicit Python version, the one "
                           f"in the image (like python = \"3.11\"), not \"auto\"")
+    if cell.runtime and (cell.backend != "venv" or cell.image != "cpu"):
+        # The docker backend builds TensorFlow images; no runtime here has a GPU build on PyPI.
+        raise ConfigError(f"{where}: key '{prefix}{cell.runtime}': {cell.runtime} cells run on the CPU in the venv backend "
+                          f"(not image = \"{cell.image}\", backend = \"{cell.backend}\")")
+    if cell.tensorflow == NIGHTLY and cell.backend != "venv":
+        raise ConfigError(f"{where}: key '{prefix}tensorflow': the nightly TensorFlow cell runs in the venv backend")
     return cell
 
 
@@ -367,7 +472,7 @@ def _tolerances(table: Any, where: str) -> tuple[tuple[str, Tolerance], ...]:
 
 
 def _matches(cell: CellRequest, pattern: dict[str, str]) -> bool:
-    return all(getattr(cell, k) == v for k, v in pattern.items())
+    return all(cell.value(k) == v for k, v in pattern.items())
 
 
 def check_keys(table: dict[str, Any], allowed: tuple[str, ...], where: str, prefix: str) -> None:
@@ -394,6 +499,8 @@ def _entry(table: Any, key: str, where: str) -> dict[str, str]:
     for k, v in entry.items():
         if k == "docker_image":
             docker_image(v, f"{key}.{k}", where)
+        elif k == "role":
+            _role(v, f"{key}.{k}", where)
         else:
             check_value(k, v, f"{key}.{k}", where)
     return entry
@@ -401,8 +508,13 @@ def _entry(table: Any, key: str, where: str) -> dict[str, str]:
 
 def check_value(axis: str, value: str, key: str, where: str) -> None:
     problem = None
-    if axis == "tensorflow" and not _TF_VERSION.match(value) and not is_range(value):
-        problem = f"'{value}' is not a TensorFlow version like \"1.15\" or \"2.15.1\", or a range like \">=1.12\""
+    if axis == "tensorflow" and not _VERSION.match(value) and not is_range(value) and value != NIGHTLY:
+        problem = (f"'{value}' is not a TensorFlow version like \"1.15\" or \"2.15.1\", or a range like \">=1.12\" "
+                   f"(or \"{NIGHTLY}\")")
+    elif axis in runtimes.RUNTIMES and not _VERSION.match(value) and not is_range(value):
+        problem = f"'{value}' is not a {runtimes.RUNTIMES[axis].package} version like \"1.2\", or a range like \">=1.0\""
+    elif axis == "keras_backend" and value not in runtimes.BACKENDS:
+        problem = f"'{value}' is not one of {', '.join(runtimes.BACKENDS)}"
     elif axis == "python" and value != "auto" and not _PY_VERSION.match(value):
         problem = f"'{value}' is not a Python version like \"3.7\" (or \"auto\")"
     elif axis == "image" and value not in IMAGES:

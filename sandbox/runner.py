@@ -9,6 +9,7 @@ independent: one failing, crashing or hanging cell never stops the others.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import os
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from sandbox import commands, crashes, digests, envs, schedule
+from sandbox import commands, crashes, digests, envs, runtimes, schedule
 from sandbox import events as ev
 from sandbox.agent import catalog
 from sandbox.envs import Environment, ProvisionFailed, environment
@@ -119,8 +120,8 @@ class Run:
         every healthy cell; all on one pool of `jobs` workers (sandbox.schedule:
         a consumer loads its producers as they become ready)."""
         self._scratch()
-        items = len(self.matrix.probes) * len(self.matrix.formats) if export else 0
-        self.emit(ev.StageStarted("export", items * sum(not c.cell.skip for c in self.cells)))
+        self.emit(ev.StageStarted("export", sum(len(c.export_items()) for c in self.cells if not c.cell.skip)
+                                  if export else 0))
         self.external = [s for name, folder in (external or {}).items() for s in self._external(name, folder)]
         state = schedule.State([c.cell.id for c in self.cells], workers=self.jobs)
         for source in self.external:
@@ -145,7 +146,8 @@ class Run:
             cell.result = replace(found, loads=[], load_keys=[])  # this run measures its loads
         self.external = sources
         state = schedule.State([], workers=self.jobs,
-                               consumers=[c.cell.id for c in self.cells if c.result.state.status == "ok"])
+                               consumers=[c.cell.id for c in self.cells
+                                          if c.result.state.status == "ok" and c.cell.request.role != "producer"])
         for source in sources:
             state.weight[source.producer] = state.weight.get(source.producer, 0) + _loads_of(source)
         self._load_stage(state)
@@ -277,7 +279,7 @@ class Run:
             with cond:
                 if healthy:
                     self.produced[task.cell] = cell.sources()
-                state.produced(task.cell, healthy and loads, weight)
+                state.produced(task.cell, healthy and loads, weight, consumes=cell.cell.request.role != "producer")
                 last = state.producing_over
             if last and loads:
                 self._load_stage(state)
@@ -382,7 +384,7 @@ class CellRun:
             if self.cell.skip:
                 self._finish("skipped", self.cell.skip)
                 return
-            items = [(p, f) for p in self.run.matrix.probes for f in self.run.matrix.formats] if export else []
+            items = self.export_items() if export else []
             missing = self._stored_exports(items)
             if missing and self._provisioned():
                 self._export(missing, len(items) - len(missing))
@@ -397,6 +399,17 @@ class CellRun:
             raise  # the store cannot be written: stop the run, keep what is stored
         except Exception as exc:  # a harness bug in one cell must not stop the others
             self._finish(HARNESS_ERROR, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+
+    def export_items(self) -> list[tuple[str, str]]:
+        """(probe, format) of everything this cell exports: the matrix's formats
+        its runtime writes; nothing in a consumer-only cell."""
+        if self.cell.request.role == "consumer":
+            return []
+        return [(p, f) for p in self.run.matrix.probes for f in self.run.matrix.formats if self.cell.writes(f)]
+
+    def loaders(self, source: Source) -> list[str]:
+        """The loaders this cell loads `source` with: those that read it, that it has."""
+        return [name for name in loaders_of(source.artifact) if name in self.cell.loaders]
 
     def _stored_exports(self, items: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """Take what the store has into the result; return what it lacks."""
@@ -432,7 +445,7 @@ class CellRun:
         if self._provision_failed:
             return False
         cell, env = self.cell, self.environment
-        as_of = cell.release.exclude_newer[:10] if cell.release else "?"
+        as_of = cell.as_of[:10] if cell.as_of else "?"
         self.run.emit(ev.PhaseStarted(cell.id, "provision", 1, detail=f"{' '.join(cell.requirements)} on Python "
                                       f"{cell.python_version} ({cell.where}), deps as of {as_of}"))
         try:
@@ -502,12 +515,13 @@ class CellRun:
         if stored is None and self._provisioned():
             assert self.env is not None
             self.run.emit(ev.PhaseStarted(self.cell.id, "registry", 1))
+            self.paths.root.mkdir(parents=True, exist_ok=True)  # a cell that exports nothing has no folder yet
             start = time.monotonic()
             done = self._agent(["registry", "--out", str(self.paths.registry)], self.paths.logs / "registry.log",
                                (), (self.paths.root,))
             if done is not None and done.returncode == 0 and self.paths.registry.exists():
                 stored = json.loads(self.paths.registry.read_text())
-                stored["cell"] = {**dict(stored.get("cell") or {}), **self.result.state.env}
+                stored["cell"] = {**dict(stored.get("cell") or {}), **self.result.state.env, "measured": _now()}
                 self.run.store.put("registries", key, stored)
                 self.run.measured.add(key)
                 self.run.tally.add("registry")
@@ -527,7 +541,7 @@ class CellRun:
         if self.cell.skip:
             return True
         result, matrix = self.result, self.run.matrix
-        wanted = sum(len(loaders_of(s.artifact)) for s in sources)
+        wanted = sum(len(self.loaders(s)) for s in sources) if self.cell.request.role != "producer" else 0
         return (result.state.status == "ok" and result.registry is not None
                 and len(result.artifacts) == len(matrix.probes) * len(matrix.formats)
                 and len(result.loads) == len(result.load_keys) == wanted)
@@ -574,7 +588,7 @@ class CellRun:
         how many it had."""
         todo, found = [], []
         for source in sources:
-            for loader in loaders_of(source.artifact):
+            for loader in self.loaders(source):
                 key = self.run.load_key(self.result.identity, source, loader)
                 load = _parsed(self.run.stored("loads", key), Load.from_agent)
                 if load is None:
@@ -759,10 +773,31 @@ def cell_facts(cell: Cell) -> dict[str, Any]:
         "python": cell.python_version,
         "image": cell.image, "backend": cell.backend,
         "requirement": " ".join(cell.requirements) or None,  # TF, then any extra packages
-        "resolved_as_of": cell.release.exclude_newer if cell.release else None,
+        "resolved_as_of": cell.as_of,
         "python_path": str(cell.python.path) if cell.python else None,
         "docker_image": cell.docker_image,
+        "runtime": runtime_facts(cell),
+        "role": cell.request.role,
     }
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def runtime_facts(cell: Cell) -> dict[str, Any]:
+    """What the cell runs, for readers picking "loaded with": the runtime, its
+    package and version, a Keras cell's backend, whether it is a nightly build."""
+    facts: dict[str, Any] = {"name": runtimes.package_of(cell.request.runtime),
+                             "package": cell.release.package if cell.release else runtimes.package_of(cell.request.runtime),
+                             "version": cell.release.version if cell.release else cell.request.version or cell.request.tensorflow}
+    if cell.request.keras_backend:
+        facts["backend"] = cell.request.keras_backend
+        facts["backend_version"] = cell.companions[0].version if cell.companions else None
+    if cell.nightly:
+        facts["nightly"] = True
+    return facts
+
 
 
 def _export_files(folder: Path, record: dict[str, Any]) -> dict[str, Path]:

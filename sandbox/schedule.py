@@ -63,14 +63,15 @@ class State:
             self.loading[task.cell] = self.loading.get(task.cell, 0) + 1
             self.loaded.setdefault(task.cell, set()).update(task.producers)
 
-    def produced(self, cell: str, healthy: bool, weight: int) -> None:
+    def produced(self, cell: str, healthy: bool, weight: int, consumes: bool = True) -> None:
         """A cell was produced: when healthy, a producer (with `weight` items
-        per consumer) and a consumer."""
+        per consumer) and, unless it only produces (its role), a consumer."""
         self.producing.discard(cell)
         if healthy:
             if weight:
                 self.weight[cell] = weight
-            self.consumers.append(cell)
+            if consumes:
+                self.consumers.append(cell)
 
     def batch_over(self, consumer: str, healthy: bool) -> None:
         self.loading[consumer] -= 1

@@ -92,23 +92,41 @@ def static_check(op_attrs: dict[str, list[str]], registry: dict[str, Any],
                   tolerated_ops)
 
 
-TFLITE_FORMATS = ("tflite", "tflite_dynamic", "tflite_int8")
+TFLITE_FORMATS = ("tflite", "tflite_dynamic", "tflite_int8", "tflite_flex")
+FLEX = "custom:Flex"  # select TF ops: custom ops the Flex delegate runs
 
 
-def tflite_check(tflite_ops: dict[str, int], registry: dict[str, Any]) -> Static | None:
+def interpreter(registry: dict[str, Any], loader: str | None = None) -> dict[str, Any] | None:
+    """What the registry measured of one TFLite interpreter (`loader`: its
+    loader; None: the cell's own): {"ops": {op: highest version}, "flex": bool}.
+    Older registries hold only the cell's own interpreter's ops."""
+    found = registry.get("interpreters")
+    if isinstance(found, dict) and found:
+        entry = found.get(loader) if loader else next(iter(found.values()))
+        return entry if isinstance(entry, dict) else None
+    ops = registry.get("tflite_ops")
+    return {"ops": ops, "flex": None} if isinstance(ops, dict) and loader in (None, "tflite_interpreter") else None
+
+
+def tflite_check(tflite_ops: dict[str, int], registry: dict[str, Any], loader: str | None = None) -> Static | None:
     """A flatbuffer's builtin ops against the highest version of each that the
     consumer's interpreter resolves (measured by the registry verb): "WHILE"
-    where it lacks the op, "FULLY_CONNECTED@v9" where it lacks that version.
-    Custom ops are the user's to register: not checked. None when the
-    registry holds no TFLite measurement."""
-    runtime = registry.get("tflite_ops")
+    where it lacks the op, "FULLY_CONNECTED@v9" where it lacks that version;
+    its select TF ops ("FlexSinh") where the interpreter has no Flex delegate.
+    Other custom ops are the user's to register: not checked. None when the
+    registry holds no measurement of that interpreter."""
+    found = interpreter(registry, loader)
+    runtime = found.get("ops") if found else None
     if not isinstance(runtime, dict):
         return None
     missing = []
     for op, version in sorted(tflite_ops.items()):
-        if op.startswith("custom:"):
+        if op.startswith(FLEX):
+            if found and found.get("flex") is False:
+                missing.append(op[len("custom:"):])
+        elif op.startswith("custom:"):
             continue
-        if op not in runtime:
+        elif op not in runtime:
             missing.append(op)
         elif version > runtime[op]:
             missing.append(f"{op}@v{version}")

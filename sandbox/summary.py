@@ -16,6 +16,8 @@ from sandbox.report.verdict import DEVICE, DIFFERS, FAILS, HARNESS, NA, OK, Devi
 from sandbox.witness.verdict import NOT_REPRODUCED, OUTCOMES
 
 _CELL_ID = re.compile(r"^tf(?P<tf>[^-]+)-py(?P<py>[^-]+)-(?P<image>[a-z]+)(?P<extra>\+.*)?$")
+# a runtime cell: litert1.2.0-py3.12-cpu, keras3.5.0-jax0.4.31-py3.12-cpu, tflite-runtime2.14.0-py3.11-cpu
+_RUNTIME_ID = re.compile(r"^(?P<head>[a-z][a-z-]*\d[^-]*(?:-[a-z]+\d[^-]*)?)-py[^-]+-[a-z]+(?:\+.*)?$")
 
 
 @dataclass(frozen=True)
@@ -163,12 +165,15 @@ def _by_count(counts: Counter[str]) -> tuple[str, ...]:
 
 def short_labels(ids: list[str]) -> dict[str, str]:
     """tf2.18.1-py3.11-cpu+tf-keras -> "2.18+tf-keras" when that tells it from
-    every other id: the TF minor version first, then more parts as needed."""
+    every other id: the TF minor version first, then more parts as needed; a
+    runtime cell's id up to its Python (litert1.2.0-py3.11-cpu -> "litert1.2.0")."""
     parsed = {i: _CELL_ID.match(i) for i in ids}
-    if not all(parsed.values()):
+    runtime = {i: _RUNTIME_ID.match(i) for i, m in parsed.items() if not m}
+    if not all(runtime.values()):  # a producer that is no cell (a user's model): every name as it is
         return {i: i for i in ids}
+    others = {i: m["head"] for i, m in runtime.items() if m}  # a runtime cell: keras3.5.0-jax0.4.31
     for parts in (("minor",), ("tf",), ("tf", "py"), ("tf", "py", "image")):
-        labels = {i: _label(m, parts) for i, m in parsed.items() if m}
+        labels = {**{i: _label(m, parts) for i, m in parsed.items() if m}, **others}
         if len(set(labels.values())) == len(ids):
             return labels
     return {i: i for i in ids}

@@ -1,8 +1,11 @@
-"""TF release catalog, read from the package index (PEP 691 JSON) and cached.
+"""Release catalog of TF and the runtimes beside it (keras, ai-edge-litert,
+tflite-runtime, jaxlib, tf-nightly...), read from the package index (PEP 691
+JSON) and cached.
 
 "1.13" means the newest 1.13.x with a wheel for the cell's Python and this
 machine's platform; the upload date of that release is the date the cell's
-dependencies are resolved as of.
+dependencies are resolved as of. A pure-Python wheel (keras-3.5.0-py3-none-any)
+serves every Python and platform.
 """
 
 from __future__ import annotations
@@ -55,6 +58,21 @@ class Wheel:
     pythons: frozenset[str]  # "3.7", ...
     platforms: frozenset[str]
     uploaded: dt.datetime
+    requires_python: str = ""  # the index's Requires-Python ("" where it gives none)
+
+    @property
+    def pure(self) -> bool:
+        """A pure-Python wheel: for any platform, and any Python its Requires-Python allows."""
+        return self.platforms == frozenset({"any"})
+
+    def serves(self, python: str, machine: str) -> bool:
+        """Whether this wheel installs on `python` ("3.11") on Linux `machine`."""
+        if self.pure:
+            return _allows(self.requires_python, python)
+        return python in self.pythons and self.linux(machine)
+
+    def linux(self, machine: str) -> bool:
+        return self.pure or any(p.endswith(machine) and "linux" in p for p in self.platforms)
 
 
 @dataclass(frozen=True)
@@ -95,8 +113,7 @@ class Catalog:
         best: tuple[Version, int, str] | None = None
         for rank, package in enumerate(packages):
             for wheel in self.wheels(package):
-                if not (matches(spec, wheel.version) and python in wheel.pythons
-                        and any(p.endswith(machine) and "linux" in p for p in wheel.platforms)):
+                if not (matches(spec, wheel.version) and wheel.serves(python, machine)):
                     continue
                 key = (wheel.version, -rank, package)
                 if best is None or key[:2] > best[:2]:
@@ -109,13 +126,35 @@ class Catalog:
     def uploaded(self, package: str, version: Version) -> dt.datetime:
         return max(w.uploaded for w in self.wheels(package) if w.version == version)
 
+    def newest(self, python: str, packages: tuple[str, ...], before: dt.datetime | None = None,
+               final: bool = True, wanted: SpecifierSet | None = None) -> Resolved | None:
+        """The newest release of `packages` (in `wanted`) with a wheel for
+        `python` here that was uploaded before `before` (a companion as of
+        another release: the TensorFlow that was out when a Keras was); with
+        `final=False`, dev releases too (tf-nightly). At equal versions the
+        earlier package wins."""
+        machine = platform.machine()
+        best: tuple[Version, int, str] | None = None
+        for rank, package in enumerate(packages):
+            for wheel in self.wheels(package):
+                if (final and not is_final(wheel.version)) or not wheel.serves(python, machine) \
+                        or (before is not None and wheel.uploaded > before) \
+                        or (wanted is not None and not wanted.contains(wheel.version, prereleases=not final)):
+                    continue
+                if best is None or (wheel.version, -rank) > best[:2]:
+                    best = (wheel.version, -rank, package)
+        if best is None:
+            return None
+        version, _rank, package = best
+        return Resolved(package, str(version), self.uploaded(package, version))
+
     def releases(self, wanted: SpecifierSet, packages: tuple[str, ...], every_patch: bool = False) -> list[Version]:
         """Final releases in `wanted` with a Linux wheel for this machine, oldest
         first: the newest patch of each minor, or every patch."""
         machine = platform.machine()
         found = sorted({w.version for pkg in packages for w in self.wheels(pkg)
                         if is_final(w.version) and w.version in wanted and w.version >= Version("1.0")
-                        and any(p.endswith(machine) and "linux" in p for p in w.platforms)})
+                        and w.linux(machine)})
         return found if every_patch else newest_per_minor(found)
 
     def pythons_for(self, spec: str, packages: tuple[str, ...]) -> list[str]:
@@ -179,6 +218,14 @@ def matches(spec: str, version: Version) -> bool:
     return version.release[: len(wanted.release)] == wanted.release
 
 
+def _allows(requires: str, python: str) -> bool:
+    """Whether a Requires-Python (">=3.9") allows `python` ("3.11"); an unreadable one does."""
+    try:
+        return not requires or Version(python) in SpecifierSet(requires)
+    except (InvalidSpecifier, InvalidVersion):
+        return True
+
+
 def _wheel(entry: dict[str, str]) -> Wheel | None:
     try:
         _name, version, _build, tags = parse_wheel_filename(entry["filename"])
@@ -187,7 +234,7 @@ def _wheel(entry: dict[str, str]) -> Wheel | None:
     pythons = frozenset(f"{t.interpreter[2]}.{t.interpreter[3:]}" for t in tags
                         if t.interpreter.startswith("cp") and len(t.interpreter) > 3)
     uploaded = dt.datetime.fromisoformat(entry["upload-time"].replace("Z", "+00:00"))
-    return Wheel(version, pythons, frozenset(t.platform for t in tags), uploaded)
+    return Wheel(version, pythons, frozenset(t.platform for t in tags), uploaded, str(entry.get("requires-python") or ""))
 
 
 def _files(package: str, offline: bool) -> list[dict[str, str]]:
@@ -224,6 +271,7 @@ def _fetch(package: str) -> list[dict[str, str]]:
     request = urllib.request.Request(f"{index_url()}/{package}/", headers={"Accept": _ACCEPT})
     with urllib.request.urlopen(request, timeout=60) as response:
         data = json.load(response)
-    return [{"filename": f["filename"], "upload-time": f["upload-time"]}
+    return [{"filename": f["filename"], "upload-time": f["upload-time"],
+             **({"requires-python": f["requires-python"]} if f.get("requires-python") else {})}
             for f in data.get("files", []) if f["filename"].endswith(".whl") and f.get("upload-time")
             and not f.get("yanked")]

@@ -36,13 +36,19 @@ CASES = [
      ("FusedBatchNorm.data_format",)),
     ("run-error", "The Conv2D op currently only supports the NHWC tensor format on the CPU. The op was given the format: "
      "NCHW", "UnimplementedError", None, None, "kernel-unsupported", ("Conv2D.data_format",)),
+    # an interpreter without the Flex delegate (ai-edge-litert 1.2.0 and TF 2.1.4, measured)
+    ("load-error", "Select TensorFlow op(s), included in the given model, is(are) not supported by this interpreter. "
+     "Make sure you apply/link the Flex delegate before inference.Node number 0 (FlexSinh) failed to prepare.",
+     "RuntimeError", None, None, "tflite-flex-op", ("FlexSinh",)),
+    ("load-error", "Encountered unresolved custom op: FlexSinh.\nNode number 0 (FlexSinh) failed to prepare.",
+     "RuntimeError", None, None, "tflite-flex-op", ("FlexSinh",)),
     ("run-error", "Didn't find op for builtin opcode 'FULLY_CONNECTED' version '11'", None, None, None,
      "tflite-op-version", ("FULLY_CONNECTED@v11",)),
     # an interpreter whose schema predates the op names only its number
     ("load-error", "Op builtin_code out of range: 119. Are you using old TFLite binary with newer model?"
      "Registration failed.", None, None, None, "tflite-op-version", ("WHILE",)),
-    ("load-error", "Encountered unresolved custom op: FlexEinsum.", None, None, None, "tflite-op-version",
-     ("FlexEinsum",)),
+    ("load-error", "Encountered unresolved custom op: MyOp.", None, None, None, "tflite-op-version",
+     ("MyOp",)),
     # TF 2.1-2.3 interpreters on a dynamic-range CONV_2D (their own, too)
     ("run-error", "Node number 0 (CONV_2D) failed to invoke.\n", "RuntimeError",
      "tensorflow/lite/python/interpreter.py:524 in invoke", "Interpreter.invoke", "tflite-kernel", ("CONV_2D",)),

@@ -24,13 +24,31 @@ FILES = [
 CPU_FILES = [
     ("tensorflow_cpu-2.15.1-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", "2024-03-09T00:00:00Z"),
 ]
+# Runtimes beside TF (file names and dates as on PyPI)
+RUNTIME_FILES = {
+    "tf-keras": [("tf_keras-2.15.0-py3-none-any.whl", "2023-11-07T00:00:00Z"),
+                 ("tf_keras-2.15.1-py3-none-any.whl", "2024-03-08T12:00:00Z")],
+    "keras": [("keras-3.0.5-py3-none-any.whl", "2024-02-14T00:00:00Z", ">=3.9"),
+              ("keras-3.5.0-py3-none-any.whl", "2024-08-12T00:00:00Z", ">=3.9"),
+              ("keras-2.15.0-py3-none-any.whl", "2023-11-07T00:00:00Z", ">=3.9")],
+    "jaxlib": [("jaxlib-0.4.24-cp311-cp311-manylinux2014_x86_64.whl", "2024-02-07T00:00:00Z"),
+               ("jaxlib-0.4.31-cp311-cp311-manylinux2014_x86_64.whl", "2024-07-30T00:00:00Z"),
+               ("jaxlib-0.4.35-cp311-cp311-manylinux2014_x86_64.whl", "2024-10-22T00:00:00Z")],
+    "ai-edge-litert": [("ai_edge_litert-1.2.0-cp311-cp311-manylinux_2_17_x86_64.whl", "2025-03-13T00:00:00Z")],
+    "tflite-runtime": [("tflite_runtime-2.14.0-cp37-cp37m-manylinux2014_x86_64.whl", "2023-10-03T00:00:00Z")],
+    "tf-nightly": [("tf_nightly-2.23.0.dev20261025-cp311-cp311-manylinux_2_27_x86_64.whl", "2026-10-25T00:00:00Z"),
+                   ("tf_nightly-2.23.0.dev20261026-cp311-cp311-manylinux_2_27_x86_64.whl", "2026-10-26T00:00:00Z"),
+                   ("tf_nightly-2.23.0.dev20261027-cp311-cp311-macosx_12_0_arm64.whl", "2026-10-27T00:00:00Z")],
+}
 
 
 class FakeCatalog(versions.Catalog):
     def __init__(self) -> None:
         super().__init__(offline=True)
-        for package, files in (("tensorflow", FILES), ("tensorflow-cpu", CPU_FILES), ("tensorflow-gpu", [])):
-            wheels = [versions._wheel({"filename": f, "upload-time": t}) for f, t in files]
+        for package, files in (("tensorflow", FILES), ("tensorflow-cpu", CPU_FILES), ("tensorflow-gpu", []),
+                               *RUNTIME_FILES.items()):
+            wheels = [versions._wheel({"filename": f[0], "upload-time": f[1], "requires-python": f[2] if len(f) > 2 else ""})
+                      for f in files]
             self._wheels[package] = [w for w in wheels if w]
 
 
@@ -161,23 +179,46 @@ def test_a_range_that_matches_nothing_is_one_line(tmp_path: Path) -> None:
         cells('tensorflow = ">=3"', tmp_path)
 
 
+# A catalog with a Keras 3 era TF: the map's tf-keras cells start at 2.16.
+MAP_FILES = {
+    "tensorflow": [*FILES, ("tensorflow-2.16.2-cp311-cp311-manylinux_2_17_x86_64.whl", "2024-06-28T00:00:00Z")],
+    "tensorflow-cpu": [*CPU_FILES, ("tensorflow_cpu-2.16.2-cp311-cp311-manylinux_2_17_x86_64.whl", "2024-06-28T00:00:00Z")],
+    "tf-keras": [*RUNTIME_FILES["tf-keras"], ("tf_keras-2.16.0-py3-none-any.whl", "2024-03-09T00:00:00Z")],
+    "tf-nightly": RUNTIME_FILES["tf-nightly"],
+}
+
+
+class MapCatalog(FakeCatalog):
+    def __init__(self) -> None:
+        super().__init__()
+        for package, files in MAP_FILES.items():
+            self._wheels[package] = [w for w in (versions._wheel({"filename": f, "upload-time": t}) for f, t in files) if w]
+
+
+MAP_CELLS = ["tf1.13.2-py3.7-cpu", "tf2.15.1-py3.11-cpu", "tf2.16.2-py3.11-cpu", "tf2.16.2-py3.11-cpu+tf-keras",
+             "tf2.23.0.dev20261026-py3.11-cpu"]
+
+
 def test_the_map_matrix_is_every_minor_from_1_12(tmp_path: Path) -> None:
     mx = matrix.load(Path(__file__).parent.parent / "matrices" / "tf-map.toml")
-    assert [c.tensorflow for c in mx.cells] == [">=1.12"]
+    # every minor; tf-keras beside every minor from 2.16 (the one made for it); the nightly build
+    assert [(c.tensorflow, c.packages) for c in mx.cells] == [
+        (">=1.12", ()), (">=2.16", ("tf-keras=={tensorflow_minor}.*",)), ("nightly", ())]
     assert (mx.probes, mx.formats) == (matrix.BUILTIN_PROBES, matrix.FORMATS)
-    assert [c.id for c in plan.plan(mx, FakeCatalog(), PYTHONS)] == ["tf1.13.2-py3.7-cpu", "tf2.15.1-py3.11-cpu"]
+    assert mx.related == ("keras-map", "tflite-map")
+    assert [c.id for c in plan.plan(mx, MapCatalog(), PYTHONS)] == MAP_CELLS
 
 
 def test_plan_resolves_the_map_offline_from_the_cached_catalog(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    for package, files in (("tensorflow", FILES), ("tensorflow-cpu", CPU_FILES)):
+    for package, files in MAP_FILES.items():
         path = cache / "catalog" / f"{package}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps([{"filename": f, "upload-time": t} for f, t in files]))
     mx = Path(__file__).parent.parent / "matrices" / "tf-map.toml"
     assert cli.main(["plan", "--offline", str(mx)]) == 0
     out = capsys.readouterr().out
-    assert "(tf-map): 2 cells" in out  # 1.13 and 2.15: every minor >= 1.12 the cached catalog holds
-    assert ("tf1.13" in out) and ("tf2.15" in out)
+    assert "(tf-map): 5 cells" in out  # every minor >= 1.12 the cached catalog holds, tf-keras, nightly
+    assert all(cell in out for cell in MAP_CELLS)
 
 
 @pytest.mark.parametrize(("cell_id", "backend", "packages", "requirements"), [

@@ -123,3 +123,35 @@ def test_jobs_default_to_the_cores_unless_memory_holds_fewer_agents(monkeypatch,
     assert runner.default_jobs() == 1
     meminfo.write_text("nothing useful\n")
     assert runner.default_jobs() == 8
+
+
+def test_runtime_cells_export_what_they_write_and_load_with_their_own_loaders(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A producer-only TF cell loads nothing; a LiteRT cell writes nothing and
+    loads only TFLite files, with its own interpreter; a Keras cell writes only
+    Keras files and reads them with Keras 3."""
+    monkeypatch.setenv("FAKE_AGENT_ZOO", "1")
+    me = Interpreter(Path(sys.executable), (3, 11, 0), "x86_64", "PATH")
+    day = __import__("datetime").datetime(2024, 1, 1)
+    tf = plan.Cell("tf2.15.1-py3.11-cpu", matrix.CellRequest("2.15", "3.11", "cpu", "venv", role="producer"),
+                   "cpu", "venv", me, Resolved("tensorflow-cpu", "2.15.1", day))
+    litert = plan.Cell("litert1.2.0-py3.11-cpu", matrix.CellRequest("", "3.11", "cpu", "venv", runtime="ai_edge_litert",
+                       version="1.2"), "cpu", "venv", me, Resolved("ai-edge-litert", "1.2.0", day))
+    keras = plan.Cell("keras3.5.0-jax0.4.31-py3.11-cpu", matrix.CellRequest(
+        "", "3.11", "cpu", "venv", runtime="keras", version="3.5", keras_backend="jax"), "cpu", "venv", me,
+        Resolved("keras", "3.5.0", day), companions=(Resolved("jaxlib", "0.4.31", day),))
+    monkeypatch.setattr(runner, "environment", lambda cell: FakeEnv(cell))
+    mx = matrix.Matrix(tmp_path / "m.toml", "t", (), ("dense",), ("tflite", "keras_v3", "saved_model"), timeout=30)
+    found = runner.Run(mx, [tf, litert, keras], tmp_path / "run", 2, lambda e: None, ResultsStore(tmp_path / "s")).run()
+    results = collect.collect(mx, found)
+    assert_valid(results)
+    assert sorted((a["producer"], a["format"]) for a in results["artifacts"]) == [
+        ("keras3.5.0-jax0.4.31-py3.11-cpu", "keras_v3"),
+        (tf.id, "keras_v3"), (tf.id, "saved_model"), (tf.id, "tflite")]
+    assert sorted((l["producer"], l["consumer"], l["format"], l["loader"]) for l in results["loads"]) == [
+        (keras.id, keras.id, "keras_v3", "keras3"), (tf.id, keras.id, "keras_v3", "keras3"),
+        (tf.id, litert.id, "tflite", "ai_edge_litert")]
+    cells = {c["id"]: c for c in results["cells"]}
+    assert cells[tf.id]["role"] == "producer" and cells[tf.id]["runtime"]["package"] == "tensorflow-cpu"
+    assert cells[keras.id]["runtime"] == {"name": "keras", "package": "keras", "version": "3.5.0", "backend": "jax",
+                                          "backend_version": "0.4.31"}
+    assert cells[litert.id]["environment"]["measured"][:2] == "20"  # when its registry was recorded

@@ -1,8 +1,10 @@
 """Entry point of the in-cell agent: ``python -E -s path/to/agent VERB ...``.
 
-Runs inside a cell's interpreter (Python 3.6+, any TF 1.13+), so this package
-uses Python 3.6 syntax, stdlib + numpy + tensorflow only, and imports its
-sibling modules as top-level names (the directory is sys.path[0]).
+Runs inside a cell's interpreter (Python 3.6+, any TF 1.13+, or a runtime
+cell's Keras / LiteRT / tflite-runtime without TF), so this package uses
+Python 3.6 syntax, stdlib + numpy + the cell's TF or runtime only (each
+imported where an item needs it), and imports its sibling modules as
+top-level names (the directory is sys.path[0]).
 """
 import faulthandler
 import os

@@ -1,4 +1,5 @@
-"""What this cell is: interpreter, TF, numpy, Keras, capabilities."""
+"""What this cell is: interpreter, TF (if any), numpy, Keras, the runtimes
+beside or instead of TF, capabilities."""
 import glob
 import os
 import platform
@@ -22,7 +23,7 @@ def dist_version(name: str) -> Optional[str]:
 
 # Packages whose versions decide what a cell can load, besides TF and numpy.
 KEY_PACKAGES = ("keras", "tf_keras", "protobuf", "h5py", "tensorflow_estimator", "keras_applications",
-                "tensorboard", "ml_dtypes", "flatbuffers")
+                "tensorboard", "ml_dtypes", "flatbuffers", "jax", "jaxlib", "ai_edge_litert", "tflite_runtime")
 
 
 def dist_versions(names: Any) -> Dict[str, str]:
@@ -53,16 +54,20 @@ def keras_version(tf: Any) -> Optional[str]:
 
 
 def describe() -> Dict[str, Any]:
-    tf = tfcompat.tf()
-    return {
+    """The cell record; in a cell without TF its TF facts are None / empty."""
+    tf = tfcompat.tf() if tfcompat.available() else None
+    found = {
         "kind": "cell",
         "python": platform.python_version(),
-        "tensorflow": tf.__version__,
+        "tensorflow": tf.__version__ if tf is not None else None,
         "numpy": np.__version__,
-        "keras": keras_version(tf),
+        "keras": keras_version(tf) if tf is not None else dist_version("keras"),
         "tf_keras": dist_version("tf_keras"),
-        "eager": tfcompat.eager(tf),
+        "eager": tfcompat.eager(tf) if tf is not None else None,
         "machine": platform.machine(),
         "packages": dist_versions(KEY_PACKAGES),
-        "capabilities": tfcompat.capabilities(tf),
+        "capabilities": tfcompat.capabilities(tf) if tf is not None else {},
     }
+    if os.environ.get("KERAS_BACKEND"):
+        found["keras_backend"] = os.environ["KERAS_BACKEND"]
+    return found

@@ -1,6 +1,7 @@
 """Formats a probe is saved in. Each exporter writes under a fresh directory and
 returns the artifact's path (relative to it) and, where the file cannot tell,
-the signature's tensor names. Add a format by registering it in FORMATS."""
+the signature's tensor names. Add a format by registering it in FORMATS.
+A format that needs TensorFlow is not applicable in a cell without it."""
 import collections
 import os
 from typing import Any, Callable, Dict, Optional, Tuple
@@ -129,7 +130,7 @@ def _keras(prep: probes.Prepared, keras: Any) -> Tuple[Any, np.ndarray]:
         except probes.NoKeras as e:
             raise NotApplicable(str(e))
         y = kerasapi.predict(model, prep.x)
-        err = float(np.max(np.abs(y - prep.y)))
+        err = float(np.max(np.abs(y - prep.y))) if prep.y is not None else 0.0  # None: no TF for the raw ops
         if err > 1e-3:  # the Keras twin must compute the raw probe's function
             raise RuntimeError("Keras model of %s differs from its raw ops by %g" % (prep.probe.name, err))
         cache[key] = (model, y)
@@ -139,7 +140,7 @@ def _keras(prep: probes.Prepared, keras: Any) -> Tuple[Any, np.ndarray]:
 def _native() -> Any:
     keras = kerasapi.native()
     if keras is None:
-        raise NotApplicable("this TensorFlow has no tf.keras")
+        raise NotApplicable("this TensorFlow has no tf.keras" if tfcompat.available() else "no Keras in this cell")
     return keras
 
 
@@ -289,6 +290,30 @@ def _full_integer(prep: probes.Prepared) -> Callable[[Any], None]:
     return configure
 
 
+def _select_tf_ops(converter: Any) -> None:
+    """Builtin ops, and select TF ops (Flex) for what no builtin expresses."""
+    ops_set = tfcompat.lookup(tfcompat.tf(), "lite.OpsSet")
+    if ops_set is None or not hasattr(ops_set, "SELECT_TF_OPS"):
+        raise NotApplicable("this TFLite converter has no select TF ops (Flex)")
+    wanted = [ops_set.TFLITE_BUILTINS, ops_set.SELECT_TF_OPS]
+    if hasattr(converter, "target_spec"):
+        converter.target_spec.supported_ops = wanted
+    else:  # TF 1.13's converter
+        converter.target_ops = set(wanted)
+
+
+def tflite_flex(prep: probes.Prepared, out: str) -> Exported:
+    """Builtin ops plus select TF ops (the Flex delegate runs those): for a
+    probe no builtin op expresses (zoo.Flex); one that converts to builtins
+    only is the tflite format's."""
+    data = _converted(prep, _select_tf_ops)
+    import tfliteinfo
+    if not tfliteinfo.flex_ops(data):
+        raise NotApplicable("converts to builtin ops only, with no select TF op: see the tflite format")
+    _write_tflite(out, data)
+    return Exported("model.tflite")
+
+
 def _quantized(prep: probes.Prepared, out: str, configure: Callable[[Any], None]) -> Exported:
     """A quantized flatbuffer, checked to hold int8 weights, with reference
     outputs from this cell's own interpreter (quantization changes them)."""
@@ -346,11 +371,12 @@ Exporter = Callable[[probes.Prepared, str], Exported]
 
 
 def _buildable(fn: Exporter) -> Exporter:
-    """A probe this TF cannot build is not applicable to any format."""
+    """A probe this TF cannot build is not applicable to any format; neither
+    is a format that needs TF in a cell without it."""
     def export(prep: probes.Prepared, out: str) -> Exported:
         try:
             return fn(prep, out)
-        except probes.Unbuildable as e:
+        except (probes.Unbuildable, tfcompat.NoTensorFlow) as e:
             raise NotApplicable(str(e))
     export.__doc__ = fn.__doc__
     return export
@@ -369,5 +395,6 @@ FORMATS: Dict[str, Exporter] = collections.OrderedDict((name, _buildable(fn)) fo
     ("tflite", tflite),
     ("tflite_dynamic", tflite_dynamic),
     ("tflite_int8", tflite_int8),
+    ("tflite_flex", tflite_flex),
     ("checkpoint", checkpoint),
 ])

@@ -155,11 +155,39 @@ def keras3(path: str, x: np.ndarray, artifact: Dict[str, Any]) -> np.ndarray:
     return _keras_load(keras, path, x, artifact)
 
 
-def tflite_interpreter(path: str, x: np.ndarray, artifact: Dict[str, Any]) -> np.ndarray:
-    """tf.lite.Interpreter: construct (op resolution), allocate, invoke."""
-    interpreter_cls = tfcompat.lookup(tfcompat.tf(), "lite.Interpreter")
-    if interpreter_cls is None:
-        raise NotApplicable("this TensorFlow has no tf.lite.Interpreter")
+def interpreters() -> "collections.OrderedDict[str, Any]":
+    """The TFLite interpreter classes this cell has, by loader name: TF's own,
+    LiteRT's (ai-edge-litert), tflite-runtime's; found by import."""
+    found = collections.OrderedDict()  # type: collections.OrderedDict[str, Any]
+    for loader in ("tflite_interpreter", "ai_edge_litert", "tflite_runtime"):
+        try:
+            cls = _interpreter_class(loader)
+        except NotApplicable:
+            continue
+        found[loader] = cls
+    return found
+
+
+def _interpreter_class(loader: str) -> Any:
+    if loader == "tflite_interpreter":
+        if not tfcompat.available():
+            raise NotApplicable("no TensorFlow in this cell")
+        found = tfcompat.lookup(tfcompat.tf(), "lite.Interpreter")
+        if found is None:
+            raise NotApplicable("this TensorFlow has no tf.lite.Interpreter")
+        return found
+    module, package = {"ai_edge_litert": ("ai_edge_litert.interpreter", "ai-edge-litert"),
+                       "tflite_runtime": ("tflite_runtime.interpreter", "tflite-runtime")}[loader]
+    found = tfcompat.import_attr(module, "Interpreter")
+    if found is None:
+        raise NotApplicable("%s is not installed in this cell" % package)
+    return found
+
+
+def _interpret(loader: str, path: str, x: np.ndarray) -> np.ndarray:
+    """A TFLite interpreter: construct (op resolution), allocate (prepare every
+    node: a Flex node fails here without the Flex delegate), invoke."""
+    interpreter_cls = _interpreter_class(loader)
     interpreter = _phase("load", lambda: interpreter_cls(model_path=path))
     _phase("load", interpreter.allocate_tensors)
 
@@ -168,6 +196,21 @@ def tflite_interpreter(path: str, x: np.ndarray, artifact: Dict[str, Any]) -> np
         interpreter.invoke()
         return np.asarray(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]))
     return _run(x, run)
+
+
+def tflite_interpreter(path: str, x: np.ndarray, artifact: Dict[str, Any]) -> np.ndarray:
+    """tf.lite.Interpreter."""
+    return _interpret("tflite_interpreter", path, x)
+
+
+def ai_edge_litert(path: str, x: np.ndarray, artifact: Dict[str, Any]) -> np.ndarray:
+    """ai_edge_litert.interpreter.Interpreter (LiteRT: TFLite without TF)."""
+    return _interpret("ai_edge_litert", path, x)
+
+
+def tflite_runtime(path: str, x: np.ndarray, artifact: Dict[str, Any]) -> np.ndarray:
+    """tflite_runtime.interpreter.Interpreter (the tflite-runtime package)."""
+    return _interpret("tflite_runtime", path, x)
 
 
 def checkpoint_restore(path: str, x: np.ndarray, artifact: Dict[str, Any]) -> np.ndarray:
@@ -204,6 +247,8 @@ FUNCTIONS = {
     "keras3": keras3,
     "tflite_interpreter": tflite_interpreter,
     "checkpoint_restore": checkpoint_restore,
+    "ai_edge_litert": ai_edge_litert,
+    "tflite_runtime": tflite_runtime,
 }  # type: Dict[str, Loader]
 LOADERS: Dict[str, Tuple[Tuple[str, ...], Loader]] = collections.OrderedDict(
     (name, (formats, FUNCTIONS[name])) for name, formats in catalog.LOADER_FORMATS.items())

@@ -120,7 +120,7 @@ class Prepared(object):
     """A trained probe: parameter values, reference inputs and outputs."""
 
     def __init__(self, probe: Probe, params: Dict[str, np.ndarray], x: np.ndarray,
-                 y: np.ndarray, state: Optional[Dict[str, Any]]) -> None:
+                 y: Optional[np.ndarray], state: Optional[Dict[str, Any]]) -> None:
         self.probe = probe
         self.params = params
         self.x = x
@@ -139,13 +139,20 @@ def fresh_params(probe: Probe) -> Dict[str, np.ndarray]:
     return probe.init_params(np.random.RandomState(probe.seed() + 7))
 
 
+NOT_TRAINED = "no TensorFlow in this cell: the probe's raw ops (its training, its reference outputs) cannot run"
+
+
 def prepare(probe: Probe) -> Prepared:
     """Initialise, train (if the probe has state) and compute reference outputs,
-    in this cell's native context (eager where available, else graph)."""
+    in this cell's native context (eager where available, else graph). In a
+    cell without TF (Keras on JAX) the raw ops cannot run: the parameters stay
+    untrained, `y` is None and the Keras writers compute their own outputs."""
     rng = np.random.RandomState(probe.seed())
     initial = probe.init_params(rng)
     batch = probe.train_batch(rng)
     x = reference_input(probe)
+    if not tfcompat.available():
+        return Prepared(probe, initial, x, None, {"trained": False, "reason": NOT_TRAINED} if probe.train_steps else None)
     with tfcompat.context() as ctx:
         variables = ctx.variables(initial)
         if probe.train_steps:

@@ -2,8 +2,14 @@
 
 Also the two execution contexts probe code runs in: a TF1-style graph with a
 session, and TF2 eager execution. Probe code is written once against them.
+
+A runtime cell may hold no TensorFlow at all (Keras on JAX, LiteRT,
+tflite-runtime): nothing imports TF before it is needed, `available()` says
+whether it is there, and `tf()` raises NoTensorFlow where it is not (an
+export or load that needs TF is then not applicable, never an error).
 """
 import importlib
+import importlib.util
 from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
@@ -11,10 +17,21 @@ import numpy as np
 _TF: Any = None
 
 
+class NoTensorFlow(ImportError):
+    """This cell holds no TensorFlow (a runtime cell)."""
+
+
+def available() -> bool:
+    """Whether this cell has TensorFlow, without importing it."""
+    return _TF is not None or importlib.util.find_spec("tensorflow") is not None
+
+
 def tf() -> Any:
     """The tensorflow module, imported once with its Python-side logging silenced."""
     global _TF
     if _TF is None:
+        if not available():
+            raise NoTensorFlow("no TensorFlow in this cell")
         import tensorflow
         _silence(tensorflow)
         _TF = tensorflow

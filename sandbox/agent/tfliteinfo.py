@@ -4,9 +4,9 @@ import struct
 from typing import Any, Dict, List, Optional
 
 try:
-    from tflite_ops import BUILTIN_OPS
+    from tflite_ops import BUILTIN_OPS, FLEX_MODEL
 except ImportError:  # the host imports this module as sandbox.agent.tfliteinfo
-    from sandbox.agent.tflite_ops import BUILTIN_OPS
+    from sandbox.agent.tflite_ops import BUILTIN_OPS, FLEX_MODEL
 
 CUSTOM = 32  # BuiltinOperator.CUSTOM
 
@@ -88,6 +88,14 @@ def _operator_codes(data: bytes) -> List[Dict[str, Any]]:
     return found
 
 
+FLEX_PREFIX = "custom:Flex"  # select TF ops are custom ops named Flex<TF op>
+
+
+def flex_ops(data: bytes) -> List[str]:
+    """The select TF ops (Flex) of a flatbuffer: ["custom:FlexSinh"]."""
+    return sorted(set(c["op"] for c in operator_codes(data) if c["op"].startswith(FLEX_PREFIX)))
+
+
 def describe(path: str) -> Dict[str, Any]:
     with open(path, "rb") as f:
         codes = operator_codes(f.read())
@@ -150,6 +158,24 @@ def runtime_versions(interpreter_cls: Any) -> Optional[Dict[str, int]]:
         if _resolves(interpreter_cls, BUILTIN_OPS.index("ADD"), MAX_VERSION + 1):
             return None
         return _scan(interpreter_cls)
+
+
+def runs_flex(interpreter_cls: Any) -> Optional[bool]:
+    """Whether this interpreter runs select TF ops: it prepares a one-node
+    FlexSinh model (tflite_ops.FLEX_MODEL) only where the Flex delegate is
+    linked in; without it, allocation fails naming the Flex node. None where
+    it refuses the model for another reason (a schema older than the model's)."""
+    import base64
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            interpreter_cls(model_content=base64.b64decode(FLEX_MODEL)).allocate_tensors()
+        except Exception as e:
+            if "Flex" in str(e) or "TensorFlow op" in str(e):
+                return False
+            return None
+    return True
 
 
 def _scan(interpreter_cls: Any) -> Dict[str, int]:

@@ -4,6 +4,10 @@ Outcomes of items (exported / not-applicable / error, ok / outputs-differ /
 load-error / run-error, and harness-error for either when our own code raised:
 see blame.py) are records, never exit codes: a verb that completed exits 0.
 Bad arguments exit 2 with one line; an agent bug outside an item raises.
+
+A cell may hold no TensorFlow (Keras on JAX, LiteRT, tflite-runtime): each
+verb imports the modules it needs when it runs, and they import TF only
+where an item needs it (what needs it where there is none is not applicable).
 """
 import argparse
 import os
@@ -19,16 +23,15 @@ import numpy as np
 
 import blame
 import cellinfo
-import exporters
-import graphinfo
+import catalog
 import jsonl
-import loaders
-import opregistry
 import probes
 import tfcompat
 import texts
 import watchdog
 import zoo  # noqa: F401  (registers the built-in probes)
+
+NO_TF = "no TensorFlow in this cell"
 
 MANIFEST = "manifest.jsonl"
 ERROR_CHARS = 4000  # of an error's text, and of a traceback: head and tail kept, the cut marked
@@ -107,7 +110,8 @@ class ProbeRun(object):
         if not os.path.isdir(directory):
             os.makedirs(directory)
         _save_npz(os.path.join(directory, "inputs.npz"), "x", prep.x)
-        _save_npz(os.path.join(directory, "outputs.npz"), "y", prep.y)
+        if prep.y is not None:  # None without TF: each Keras format writes its own
+            _save_npz(os.path.join(directory, "outputs.npz"), "y", prep.y)
         return prep
 
 
@@ -121,12 +125,15 @@ def _blank_artifact(probe: str, fmt: str, device: Optional[str] = None) -> Dict[
 
 def _artifact(run: ProbeRun, fmt: str) -> Dict[str, Any]:
     """Export one format of a probe and describe the result (never raises)."""
+    import exporters
+    import graphinfo
     name = run.probe.name
     record = _blank_artifact(name, fmt, getattr(run.probe, "device", None))  # duck-typed probes may lack it
     target = os.path.join(run.out, name, fmt)
     try:
         prep = run.get()
-        record.update(inputs=name + "/inputs.npz", outputs=name + "/outputs.npz", trained=prep.state)
+        record.update(inputs=name + "/inputs.npz", trained=prep.state,
+                      outputs=name + "/outputs.npz" if prep.y is not None else None)
         if os.path.exists(target):
             shutil.rmtree(target)  # a partial write from a crashed run
         done = exporters.FORMATS[fmt](prep, target)
@@ -186,6 +193,7 @@ def _exported(directory: str) -> List[Dict[str, Any]]:
 
 def _load_one(directory: str, artifact: Dict[str, Any], loader: str,
               atol: float, rtol: float) -> Dict[str, Any]:
+    import loaders
     result: Dict[str, Any] = {"status": "load-error", "error_type": None, "error": None,
                               "max_abs_err": None, "max_rel_err": None, "reason": None,
                               "traceback": None, "raised_in": None, "raised_by": None}
@@ -199,7 +207,7 @@ def _load_one(directory: str, artifact: Dict[str, Any], loader: str,
         reference = np.load(os.path.join(directory, artifact["outputs"]))["y"]
         y = loaders.get(loader)(path, x, artifact)
         result.update(loaders.compare(y, reference, atol, rtol))
-    except loaders.NotApplicable as e:
+    except (loaders.NotApplicable, tfcompat.NoTensorFlow) as e:
         result.update(status="not-applicable", reason=str(e))
     except loaders.Stage as e:
         result.update(_failure(e.cause, e.phase + "-error"))
@@ -216,7 +224,7 @@ def _load_items(producer: str, directory: str) -> Iterator[Dict[str, Any]]:
     """Every exported artifact of a producer x every loader of its format."""
     for artifact in sorted(_exported(directory), key=lambda r: (r["probe"], r["format"])):
         # a reporter's model names the loaders that apply to it (sandbox/repro.py)
-        for loader in artifact.get("loaders") or loaders.for_format(artifact["format"]):
+        for loader in artifact.get("loaders") or catalog.loaders_for(artifact["format"]):
             yield {"producer": producer, "dir": directory, "probe": artifact["probe"],
                    "format": artifact["format"], "loader": loader}
 
@@ -276,29 +284,45 @@ def load(items: List[Dict[str, Any]], out: str, resume: bool, tolerances: Tolera
 
 # ---------------------------------------------------------------- registry
 
-def _tflite_runtime() -> Optional[Dict[str, int]]:
-    """The TFLite interpreter's highest version of each builtin op (None: no
-    interpreter, or one whose construction does not tell)."""
+def _interpreters() -> Dict[str, Dict[str, Any]]:
+    """Per TFLite interpreter this cell has (by loader name): the highest
+    version of each builtin op it resolves ("ops"; None where construction
+    does not tell) and whether it runs select TF ops ("flex")."""
+    import loaders
     import tfliteinfo
-    interpreter_cls = tfcompat.lookup(tfcompat.tf(), "lite.Interpreter") or tfcompat.lookup(
-        tfcompat.tf(), "contrib.lite.Interpreter")
-    return None if interpreter_cls is None else tfliteinfo.runtime_versions(interpreter_cls)
+    found = loaders.interpreters()
+    if "tflite_interpreter" not in found and tfcompat.available():  # TF 1.x before tf.lite
+        old = tfcompat.lookup(tfcompat.tf(), "contrib.lite.Interpreter")
+        if old is not None:
+            found["tflite_interpreter"] = old
+    return dict((name, {"ops": tfliteinfo.runtime_versions(cls), "flex": tfliteinfo.runs_flex(cls)})
+                for name, cls in found.items())
+
+
+def _ops() -> Tuple[str, bool, List[Any]]:
+    if not tfcompat.available():
+        return NO_TF, True, []
+    import opregistry
+    return opregistry.registered_ops()
 
 
 def registry(out: str) -> None:
-    source, complete, op_defs = opregistry.registered_ops()
+    source, complete, op_defs = _ops()
     import kerasapi
+    interpreters = _interpreters()
+    first = next(iter(interpreters.values()), {})
     jsonl.write_json(out, {
-        "tflite_ops": _tflite_runtime(),
+        "tflite_ops": first.get("ops"),  # the cell's own interpreter (TF's, else the one it has)
+        "interpreters": interpreters,
         "keras": kerasapi.describe_native(),
-        "tensorflow": tfcompat.tf().__version__,
+        "tensorflow": tfcompat.tf().__version__ if tfcompat.available() else None,
         "python": platform.python_version(),
         "source": source,
         "complete": complete,
         "ops": dict((op.name, {"attrs": sorted(a.name for a in op.attr)}) for op in op_defs),
         "cell": cellinfo.describe(),  # what this cell is, for cells that export nothing
     })
-    note("registry: %d ops from %s" % (len(op_defs), source))
+    note("registry: %d ops from %s; TFLite interpreters: %s" % (len(op_defs), source, ", ".join(interpreters) or "none"))
 
 
 # ---------------------------------------------------------------- command line
@@ -353,7 +377,7 @@ def parser() -> argparse.ArgumentParser:
     ex = verbs.add_parser("export", help="build probes and save them in every format")
     ex.add_argument("--out", required=True)
     ex.add_argument("--probes", default=",".join(probes.PROBES))
-    ex.add_argument("--formats", default=",".join(exporters.FORMATS))
+    ex.add_argument("--formats", default=None, help="default: every format")
     ex.add_argument("--resume", action="store_true")
     ex.add_argument("--item-timeout", type=float, default=0, metavar="SECONDS", help=ITEM_TIMEOUT_HELP)
     ex.add_argument("--only", metavar="PROBE/FORMAT,...",
@@ -391,9 +415,12 @@ def _probe_modules(paths: List[str]) -> None:
 def run(args: argparse.Namespace) -> None:
     _probe_modules(getattr(args, "probe_module", []))
     if args.verb == "export":
+        import exporters
+        formats = list(exporters.FORMATS)
         export(args.out, _names(args.probes, list(probes.PROBES), "probe"),
-               _names(args.formats, list(exporters.FORMATS), "format"), args.resume, _pairs(args.only))
+               _names(args.formats or ",".join(formats), formats, "format"), args.resume, _pairs(args.only))
     elif args.verb == "load":
+        import loaders
         tolerances = dict(_tolerance(t) for t in args.tolerance)
         loaders.KERAS_SAFE_MODE[0] = not args.keras_unsafe
         items = [i for p in args.producer for i in _load_items(*_producer(p))]

@@ -473,6 +473,24 @@ class Attention(Probe):
         return model
 
 
+class Flex(Probe):
+    """A dense layer into sinh. TFLite has no builtin SINH, so the probe's
+    TFLite export needs select TF ops (the tflite_flex format: a FlexSinh
+    custom op the Flex delegate runs with TF's own kernel); the builtin-only
+    tflite format cannot express it. An interpreter without the Flex delegate
+    (tflite-runtime, LiteRT, TF <= 2.2's) refuses it, naming FlexSinh."""
+
+    name = "flex"
+    input_shape = (3, 4)
+
+    def init_params(self, rng: np.random.RandomState) -> Dict[str, np.ndarray]:
+        return {"w": _normal(rng, (4, 3)), "b": _normal(rng, (3,), 0.1)}
+
+    def forward(self, tf: Any, params: Params, x: Any) -> Any:
+        sinh = getattr(getattr(tf, "math", None), "sinh", None) or tf.sinh
+        return sinh(tf.matmul(x, params["w"]) + params["b"])
+
+
 for _probe in (BatchNorm(), BatchMatMul(), Conv2D(), Dense(), LSTM(), GRU(), Einsum(), LayerNorm(),
-               Attention(), BatchNormInference(), Quantizable(), CudnnLSTM()):
+               Attention(), BatchNormInference(), Quantizable(), CudnnLSTM(), Flex()):
     register(_probe)

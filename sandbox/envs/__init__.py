@@ -6,9 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+from packaging.version import InvalidVersion, Version
+
+from sandbox import runtimes
 from sandbox.commands import Completed
 from sandbox.errors import SandboxError
-from sandbox.plan import Cell
+from sandbox.plan import TF_PACKAGES, Cell
 from sandbox.store import json_objects
 
 
@@ -85,6 +88,7 @@ def last_json(output: str) -> dict[str, Any] | None:
 
 
 # Run inside the cell after install: the cell is healthy only once this works.
+# A TF cell: `import tensorflow`; a runtime cell (below): its runtime and backend.
 HEALTH_CHECK = (
     "import json, tensorflow as tf\n"
     "cfg = getattr(tf, 'config', None)\n"
@@ -92,3 +96,58 @@ HEALTH_CHECK = (
     "gpus = len(lister('GPU')) if lister else int(tf.test.is_gpu_available())\n"
     "print(json.dumps({'tensorflow': tf.__version__, 'gpus': gpus}))\n"
 )
+
+# A runtime cell: import each module=distribution given and report the
+# distribution's version (Python 3.6+: tflite-runtime cells may be 3.7); an
+# interpreter runtime also builds an interpreter of a one-node model (base64,
+# after --model): a binary built for another numpy imports, then fails there.
+RUNTIME_CHECK = (
+    "import base64, importlib, json, sys\n"
+    "found, tf, args = {}, None, sys.argv[1:]\n"
+    "model = args[args.index('--model') + 1] if '--model' in args else None\n"
+    "for arg in [a for a in args if '=' in a]:\n"
+    "    name, _, dist = arg.partition('=')\n"
+    "    module = importlib.import_module(name)\n"
+    "    try:\n"
+    "        from importlib.metadata import version\n"
+    "        found[dist] = version(dist)\n"
+    "    except ImportError:\n"
+    "        found[dist] = getattr(module, '__version__', None)\n"
+    "    if name == 'tensorflow':\n"
+    "        tf = module.__version__\n"
+    "    if model is not None and hasattr(module, 'Interpreter'):\n"
+    "        module.Interpreter(model_content=base64.b64decode(model))\n"
+    "print(json.dumps({'versions': found, 'tensorflow': tf, 'gpus': 0}))\n"
+)
+
+
+def health_args(cell: Cell) -> list[str]:
+    """The Python arguments of the cell's health check."""
+    if cell.runtime == runtimes.TENSORFLOW:
+        return ["-c", HEALTH_CHECK]
+    imports = [f"{runtimes.RUNTIMES[cell.runtime].check}={cell.release.package}"] if cell.release else []
+    imports += [f"{'tensorflow' if c.package in TF_PACKAGES else c.package.replace('-', '_')}={c.package}"
+                for c in cell.companions]
+    from sandbox.agent.tflite_ops import FLEX_MODEL  # any small model builds: this one is at hand
+    return ["-c", RUNTIME_CHECK, *imports, "--model", "".join(FLEX_MODEL)]
+
+
+def health_problem(cell: Cell, info: dict[str, Any]) -> str | None:
+    """Why the health check's report does not show the cell's releases, or None."""
+    if cell.runtime == runtimes.TENSORFLOW:
+        if not same_version(info.get("tensorflow"), cell.tensorflow):
+            return f"the cell imports TensorFlow {info.get('tensorflow')}, not {cell.tensorflow}"
+        return None
+    found = info.get("versions") or {}
+    for package, version in cell.expected.items():
+        if not same_version(found.get(package), version):
+            return f"the cell has {package} {found.get(package)}, not {version}"
+    return None
+
+
+def same_version(found: Any, wanted: str | None) -> bool:
+    """Equal versions, however spelled (tf-nightly's 2.23.0-dev20261026 is 2.23.0.dev20261026)."""
+    try:
+        return Version(str(found)) == Version(str(wanted))
+    except InvalidVersion:
+        return bool(found == wanted)

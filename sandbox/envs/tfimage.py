@@ -49,7 +49,7 @@ def tag_for(cell: Cell, base_id: str, target: wheelhouse.Target) -> tuple[str, d
     definition: dict[str, object] = {
         "schema": SCHEMA, "base": base_id, "requirement": cell.requirement,
         "install_args": list(cell.install_args), "python": target.python, "platform": target.uv_platform(),
-        **({"packages": list(cell.request.packages)} if cell.request.packages else {}),
+        **({"packages": list(cell.packages)} if cell.packages else {}),
     }
     digest = digests.short(definition)
     return f"{REPOSITORY}:{cell.id}-{digest}", definition

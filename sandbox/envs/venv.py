@@ -15,7 +15,7 @@ from typing import Any
 
 from sandbox import commands, digests, locks
 from sandbox.commands import Completed
-from sandbox.envs import HEALTH_CHECK, EnvInfo, ProvisionFailed, last_json, register
+from sandbox.envs import EnvInfo, ProvisionFailed, health_args, health_problem, last_json, register
 from sandbox.errors import CommandFailed
 from sandbox.plan import Cell
 from sandbox.store import cache_dir, write_json
@@ -55,7 +55,11 @@ class VenvEnvironment:
         self.fingerprint = {
             "schema": SCHEMA, "python": str(cell.python.path), "python_version": cell.python.full,
             "requirement": cell.requirement, "install_args": list(cell.install_args),
-            **({"packages": list(cell.request.packages)} if cell.request.packages else {}),
+            **({"packages": list(cell.packages)} if cell.packages else {}),
+            # runtime cells: their backend, what overrides its pins, how it is chosen
+            **({"requirements": list(cell.requirements)} if cell.companions else {}),
+            **({"overrides": list(cell.overrides)} if cell.overrides else {}),
+            **({"variables": cell.variables} if cell.variables else {}),
         }
         digest = digests.short(self.fingerprint)
         self.path = cache_dir() / "envs" / f"{cell.id}-{digest}"
@@ -86,7 +90,7 @@ class VenvEnvironment:
                 info = self._health(log)
             if not reused:
                 write_json(self.path / FINGERPRINT, self.fingerprint)
-        return EnvInfo(str(self.path), reused, time.monotonic() - start, info["tensorflow"], info["gpus"])
+        return EnvInfo(str(self.path), reused, time.monotonic() - start, info.get("tensorflow") or "", info["gpus"])
 
     def run_python(self, args: list[str], *, log: Path, timeout: float,
                    readable: tuple[Path, ...] = (), writable: tuple[Path, ...] = ()) -> Completed:
@@ -94,7 +98,7 @@ class VenvEnvironment:
         # __pycache__ in the shared agent folder (-E drops PYTHONDONTWRITEBYTECODE).
         # A venv cannot confine file access, so readable/writable are advisory.
         return commands.run([str(self.python), "-E", "-s", "-B", *args], log=log, timeout=timeout,
-                            env=commands.clean_env({"TF_CPP_MIN_LOG_LEVEL": "2"}), check=False)
+                            env=commands.clean_env({"TF_CPP_MIN_LOG_LEVEL": "2", **self.cell.variables}), check=False)
 
     def _matches(self) -> bool:
         try:
@@ -110,7 +114,8 @@ class VenvEnvironment:
         # uv's compiler needs Python 3.7+, so 3.6 cells compile with compileall.
         old = self.cell.python is not None and self.cell.python.version < (3, 7)
         install = [uv_binary(), "pip", "install", "--python", str(self.python),
-                   *([] if old else ["--compile-bytecode"]), *self.cell.install_args, *self.cell.requirements]
+                   *([] if old else ["--compile-bytecode"]), *self.cell.install_args, *self._overrides(),
+                   *self.cell.requirements]
         try:
             commands.run(install, log=log, timeout=INSTALL_TIMEOUT, env=commands.clean_env())
             if old:
@@ -119,6 +124,14 @@ class VenvEnvironment:
         except CommandFailed as exc:
             raise ProvisionFailed("install-failed", f"installing {' '.join(self.cell.requirements)} failed",
                                   exc.output_tail) from exc
+
+    def _overrides(self) -> list[str]:
+        """--overrides FILE where the cell has overrides (a Keras over its TF's pin)."""
+        if not self.cell.overrides:
+            return []
+        path = self.path / "sandbox-overrides.txt"
+        path.write_text("".join(f"{r}\n" for r in self.cell.overrides), encoding="utf-8")
+        return ["--overrides", str(path)]
 
     def _create(self, log: Path) -> None:
         base = str(self.cell.python.path) if self.cell.python else ""
@@ -139,12 +152,15 @@ class VenvEnvironment:
         raise ProvisionFailed("install-failed", f"could not create a virtualenv for Python {self.cell.python and self.cell.python.full}", last)
 
     def _health(self, log: Path) -> dict[str, Any]:
-        done = self.run_python(["-c", HEALTH_CHECK], log=log, timeout=300)
+        done = self.run_python(health_args(self.cell), log=log, timeout=300)
         info = last_json(done.output)
         if info is None:
-            raise ProvisionFailed("broken", "`import tensorflow` fails in the cell", commands.tail(done.output)) from None
-        if info.get("tensorflow") != self.cell.tensorflow:
-            raise ProvisionFailed("broken", f"the cell imports TensorFlow {info.get('tensorflow')}, not {self.cell.tensorflow}")
+            what = "`import tensorflow` fails" if self.cell.runtime == "tensorflow" else \
+                f"{' and '.join(f'{p} {v}' for p, v in self.cell.expected.items())} does not import or run"
+            raise ProvisionFailed("broken", f"{what} in the cell", commands.tail(done.output)) from None
+        problem = health_problem(self.cell, info)
+        if problem:
+            raise ProvisionFailed("broken", problem)
         return info
 
 

@@ -21,7 +21,7 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from sandbox.report import pagedata, witnesses
+from sandbox.report import pagedata, tables, witnesses
 from sandbox.report.findings import KINDS, FormatSummary, Group, exports_by_cell, groups, summaries, where
 from sandbox.report.tables import (
     FORMAT_TEXT,
@@ -114,9 +114,7 @@ def _e(value: object) -> str:
 def _header(results: Results, devs: Devices) -> str:
     counts = Counter(devs.outcome(load) for load in results["loads"])
     ids = healthy(results)
-    cells = {c["id"]: c for c in results["cells"]}
-    first, last = (cells[ids[0]]["tensorflow"], cells[ids[-1]]["tensorflow"]) if ids else ("", "")
-    span = f" ({_e(first)} to {_e(last)})" if ids else ""
+    span = f" ({_e(tables.span(results))})" if ids else ""
     stats = "".join(f'<span class="stat {_vclass(v)}">{counts.get(v, 0)} {_e(WORDS[v])}</span>'
                     for v in (OK, DIFFERS, FAILS, DEVICE, HARNESS, NA) if counts.get(v) or v in (OK, FAILS))
     failed = sum(export_failed(a) for a in results["artifacts"])
@@ -131,7 +129,13 @@ def _header(results: Results, devs: Devices) -> str:
             f'<p>{len(ids)} of {len(results["cells"])} cells ran: {len(ids) ** 2} producer → consumer pairs, '
             f'{len(results["artifacts"])} exports, {len(results["loads"])} loads. Generated {_e(results["created"])} '
             f'by sandbox {_e(results["sandbox_version"])} from <code>{_e(results["matrix"])}</code>.{redacted}</p>'
-            f'<div class="summary" aria-label="loads by outcome">{stats}</div>{_legend()}</header>')
+            f'{_related(results)}<div class="summary" aria-label="loads by outcome">{stats}</div>{_legend()}</header>')
+
+
+def _related(results: Results) -> str:
+    """Links to the other maps (reports beside this one): the runtimes beside TF."""
+    links = ", ".join(f'<a href="../{_e(name)}/index.html">{_e(name)}</a>' for name in results.get("related") or [])
+    return f'<p class="related">Other maps: {links}</p>' if links else ""
 
 
 def _legend() -> str:
@@ -174,16 +178,18 @@ def _picker(results: Results, names: Names, devs: Devices, default: tuple[str, s
     cells = [(c, names[c]) for c in ids]
     producer, fmt, consumer, _loader = default or ("", "", "", "")
     formats = [(f, f) for f in _present(results, "format")]
+    cell = {c["id"]: c for c in results["cells"]}
+    who = "TensorFlow" if all(tables.runtime(cell[c]).get("name") == "tensorflow" for c in ids) else "TF or runtime"
     boxes = "".join(f'<label class="probe"><input type="checkbox" value="{_e(p)}" checked> {_e(p)}'
                     f'{" <small>needs a " + _e(devs.needs[p]) + "</small>" if p in devs.needs else ""}</label>'
                     for p in probe_order(results))
     return ('<section id="pick"><h2>Will my model load there?</h2>'
             '<form id="picker" class="picker" onsubmit="return false">'
             '<fieldset><legend>Saved with</legend>'
-            f'<label>TensorFlow <select id="p-from">{_options(reversed(cells), producer)}</select></label>'
+            f'<label>{who} <select id="p-from">{_options(reversed(cells), producer)}</select></label>'
             f'<label>format <select id="p-format">{_options(formats, fmt)}</select></label></fieldset>'
             '<fieldset><legend>Loaded with</legend>'
-            f'<label>TensorFlow <select id="p-to">{_options(cells, consumer)}</select></label>'
+            f'<label>{who} <select id="p-to">{_options(cells, consumer)}</select></label>'
             '<label>loader <select id="p-loader"></select></label></fieldset>'
             '<fieldset><legend>My model is like</legend>'
             f'<label>probes <select id="p-probes">{_options(_PROBE_CHOICES)}</select></label>'
@@ -350,10 +356,10 @@ def _cells(results: Results, names: Names) -> str:
         rows.append(f'<tr><th scope="row">{_e(names.get(cell["id"], cell["id"]))}<br><code>{_e(cell["id"])}</code></th>'
                     f'<td><span class="badge {_vclass(verdict)}">{_e(cell["status"])}</span></td>'
                     f'<td>{_environment(cell)}</td><td>{_e(cell["requirement"] or "")}</td>'
-                    f'<td>{_e((cell["resolved_as_of"] or "")[:10])}</td><td>{_e(seconds)}</td>'
-                    f'<td class="t-export">{_e(failed)}</td><td>{_e(cell["reason"] or "")}</td></tr>')
-    heads = "".join(f"<th>{h}</th>" for h in ("cell", "status", "environment", "installed", "deps as of", "time",
-                                              "exports that failed", "note"))
+                    f'<td>{_e((cell["resolved_as_of"] or "")[:10])}</td><td>{_e(tables.measured(cell))}</td>'
+                    f'<td>{_e(seconds)}</td><td class="t-export">{_e(failed)}</td><td>{_e(cell["reason"] or "")}</td></tr>')
+    heads = "".join(f"<th>{h}</th>" for h in ("cell", "status", "environment", "installed", "deps as of", "measured",
+                                              "time", "exports that failed", "note"))
     return ('<section id="cells"><h2>Cells</h2><div class="scroll">'
             f'<table class="data cells"><thead><tr>{heads}</tr></thead><tbody>{"".join(rows)}</tbody>'
             '</table></div></section>')

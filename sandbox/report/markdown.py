@@ -11,7 +11,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from sandbox.report import headline, witnesses
+from sandbox.report import headline, tables, witnesses
 from sandbox.report.findings import KINDS, FormatSummary, Group, exports_by_cell, groups, summaries, where
 from sandbox.report.tables import (
     FORMAT_TEXT,
@@ -67,8 +67,7 @@ _TAG = re.compile(r"<(?=[A-Za-z/!?])")  # what opens a tag or a comment: "<=" st
 
 def _header(results: Results, devs: Devices) -> list[str]:
     ids = healthy(results)
-    cells = {c["id"]: c for c in results["cells"]}
-    span = f" (TensorFlow {_md(cells[ids[0]]['tensorflow'])} to {_md(cells[ids[-1]]['tensorflow'])})" if ids else ""
+    span = f" ({_md(tables.span(results))})" if ids else ""
     counts = Counter(devs.outcome(l) for l in results["loads"])
     tally = ", ".join(f"{counts.get(v, 0)} {WORDS[v]}" for v in (OK, DIFFERS, FAILS, DEVICE, HARNESS, NA)
                       if counts.get(v) or v in (OK, FAILS))
@@ -84,7 +83,12 @@ def _header(results: Results, devs: Devices) -> list[str]:
             f"{_md(results['matrix'])}.{redacted} Every load, with its whole error, is in [results.json](results.json); "
             "the page with the pair picker is index.html.", "",
             "Verdicts are for the device-portable probes: a probe that needs a device a consumer lacks answers a "
-            "device question, not a version question, and is shown apart" + (f" ({bound})." if bound else "."), ""]
+            "device question, not a version question, and is shown apart" + (f" ({bound})." if bound else "."), ""] + _related(results)
+
+
+def _related(results: Results) -> list[str]:
+    names = [_md(n) for n in results.get("related") or []]
+    return [f"Other maps: {', '.join(f'[{n}](../{n}/index.md)' for n in names)}", ""] if names else []
 
 
 def _formats(results: Results) -> list[str]:
@@ -198,9 +202,10 @@ def _ops(results: Results) -> list[str]:
 def _cells(results: Results, names: dict[str, str]) -> list[str]:
     exports = exports_by_cell(results)
     rows = [[_md(names.get(c["id"], c["id"])), _md(c["id"]), c["status"], _md(c["requirement"] or ""),
-             _md((c["resolved_as_of"] or "")[:10]), _seconds(c.get("seconds") or {}), _md(exports.get(c["id"], "")),
-             _md(c["reason"] or "")] for c in results["cells"]]
-    table = tabulate(rows, ["label", "cell", "status", "installed", "deps as of", "time", "exports that failed", "note"],
+             _md((c["resolved_as_of"] or "")[:10]), tables.measured(c), _seconds(c.get("seconds") or {}),
+             _md(exports.get(c["id"], "")), _md(c["reason"] or "")] for c in results["cells"]]
+    table = tabulate(rows, ["label", "cell", "status", "installed", "deps as of", "measured", "time", "exports that failed",
+                            "note"],
                      tablefmt="github")
     return ["## Cells", "", table, ""]
 

@@ -6,7 +6,8 @@ square's verdict for the probes a reader chooses; only loads that did not work
 (fail, differ, device-bound, harness error) are listed, by square, with their
 error (each distinct text once) and their finding; and the exports that failed.
 
-    {"cells": [[id, label, tensorflow, devices], ...],   # the healthy cells, oldest first; devices "CPU GPU"
+    {"cells": [[id, label, tensorflow, devices, runtime], ...],  # the healthy cells, oldest first; devices "CPU GPU";
+                                                               # runtime "tensorflow", "keras", "ai-edge-litert", "tflite-runtime"
      "probes": [[name, device it needs or "", how that is known], ...],
      "grids": [{"f": format, "l": loader, "p": [cell index of each producer],
                 "s": "ooof-...",            # per producer x consumer (row-major), one letter per probe
@@ -25,7 +26,7 @@ from typing import Any
 
 from sandbox.agent.texts import shorten
 from sandbox.report.findings import Group, export_problem, signature
-from sandbox.report.tables import FORMAT_TEXT, LOADER_TEXT, Grid, Results, healthy, labels, probe_order
+from sandbox.report.tables import FORMAT_TEXT, LOADER_TEXT, Grid, Results, healthy, labels, probe_order, runtime
 from sandbox.report.verdict import Devices
 
 ERROR_LIMIT = 10_000  # characters of an error kept in the page, head and tail (the agent keeps 4,000); results.json has it whole
@@ -41,7 +42,8 @@ def build(results: Results, found: list[Grid], grouped: list[Group], devs: Devic
     titles = {g.signature: g.title for g in grouped}
     tables: dict[str, Any] = {"sigs": {}, "errors": {}}
     data: dict[str, Any] = {
-        "cells": [[c, names[c], str(cells[c].get("tensorflow") or ""), " ".join(sorted(devs.has[c]))] for c in ids],
+        "cells": [[c, names[c], str(cells[c].get("tensorflow") or ""), " ".join(sorted(devs.has[c])),
+                   str(runtime(cells[c]).get("name"))] for c in ids],
         "probes": [[p, devs.needs.get(p, ""), devs.why.get(p, "")] for p in probe_order(results)],
         "grids": [_grid(g, index) for g in found],
         "bad": {f"{gi},{index[p]},{index[c]}": [_problem(l, devs, titles, tables) for l in loads]

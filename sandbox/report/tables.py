@@ -9,6 +9,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
+from sandbox import runtimes
 from sandbox.report.verdict import (
     DEVICE,
     DIFFERS,
@@ -61,6 +62,7 @@ FORMAT_TEXT = {
     "keras_h5": "Keras .h5 (HDF5) file",
     "keras_v3": "Keras .keras file (the Keras 3 format; late Keras 2 releases write it too)",
     "tflite": "TensorFlow Lite flatbuffer",
+    "tflite_flex": "TensorFlow Lite flatbuffer with select TF ops (Flex)",
     "checkpoint": "tf.train.Checkpoint restored into the probe's own model code",
 }
 LOADER_TEXT = {
@@ -71,13 +73,51 @@ LOADER_TEXT = {
     "keras3": "Keras 3 keras.models.load_model",
     "tflite_interpreter": "tf.lite.Interpreter: allocate and invoke",
     "checkpoint_restore": "tf.train.Checkpoint.restore into the probe's variables",
+    "ai_edge_litert": "LiteRT's interpreter (ai_edge_litert.interpreter, no TF): allocate and invoke",
+    "tflite_runtime": "the tflite-runtime package's interpreter (no TF): allocate and invoke",
 }
+TITLES = {runtimes.TENSORFLOW: "TensorFlow", **{r.package: r.title for r in runtimes.RUNTIMES.values()}}
+RANKS = {name: i for i, name in enumerate(TITLES)}  # TF cells first, then each runtime's
+
+
+def runtime(cell: dict[str, Any]) -> dict[str, Any]:
+    """What a cell runs (results.json's cell.runtime; documents before runtime
+    cells hold TF cells only)."""
+    return cell.get("runtime") or {"name": runtimes.TENSORFLOW, "version": cell.get("tensorflow")}
 
 
 def healthy(results: Results) -> list[str]:
-    """The cells that ran, oldest TensorFlow first (ties: the document's order)."""
+    """The cells that ran: TF cells oldest first, then each runtime's cells
+    oldest first (ties: the document's order)."""
     cells = [c for c in results["cells"] if c["status"] == "ok"]
-    return [c["id"] for c in sorted(cells, key=lambda c: _version(c.get("tensorflow")))]
+    return [c["id"] for c in sorted(cells, key=_order)]
+
+
+def _order(cell: dict[str, Any]) -> tuple[int, Version]:
+    found = runtime(cell)
+    return RANKS.get(str(found.get("name")), len(RANKS)), _version(found.get("version") or cell.get("tensorflow"))
+
+
+def base_label(cell: dict[str, Any]) -> str:
+    """"2.18.1", "2.23.0.dev20261026 nightly", "Keras 3.5.0 (jax 0.4.31)", "LiteRT 1.2.0"."""
+    found = runtime(cell)
+    if found.get("name") == runtimes.TENSORFLOW:
+        return str(cell.get("tensorflow") or cell["id"]) + (" nightly" if found.get("nightly") else "")
+    name = str(found.get("name"))
+    text = f"{TITLES.get(name, name)} {found.get('version')}"
+    if found.get("backend"):
+        backend = "tf" if found["backend"] == runtimes.TENSORFLOW else found["backend"]
+        text += f" ({backend} {found.get('backend_version') or ''})".replace(" )", ")")
+    return text
+
+
+def span(results: Results) -> str:
+    """What the healthy cells run, as ranges: "TensorFlow 1.12.3 to 2.21.0, LiteRT 1.0.1 to 2.3.0"."""
+    cells = {c["id"]: c for c in results["cells"]}
+    found: dict[str, list[str]] = defaultdict(list)
+    for cell in healthy(results):
+        found[runtime(cells[cell]).get("name") or runtimes.TENSORFLOW].append(str(runtime(cells[cell]).get("version")))
+    return ", ".join(f"{TITLES.get(n, n)} {v[0]}" + (f" to {v[-1]}" if v[-1] != v[0] else "") for n, v in found.items())
 
 
 def _version(text: str | None) -> Version:
@@ -93,16 +133,17 @@ def extra_packages(cell: dict[str, Any]) -> list[str]:
 
 
 def labels(results: Results) -> dict[str, str]:
-    """A short label per cell, unique in the document: the TF version, and of the
-    Python, image, backend and extra packages only what tells same-version cells apart
-    ("2.18.1" and "2.18.1 +tf-keras")."""
+    """A short label per cell, unique in the document: the TF version (or the
+    runtime and its version: base_label), and of the Python, image, backend and
+    extra packages only what tells same-version cells apart ("2.18.1" and
+    "2.18.1 +tf-keras")."""
     cells = results["cells"]
     facets = {c["id"]: {"python": f"py{c.get('python') or ''}", "image": c.get("image") or "",
                         "backend": "" if c.get("backend") in (None, "venv") else c["backend"],
                         "packages": " ".join(f"+{p}" for p in extra_packages(c))} for c in cells}
     by_tf: dict[str, list[str]] = defaultdict(list)
     for c in cells:
-        by_tf[str(c.get("tensorflow") or c["id"])].append(c["id"])
+        by_tf[base_label(c)].append(c["id"])
     out = {}
     for tf, ids in by_tf.items():
         differ = [k for k in ("python", "image", "backend", "packages") if len({facets[i][k] for i in ids}) > 1]
@@ -250,6 +291,11 @@ def _mark(kinds: set[str]) -> str:
 def first_line(text: str | None, limit: int = 160) -> str:
     line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def measured(cell: dict[str, Any]) -> str:
+    """When the cell's environment last measured (its registry, recorded by the run): "2026-12-01"."""
+    return str((cell.get("environment") or {}).get("measured") or "")[:10]
 
 
 def cell_environment(cell: dict[str, Any]) -> list[tuple[str, str]]:

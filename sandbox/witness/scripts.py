@@ -46,6 +46,14 @@ class Spec:
 
 
 # loader -> (what the script does, the modules it imports, its body: `x` in, `y` out)
+_RUN_TFLITE = """
+interpreter = Interpreter(model_path=MODEL)
+interpreter.allocate_tensors()
+print("loaded")
+interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+interpreter.invoke()
+y = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+"""
 _LOADERS: dict[str, tuple[str, str, str]] = {
     "tf1_session": ("a SavedModel served by the TF1 loader in a Session", "import tensorflow as tf", """
 v1 = getattr(tf.compat, "v1", tf)  # TF 1.12 has no tf.compat.v1
@@ -94,14 +102,11 @@ except ImportError:  # a runtime without TensorFlow
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
-        from tflite_runtime.interpreter import Interpreter""", """
-interpreter = Interpreter(model_path=MODEL)
-interpreter.allocate_tensors()
-print("loaded")
-interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
-interpreter.invoke()
-y = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-"""),
+        from tflite_runtime.interpreter import Interpreter""", _RUN_TFLITE),
+    "ai_edge_litert": ("a TFLite model run by LiteRT's Interpreter", "from ai_edge_litert.interpreter import Interpreter",
+                       _RUN_TFLITE),
+    "tflite_runtime": ("a TFLite model run by tflite-runtime's Interpreter",
+                       "from tflite_runtime.interpreter import Interpreter", _RUN_TFLITE),
 }
 
 _HEAD = '''"""Witness of a sandbox finding: {what}.

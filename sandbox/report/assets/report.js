@@ -23,6 +23,8 @@
   function label(i) { return DATA.cells[i][1]; }
   function has(c, device) { return (" " + DATA.cells[c][3] + " ").indexOf(" " + device + " ") >= 0; }
   function list(names) { return names.map(esc).join(", "); }
+  // "TF 2.18.1" for a TensorFlow cell; a runtime cell's label names its runtime ("LiteRT 1.2.0")
+  function named(i) { return (DATA.cells[i][4] || "tensorflow") === "tensorflow" ? "TF " + label(i) : label(i); }
 
   // -- which probes count: the device-portable ones (default), every probe, or those ticked
   function ticked() { return $("#p-some input:checked").map(function (b) { return b.value; }); }
@@ -91,8 +93,8 @@
     return out;
   }
   function sentence(sq, p, c, format, loader) {
-    var saved = "A <code>" + esc(format) + "</code> model saved with TF " + esc(label(p));
-    var where = " in TF " + esc(label(c)) + " with <code>" + esc(loader) + "</code>";
+    var saved = "A <code>" + esc(format) + "</code> model saved with " + esc(named(p));
+    var where = " in " + esc(named(c)) + " with <code>" + esc(loader) + "</code>";
     var all = sq.every.split("").filter(function (x) { return TRIED.indexOf(x) >= 0; }).length;
     var ok = sq.mine.split("o").length - 1;
     return {o: saved + " loads" + where + " for " + ok + " of " + all + " probe" + (all === 1 ? "" : "s") +
@@ -104,10 +106,10 @@
                " (a harness error, not a finding: no verdict there)",
             g: saved + " does not run" + where + ": " + list(probesWith(sq, c, "g")) + " need" +
                (probesWith(sq, c, "g").length === 1 ? "s" : "") + " a device this consumer lacks",
-            x: "TF " + esc(label(p)) + " could not export <code>" + esc(format) + "</code>: nothing to load",
-            n: "TF " + esc(label(c)) + " has no <code>" + esc(loader) + "</code> loader for this format",
-            "-": "TF " + esc(label(p)) + " wrote no <code>" + esc(format) + "</code> model that TF " +
-                 esc(label(c)) + " tried with <code>" + esc(loader) + "</code>"}[sq.v];
+            x: esc(named(p)) + " could not export <code>" + esc(format) + "</code>: nothing to load",
+            n: esc(named(c)) + " has no <code>" + esc(loader) + "</code> loader for this format",
+            "-": esc(named(p)) + " wrote no <code>" + esc(format) + "</code> model that " +
+                 esc(named(c)) + " tried with <code>" + esc(loader) + "</code>"}[sq.v];
   }
   function apart(sq, p, c, format) {  // what is shown apart: device-bound probes, failed exports
     var out = [], seen = {};
@@ -178,9 +180,9 @@
       esc(WORDS[sq.v]) + "</span> <span id=\"sentence\">" + sentence(sq, p, c, s.format, s.loader) +
       (notes.length ? "; " + notes.join("; ") : "") + ".</span></p>" +
       problemsHtml(bad, c) +
-      "<ul class=\"facts\"><li>Newest TF whose <code>" + esc(s.format) + "</code> models load in TF " + esc(label(c)) +
+      "<ul class=\"facts\"><li>Newest TF whose <code>" + esc(s.format) + "</code> models load in " + esc(named(c)) +
       " with <code>" + esc(s.loader) + "</code>: " + fact("newest", newest) + (newest < 0 ? noneBecause(gi, c) : "") +
-      "</li><li>Oldest TF that loads this model from TF " + esc(label(p)) + ": " + fact("oldest", oldest) + "</li>" +
+      "</li><li>Oldest TF that loads this model from " + esc(named(p)) + ": " + fact("oldest", oldest) + "</li>" +
       "<li><a href=\"#grid-" + gi + "\">the grid of " + esc(s.format) + " / " + esc(s.loader) + "</a>; " +
       "<code>" + esc(s.from) + "</code> → <code>" + esc(s.to) + "</code></li></ul>";
     var table = byId("grid-" + gi);
