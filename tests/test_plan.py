@@ -195,18 +195,21 @@ class MapCatalog(FakeCatalog):
             self._wheels[package] = [w for w in (versions._wheel({"filename": f, "upload-time": t}) for f, t in files) if w]
 
 
-MAP_CELLS = ["tf1.13.2-py3.7-cpu", "tf2.15.1-py3.11-cpu", "tf2.16.2-py3.11-cpu", "tf2.16.2-py3.11-cpu+tf-keras",
-             "tf2.23.0.dev20261026-py3.11-cpu"]
+MAP_CELLS = ["tf1.13.2-py3.7-cpu", "tf2.15.1-py3.11-cpu", "tf2.16.2-py3.11-cpu"]
+EXTRA_CELLS = ["tf2.16.2-py3.11-cpu+tf-keras", "tf2.23.0.dev20261026-py3.11-cpu"]
 
 
 def test_the_map_matrix_is_every_minor_from_1_12(tmp_path: Path) -> None:
     mx = matrix.load(Path(__file__).parent.parent / "matrices" / "tf-map.toml")
-    # every minor; tf-keras beside every minor from 2.16 (the one made for it); the nightly build
-    assert [(c.tensorflow, c.packages) for c in mx.cells] == [
-        (">=1.12", ()), (">=2.16", ("tf-keras=={tensorflow_minor}.*",)), ("nightly", ())]
+    assert [(c.tensorflow, c.packages) for c in mx.cells] == [(">=1.12", ())]  # every minor
     assert (mx.probes, mx.formats) == (matrix.BUILTIN_PROBES, matrix.FORMATS)
-    assert mx.related == ("keras-map", "tflite-map")
     assert [c.id for c in plan.plan(mx, MapCatalog(), PYTHONS)] == MAP_CELLS
+    # tf-keras beside every minor from 2.16 (the one made for it); the nightly build
+    extras = matrix.load(Path(__file__).parent.parent / "matrices" / "tf-extras.toml")
+    assert [(c.tensorflow, c.packages) for c in extras.cells] == [
+        (">=2.16", ("tf-keras=={tensorflow_minor}.*",)), ("nightly", ())]
+    assert extras.related == ("tf-map",)
+    assert [c.id for c in plan.plan(extras, MapCatalog(), PYTHONS)] == EXTRA_CELLS
 
 
 def test_plan_resolves_the_map_offline_from_the_cached_catalog(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -217,7 +220,7 @@ def test_plan_resolves_the_map_offline_from_the_cached_catalog(cache: Path, caps
     mx = Path(__file__).parent.parent / "matrices" / "tf-map.toml"
     assert cli.main(["plan", "--offline", str(mx)]) == 0
     out = capsys.readouterr().out
-    assert "(tf-map): 5 cells" in out  # every minor >= 1.12 the cached catalog holds, tf-keras, nightly
+    assert "(tf-map): 3 cells" in out  # every minor >= 1.12 the cached catalog holds
     assert all(cell in out for cell in MAP_CELLS)
 
 

@@ -357,3 +357,14 @@ def test_a_message_that_differs_only_in_tfs_function_numbers_is_the_same_finding
     assert judged(load, status="run-error", error_type="InternalError", error=text % 377) == "reproduced"
     assert judged(load, status="run-error", error_type="InternalError", error="Another message") == "fails-otherwise"
     assert judged(load, status="run-error", error_type="ValueError", error=text % 377) == "fails-otherwise"
+
+
+def test_a_culprit_named_without_the_class_the_agent_found_is_the_same_finding() -> None:
+    """The agent names the class from the Keras frame that raised; a script's error has no frames."""
+    load = {"status": "load-error", "probe": "dense", "loader": "keras2", "category": "keras-config",
+            "names": ["InputLayer.ragged"], "error_type": "ValueError", "error": "Unrecognized keyword arguments: ragged"}
+    same = dict(status="load-error", error_type="ValueError", error="Unrecognized keyword arguments: ['ragged']")
+    assert verdict._unqualified(load, {**same, "category": "keras-config", "names": ["ragged"]})
+    assert not verdict._unqualified(load, {**same, "category": "keras-config", "names": ["batch_shape"]})
+    assert not verdict._unqualified(load, {**same, "category": "keras-deserialization", "names": ["ragged"]})
+    assert not verdict._unqualified(load, {**same, "category": "keras-config", "names": ["ragged", "x"]})

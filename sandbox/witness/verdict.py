@@ -52,6 +52,7 @@ def judge(load: Load, witness: dict[str, Any]) -> tuple[Outcome, str]:
                          + ": the finding comes from sandbox's own code")
     theirs = signature({**witness, "probe": load["probe"]}, _AS_MEASURED)
     if theirs == signature(load, _AS_MEASURED) or _counted_alike(load, witness) or _same_culprits(load, witness) \
+            or _unqualified(load, witness) \
             or _both(load, witness, ("crash", "timeout")):
         return "reproduced", ""
     return "fails-otherwise", f"the plain load {'differs' if status == 'outputs-differ' else 'fails'}: {theirs.title if theirs else status}"
@@ -78,6 +79,16 @@ def _counted_alike(load: Load, witness: dict[str, Any]) -> bool:
         return False
     mine, theirs = (_DIGITS.sub("N", redact_text(first_line(r.get("error"), 400))) for r in (load, witness))
     return bool(mine) and mine == theirs
+
+
+def _unqualified(load: Load, witness: dict[str, Any]) -> bool:
+    """The same culprits, but for the class the agent named from the Keras frame
+    that raised ("InputLayer.ragged"): a script's error carries no frames, so its
+    witness names the keyword alone ("ragged")."""
+    mine, theirs = list(load.get("names") or []), list(witness.get("names") or [])
+    if not mine or len(mine) != len(theirs) or any(load.get(k) != witness.get(k) for k in ("category", "error_type")):
+        return False
+    return all(any(m == t or m.endswith("." + t) for m in mine) for t in theirs)
 
 
 def _both(load: Load, witness: dict[str, Any], categories: tuple[str, ...]) -> bool:
