@@ -127,6 +127,7 @@ def _artifact(run: ProbeRun, fmt: str) -> Dict[str, Any]:
     """Export one format of a probe and describe the result (never raises)."""
     import exporters
     import graphinfo
+    import loaders  # an exporter may run the cell's own loader (its failures are loaders.Stage)
     name = run.probe.name
     record = _blank_artifact(name, fmt, getattr(run.probe, "device", None))  # duck-typed probes may lack it
     target = os.path.join(run.out, name, fmt)
