@@ -157,6 +157,7 @@ class Run:
 
     def _results(self) -> list[CellResult]:
         sources = self.sources()
+        self.tally.add("export-reused", sum(c.exports_reused for c in self.cells))
         for cell in self.cells:
             cell.show()
             cell.result.complete = cell.complete(sources)
@@ -369,6 +370,7 @@ class CellRun:
         self.env: Environment | None = None
         self._provision_failed = False
         self.damaged: list[Source] = []  # sources whose stored files failed their check in this run's last batch
+        self.exports_reused = 0  # of its exports, those the store had (as its last lookup found them)
         # this run's load batches (sandbox.schedule): how many, what they measured and reused, how long
         self._load_batches, self._load_reused, self._load_seconds = 0, 0, 0.0
         self._load_counts: Counter[str] = Counter()
@@ -422,7 +424,8 @@ class CellRun:
                 missing.append((probe, fmt))
             else:
                 self.result.artifacts.append((key, artifact))
-        self.run.tally.add("export-reused", sum(key not in self.run.measured for key, _ in self.result.artifacts))
+        # counted once the run is over: a cell exported again (damaged files) looks its exports up twice
+        self.exports_reused = sum(key not in self.run.measured for key, _ in self.result.artifacts)
         return missing
 
     def ready(self) -> Environment | None:

@@ -60,7 +60,7 @@ def comparable(doc: dict[str, Any]) -> dict[str, Any]:
     machine kept its environment."""
     def strip(value: Any) -> Any:
         if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in ("created", "seconds", "location")}
+            return {k: strip(v) for k, v in value.items() if k not in ("created", "seconds", "location", "measured")}
         if isinstance(value, list):
             return [strip(v) for v in value]
         return value

@@ -61,8 +61,8 @@ def verdicts(path: Path, consumer: str) -> dict[str, check.Verdict]:
     release = consumer.split("-")[0][2:]
     version, registry = registries.load(release)
     assert version == release, "the consumer's exact release has a stored registry"
-    for_target, _what = cli._check_model(path)
-    return {v.loader: v for v in for_target(registry, version)}
+    for_target, _what, _reads = cli._check_model(path)
+    return {v.loader: v for v in for_target(registry, version, registries.TENSORFLOW)}
 
 
 def test_check_tells_the_tf1_serving_loader_and_tf_saved_model_load_apart(work: Path, results: dict[str, Any]) -> None:
