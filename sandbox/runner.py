@@ -580,7 +580,7 @@ class CellRun:
 
     def end_loads(self) -> None:
         """This cell's last batch is over: one line for all its loads."""
-        if self._load_batches:
+        if self._load_batches or self._load_counts:
             self.run.emit(ev.PhaseFinished(self.cell.id, "load", ev.counts(self._load_counts), self._load_reused,
                                            self._load_seconds))
         elif self.result.loads:
@@ -598,12 +598,17 @@ class CellRun:
                     todo.append((key, source, loader))
                 else:
                     found.append((key, source.producer, load))
-        reused = sum(key not in self.run.measured for key, _, _ in found)
+        # a load this run measured already: another producer's artifact with the same files (its key is
+        # the files' digest), measured once; this run's measurement, not one taken from an earlier run
+        shared = [load for key, _, load in found if key in self.run.measured]
+        reused = len(found) - len(shared)
         with self._lock:
             for key, producer, load in found:
                 self._add_load(key, producer, load)
             self._load_reused += reused
+            self._load_counts.update(load.status.value for load in shared)
         self.run.tally.add("load-reused", reused)
+        self.run.tally.add("load", len(shared))
         return todo, reused
 
     def _loadable(self, todo: list[tuple[str, Source, str]]) -> list[tuple[str, Source, str]]:
