@@ -368,3 +368,15 @@ def test_a_culprit_named_without_the_class_the_agent_found_is_the_same_finding()
     assert not verdict._unqualified(load, {**same, "category": "keras-config", "names": ["batch_shape"]})
     assert not verdict._unqualified(load, {**same, "category": "keras-deserialization", "names": ["ragged"]})
     assert not verdict._unqualified(load, {**same, "category": "keras-config", "names": ["ragged", "x"]})
+
+
+def test_the_very_error_reproduces_where_the_agent_named_the_culprit_from_its_context() -> None:
+    """The agent names a Keras class from the frame that raised, a TFLite op's version from the artifact."""
+    load = {"status": "run-error", "probe": "conv2d", "loader": "tflite_interpreter", "category": "tflite-kernel",
+            "names": ["CONV_2D@v2"], "error_type": "RuntimeError", "error": "Node number 0 (CONV_2D) failed to invoke."}
+    same = {"status": "run-error", "error_type": "RuntimeError", "error": "Node number 0 (CONV_2D) failed to invoke.",
+            "category": "tflite-kernel", "names": ["CONV_2D"]}
+    assert verdict._same_error(load, same)
+    assert not verdict._same_error(load, {**same, "error": "Node number 3 (ADD) failed to prepare."})
+    assert not verdict._same_error(load, {**same, "error_type": "ValueError"})
+    assert not verdict._same_error(load, {**same, "status": "load-error"})

@@ -52,7 +52,7 @@ def judge(load: Load, witness: dict[str, Any]) -> tuple[Outcome, str]:
                          + ": the finding comes from sandbox's own code")
     theirs = signature({**witness, "probe": load["probe"]}, _AS_MEASURED)
     if theirs == signature(load, _AS_MEASURED) or _counted_alike(load, witness) or _same_culprits(load, witness) \
-            or _unqualified(load, witness) \
+            or _unqualified(load, witness) or _same_error(load, witness) \
             or _both(load, witness, ("crash", "timeout")):
         return "reproduced", ""
     return "fails-otherwise", f"the plain load {'differs' if status == 'outputs-differ' else 'fails'}: {theirs.title if theirs else status}"
@@ -76,6 +76,16 @@ def _counted_alike(load: Load, witness: dict[str, Any]) -> bool:
     a process traces (__inference_restored_function_body_377 in a fresh process,
     _34993 in the agent's, which loaded other models first)."""
     if load.get("names") or witness.get("names") or any(load.get(k) != witness.get(k) for k in ("category", "error_type")):
+        return False
+    mine, theirs = (_DIGITS.sub("N", redact_text(first_line(r.get("error"), 400))) for r in (load, witness))
+    return bool(mine) and mine == theirs
+
+
+def _same_error(load: Load, witness: dict[str, Any]) -> bool:
+    """The very error (its type and first line, numbers aside), where the agent
+    named the culprit from what the script's error does not carry: the Keras
+    frame that raised (a class), the artifact's op versions (CONV_2D@v2)."""
+    if load.get("error_type") != witness.get("error_type") or load["status"] != witness["status"]:
         return False
     mine, theirs = (_DIGITS.sub("N", redact_text(first_line(r.get("error"), 400))) for r in (load, witness))
     return bool(mine) and mine == theirs
