@@ -12,6 +12,27 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# A probe module of one small probe (a scaled matmul): the real tests of pipelines and
+# catalogs that need a quick, real model.
+SCALE_PROBES = '''
+import numpy as np
+from probes import Probe
+
+
+class Scale(Probe):
+    name = "scale"
+    input_shape = (2, 3)
+
+    def init_params(self, rng):
+        return {"w": rng.normal(0.0, 0.5, (3, 3)).astype(np.float32)}
+
+    def forward(self, tf, params, x):
+        return tf.matmul(x, params["w"]) * 2.0
+
+
+PROBES = [Scale()]
+'''
+
 def sandbox(args: list[str], cwd: Path, timeout: float = 1800, expect: int = 0,
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """`python -m sandbox ARGS` in `cwd` (with `env` added to the environment);

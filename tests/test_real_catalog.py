@@ -25,30 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sandbox_cli import ROOT, results, sandbox
+from sandbox_cli import ROOT, SCALE_PROBES, results, sandbox
 
 from sandbox import versions
 
 pytestmark = pytest.mark.real
 
-PROBES = '''
-import numpy as np
-from probes import Probe
-
-
-class Scale(Probe):
-    name = "scale"
-    input_shape = (2, 3)
-
-    def init_params(self, rng):
-        return {"w": rng.normal(0.0, 0.5, (3, 3)).astype(np.float32)}
-
-    def forward(self, tf, params, x):
-        return tf.matmul(x, params["w"]) * 2.0
-
-
-PROBES = [Scale()]
-'''
 MATRIX = """
 name = "current"
 tensorflow = ">=1.13"
@@ -98,7 +80,7 @@ def _version(filename: str) -> str:
 @pytest.fixture(scope="module")
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("catalog")
-    (folder / "probes.py").write_text(PROBES)
+    (folder / "probes.py").write_text(SCALE_PROBES)
     (folder / "matrix.toml").write_text(MATRIX)
     shutil.copy(ROOT / "ci" / "diff.sh", folder / "diff.sh")
     return folder

@@ -22,28 +22,9 @@ from typing import Any
 
 import docker
 import pytest
-from sandbox_cli import ROOT, comparable, sandbox, uncertain
+from sandbox_cli import ROOT, SCALE_PROBES, comparable, sandbox, uncertain
 
 pytestmark = [pytest.mark.real, pytest.mark.docker]
-
-PROBES = '''
-import numpy as np
-from probes import Probe
-
-
-class Scale(Probe):
-    name = "scale"
-    input_shape = (2, 3)
-
-    def init_params(self, rng):
-        return {"w": rng.normal(0.0, 0.5, (3, 3)).astype(np.float32)}
-
-    def forward(self, tf, params, x):
-        return tf.matmul(x, params["w"]) * 2.0
-
-
-PROBES = [Scale()]
-'''
 
 MATRIX = """
 name = "gl"
@@ -95,7 +76,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, client: docker.DockerClien
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, folder / name)
     (folder / "matrix.toml").write_text(MATRIX)
-    (folder / "probes.py").write_text(PROBES)
+    (folder / "probes.py").write_text(SCALE_PROBES)
     (folder / ".gitignore").write_text(".gitlab-ci-local/\nbundles/\nmerged/\nruns/\nreports/single/\n.sandbox/\nshards.yml\n")
     git(folder, "add", "-A")
     git(folder, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "the project")
