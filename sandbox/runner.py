@@ -186,7 +186,8 @@ class Run:
         for _ in range(ROUNDS - 1):
             wanted = {c.cell.id: {(s.producer, s.artifact.probe, s.artifact.format) for s in c.damaged}
                       for c in self.cells if c.damaged and c.result.state.status == "ok"}
-            again = [c for c in self.cells if any(p == c.cell.id for w in wanted.values() for p, _, _ in w)]
+            producers = {p for w in wanted.values() for p, _, _ in w}
+            again = [c for c in self.cells if c.cell.id in producers]
             if not reexport or not again:
                 break
             self.each(lambda c: c.produce(True), again)

@@ -33,6 +33,7 @@ class Scale(Probe):
 PROBES = [Scale()]
 '''
 
+
 def sandbox(args: list[str], cwd: Path, timeout: float = 1800, expect: int = 0,
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """`python -m sandbox ARGS` in `cwd` (with `env` added to the environment);
