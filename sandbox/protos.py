@@ -381,7 +381,6 @@ class _Graph:
         self.main_attrs: set[tuple[str, str]] = set()
         self.functions: dict[str, tuple[set[str], set[tuple[str, str]], set[str]]] = {}  # ops, attrs, callees
         self.named = array("q")  # callee ids of the functions nodes name in attrs
-        self.has_versions = False
         self.nodes = 0
         main = _Names()
         others: dict[int, _Span] = {}
@@ -392,7 +391,7 @@ class _Graph:
         except _Broken as exc:
             exc.graph = exc.graph or self.nodes > 0  # nodes, then the cut
             raise
-        self.has_versions, library = 4 in others, others.get(2)
+        library = others.get(2)
         if main.dangling():
             raise _Broken(_first_dangling((n for c in _chunks(data, start, end, 1, "GraphDef") for n in c.node), main),
                           graph=True)
@@ -497,11 +496,8 @@ def _read_graph_def(data: bytes) -> GraphInfo | None:
     graph = _Graph(data, 0, len(data), collector, keep_edges=False)
     if not graph.nodes:
         return None
-    info = collector.info("graph_def", None, lazy_code=False)
-    if not graph.has_versions:  # not an error: other tools write GraphDefs without one
-        return replace(info, warnings=("no versions record after the nodes (TensorFlow writes one last): "
-                                       "if TensorFlow wrote this file, it is truncated",))
-    return info
+    # no versions record is no sign of damage: TF 1.x's convert_variables_to_constants writes none
+    return collector.info("graph_def", None, lazy_code=False)
 
 
 def _read_saved_model(data: bytes) -> GraphInfo | None:
