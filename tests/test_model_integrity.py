@@ -56,11 +56,14 @@ def test_a_real_frozen_graph_cut_anywhere_is_never_given_a_verdict(tmp_path: Pat
         protos.read_model(tmp_path / "cut.pb")
 
 
-def test_a_graph_that_lost_its_versions_record_gets_a_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_graph_without_a_versions_record_is_read_without_a_warning(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """TF 1.15's convert_variables_to_constants writes frozen graphs without
+    one (measured: GraphDef.HasField('versions') is False in the files of the
+    tf1.15.5 cell), so its absence says nothing of a cut file."""
     nodes = [node("x", "Placeholder"), node("y", "Identity", ("x",))]
     info = protos.read_model(write(tmp_path, graph_def(nodes, producer=None)))
-    assert info.ops == ["Identity", "Placeholder"] and "truncated" in info.warnings[0]
-    assert protos.read_model(write(tmp_path, graph_def(nodes))).warnings == ()
+    assert info.ops == ["Identity", "Placeholder"] and info.warnings == () and info.tensorflow is None
     assert cli.main(["check", str(tmp_path / "frozen.pb"), "--against", "tf==2.15"]) == 0
     assert "sandbox: warning:" not in capsys.readouterr().err
 
