@@ -137,7 +137,8 @@ _OPTIONAL = {cls: frozenset(f.name for f in fields(cls) if f.default is not MISS
              - {"absent"} for cls in _STATUS}
 
 
-def _row(cls: type[Row], data: dict[str, Any]) -> Row:
+def read_row(cls: type[Row], data: dict[str, Any]) -> Row:
+    """One row of a checked document's JSON."""
     values = {name: data[name] for name in _FIELDS[cls] if name in data}
     values["status"] = _STATUS[cls](data["status"])
     if "names" in values:
@@ -146,7 +147,8 @@ def _row(cls: type[Row], data: dict[str, Any]) -> Row:
     return cls(**values, absent=missing)
 
 
-def _json(row: CellRow | ExportRow | LoadRow) -> dict[str, Any]:
+def row_json(row: CellRow | ExportRow | LoadRow) -> dict[str, Any]:
+    """The row's JSON object, as it was read."""
     out = {name: getattr(row, name) for name in _FIELDS[type(row)] if name not in row.absent}
     out["status"] = row.status.value
     if "names" in out:
@@ -180,18 +182,19 @@ class ResultsDocument:
     def from_json(cls, data: dict[str, Any]) -> ResultsDocument:
         """The document of a results.json that check() accepted."""
         return cls(**{k: data[k] for k in _SCALARS if k in data},
-                   cells=[_row(CellRow, c) for c in data["cells"]],
-                   artifacts=[_row(ExportRow, a) for a in data["artifacts"]],
-                   loads=[_row(LoadRow, l) for l in data["loads"]])
+                   cells=[read_row(CellRow, c) for c in data["cells"]],
+                   artifacts=[read_row(ExportRow, a) for a in data["artifacts"]],
+                   loads=[read_row(LoadRow, l) for l in data["loads"]])
 
     def to_json(self) -> dict[str, Any]:
         """results.json's object (what from_json read, as it was)."""
-        out = self._scalars()
-        out.update(cells=[_json(c) for c in self.cells], artifacts=[_json(a) for a in self.artifacts],
-                   loads=[_json(l) for l in self.loads])
+        out = self.scalars()
+        out.update(cells=[row_json(c) for c in self.cells], artifacts=[row_json(a) for a in self.artifacts],
+                   loads=[row_json(l) for l in self.loads])
         return out
 
-    def _scalars(self) -> dict[str, Any]:
+    def scalars(self) -> dict[str, Any]:
+        """The top-level values besides the rows: those the source holds."""
         return {k: v for k in _SCALARS if (v := getattr(self, k)) is not None}
 
     def cell(self) -> dict[str, CellRow]:
@@ -208,13 +211,15 @@ _SCALARS = tuple(f.name for f in fields(ResultsDocument) if f.name not in ("cell
 _ROWS = ("cells", "artifacts", "loads")
 
 
-def chunks(results: ResultsDocument) -> Iterator[str]:
+def chunks(results: ResultsDocument, leave_out: tuple[str, ...] = ()) -> Iterator[str]:
     """results.json's text in pieces, to write as they come: the top level
     indented, each record of a list on a line of its own. Records go through
     the C encoder (an indented dump takes the pure-Python one, and several
     times the document's size in memory), and a diff of two reports shows one
     line per record that changed."""
-    top: dict[str, Any] = {**results._scalars(), **{k: getattr(results, k) for k in _ROWS}}
+    top: dict[str, Any] = {**results.scalars(), **{k: getattr(results, k) for k in _ROWS}}
+    for key in leave_out:
+        top.pop(key, None)
     yield "{\n"
     keys = sorted(top)
     for i, key in enumerate(keys):
@@ -223,7 +228,7 @@ def chunks(results: ResultsDocument) -> Iterator[str]:
             yield f" {json.dumps(key)}: [\n"
             last = len(value) - 1
             for j, item in enumerate(value):
-                record = _json(item) if key in _ROWS else item  # one row at a time: never the whole document
+                record = row_json(item) if key in _ROWS else item  # one row at a time: never the whole document
                 yield "  " + json.dumps(record, sort_keys=True) + (",\n" if j < last else "\n")
             yield " ]" + end
         else:
