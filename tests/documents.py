@@ -4,8 +4,10 @@ neutral values and reads it with the one reader (sandbox.report.document)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from sandbox.report import document
 from sandbox.report.document import ResultsDocument
 
 _TOP = {"name": "t", "created": "2026-01-01T00:00:00Z", "sandbox_version": "0", "matrix": "matrix.toml",
@@ -25,3 +27,8 @@ def of(data: dict[str, Any]) -> ResultsDocument:
         "artifacts": [{**_ARTIFACT, **a} for a in data.get("artifacts") or []],
         "loads": [{**_LOAD, **l} for l in data.get("loads") or []],
     })
+
+
+def read(path: Path) -> dict[str, Any]:
+    """The JSON of a results.json as the reader takes it (checked; an older schema version as the current)."""
+    return document.load(path).to_json()

@@ -159,7 +159,7 @@ def row_json(row: CellRow | ExportRow | LoadRow) -> dict[str, Any]:
 _NOTHING: frozenset[str] = frozenset()
 
 
-@dataclass
+@dataclass(repr=False)
 class ResultsDocument:
     """results.json, typed: a run's cells, what each exported, and every load."""
 
@@ -196,6 +196,10 @@ class ResultsDocument:
     def scalars(self) -> dict[str, Any]:
         """The top-level values besides the rows: those the source holds."""
         return {k: v for k in _SCALARS if (v := getattr(self, k)) is not None}
+
+    def __repr__(self) -> str:  # a map's document has 100,000 rows: a test's failure shows its size
+        return (f"ResultsDocument(name={self.name!r}, {len(self.cells)} cells, {len(self.artifacts)} artifacts, "
+                f"{len(self.loads)} loads)")
 
     def cell(self) -> dict[str, CellRow]:
         """Cell id -> its row."""
