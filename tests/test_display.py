@@ -20,7 +20,6 @@ import termios
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 from documents import of

@@ -21,8 +21,8 @@ from results_schema import assert_valid
 from sandbox import cli, crashes, digests, runner, summary
 from sandbox.display import closing_summary
 from sandbox.records import Artifact, ArtifactStatus, Load, LoadStatus
-from sandbox.report.document import ResultsDocument
 from sandbox.report import diff, document, junit, verdict
+from sandbox.report.document import ResultsDocument
 from sandbox.report.publish import write_report
 
 AGENT = Path(__file__).resolve().parent.parent / "sandbox" / "agent"

@@ -25,8 +25,8 @@ import pytest
 import scaled_results
 from verdicts import Key, expected_of
 
-from sandbox.report.document import ResultsDocument
 from sandbox.report import document, html, markdown
+from sandbox.report.document import ResultsDocument
 from sandbox.report.redact import redact
 
 pytestmark = pytest.mark.chromium

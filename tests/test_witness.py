@@ -22,8 +22,8 @@ from results_schema import assert_valid
 from sandbox import commands, matrix, plan, protos, runner, summary
 from sandbox.agent import catalog
 from sandbox.pythons import Interpreter
-from sandbox.report.document import LoadRow, ResultsDocument
 from sandbox.report import document, html, markdown
+from sandbox.report.document import LoadRow, ResultsDocument
 from sandbox.report.findings import groups
 from sandbox.report.publish import write_report
 from sandbox.store import ResultsStore
