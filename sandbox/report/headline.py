@@ -27,7 +27,7 @@ from sandbox.report.tables import (
     probe_order,
     runs,
 )
-from sandbox.report.verdict import DIFFERS, FAILS, Devices, devices
+from sandbox.report.verdict import VERSION_FINDINGS, Devices, devices
 
 BREAKERS = 2  # findings named per format and loader
 
@@ -88,7 +88,7 @@ def _breakers(grouped: list[Group]) -> dict[tuple[str, str | None], list[str]]:
     """Per format and loader: its version findings that hit the most pairs, by name."""
     by: dict[tuple[str, str | None], list[tuple[int, str]]] = defaultdict(list)
     for group in grouped:
-        if group.kind not in (FAILS, DIFFERS):
+        if group.kind not in VERSION_FINDINGS:
             continue
         pairs: dict[tuple[str, str | None], set[tuple[str, str]]] = defaultdict(set)
         for l in group.loads:

@@ -16,7 +16,7 @@ from collections import defaultdict
 from sandbox.records import HARNESS_ERROR, CellStatus, LoadStatus
 from sandbox.report.document import LoadRow, ResultsDocument
 from sandbox.report.tables import first_line, pair
-from sandbox.report.verdict import DEVICE, DIFFERS, FAILS, HARNESS, NA, Devices, devices
+from sandbox.report.verdict import DEVICE, HARNESS, NA, VERSION_FINDINGS, Devices, devices
 
 MAX_LISTED = 50  # failing loads spelled out in one case's failure text
 
@@ -44,7 +44,7 @@ def _case(fmt: str, producer: str, consumer: str, loads: list[LoadRow], devs: De
     case = ET.Element("testcase", classname=fmt, name=pair(producer, consumer), time=f"{seconds:.3f}")
     outcome = {id(l): devs.outcome(l) for l in loads}
     applicable = [l for l in loads if outcome[id(l)] != NA]
-    bad = [l for l in applicable if outcome[id(l)] in (FAILS, DIFFERS)]
+    bad = [l for l in applicable if outcome[id(l)] in VERSION_FINDINGS]
     ours = [l for l in applicable if outcome[id(l)] == HARNESS]
     if not applicable:
         ET.SubElement(case, "skipped", message=first_line(loads[0].reason, 300) or "not applicable")

@@ -40,6 +40,8 @@ OK, DIFFERS, FAILS, DEVICE, HARNESS, NA, EXPORT, NONE = "o", "d", "f", "g", "h",
 PRECEDENCE = (FAILS, DIFFERS, HARNESS, OK, DEVICE, EXPORT, NA)
 # Outcomes shown as a mark beside another verdict.
 APART = (DEVICE, EXPORT, HARNESS)
+# Outcomes that are version findings: TensorFlow or Keras refused it, or it computed otherwise.
+VERSION_FINDINGS = frozenset((FAILS, DIFFERS))
 # Outcomes of a load that was tried (k/n: k of these n fail).
 TRIED = frozenset((OK, DIFFERS, FAILS, DEVICE, HARNESS))
 WORDS = {OK: "ok", DIFFERS: "differs", FAILS: "fails", DEVICE: "device-bound", HARNESS: "harness error",
