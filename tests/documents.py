@@ -10,13 +10,13 @@ from typing import Any
 from sandbox.report import document
 from sandbox.report.document import ResultsDocument
 
-_TOP = {"name": "t", "created": "2026-01-01T00:00:00Z", "sandbox_version": "0", "matrix": "matrix.toml",
+_TOP: dict[str, Any] = {"name": "t", "created": "2026-01-01T00:00:00Z", "sandbox_version": "0", "matrix": "matrix.toml",
         "probes": [], "formats": [], "cells": [], "artifacts": [], "loads": []}
-_CELL = {"status": "ok", "reason": None, "detail": None, "tensorflow": "", "python": "", "image": "cpu",
+_CELL: dict[str, Any] = {"status": "ok", "reason": None, "detail": None, "tensorflow": "", "python": "", "image": "cpu",
          "backend": "venv", "requirement": None, "resolved_as_of": None, "python_path": None, "environment": {},
          "seconds": {}, "has_registry": False}
-_ARTIFACT = {"status": "exported"}
-_LOAD = {"loader": None, "status": "ok", "category": None, "names": [], "static": None}
+_ARTIFACT: dict[str, Any] = {"status": "exported"}
+_LOAD: dict[str, Any] = {"loader": None, "status": "ok", "category": None, "names": [], "static": None}
 
 
 def of(data: dict[str, Any]) -> ResultsDocument:
