@@ -25,6 +25,7 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from sandbox.report.document import ResultsDocument  # noqa: E402
 from sandbox.report.redact import redact  # noqa: E402
 
 
@@ -41,7 +42,7 @@ def _baseline(ref: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
     return found
 
 
-def _seconds(fn: Callable[[dict[str, Any]], Any], document: dict[str, Any], repeat: int) -> float:
+def _seconds(fn: Callable[[Any], Any], document: Any, repeat: int) -> float:
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -57,8 +58,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     document = json.loads(args.results.read_text(encoding="utf-8"))
-    old = _seconds(_baseline(args.baseline), document, args.repeat)
-    new = _seconds(redact, document, args.repeat)
+    old = _seconds(_baseline(args.baseline), document, args.repeat)  # a baseline before the typed document: the JSON
+    new = _seconds(redact, ResultsDocument.from_json(document), args.repeat)
     print(f"{args.results}: {len(document['loads'])} loads; redaction baseline {args.baseline} {old:.2f} s, "
           f"now {new:.2f} s: {new / old:.2f}x")
 

@@ -38,13 +38,14 @@ import chromium  # noqa: E402
 import scaled_results  # noqa: E402
 
 from sandbox.report import html, markdown  # noqa: E402
+from sandbox.report.document import ResultsDocument  # noqa: E402
 from sandbox.report.redact import redact  # noqa: E402
 
 BASELINE = "726923b"
 BUDGETS = {"index.html": 5_000_000, "index.md": 1_000_000}
 PAINT_BUDGET_MS = 1000.0
 
-Render = Callable[[dict[str, Any]], str]
+Render = Callable[[Any], str]  # a baseline before the typed document renders the JSON
 
 
 def git_show(ref: str, path: str) -> str:
@@ -94,7 +95,7 @@ def paint_and_load(browser: chromium.Browser, page: Path, repeat: int) -> tuple[
     return statistics.median(paints), statistics.median(loads)
 
 
-def measure(label: str, renderers: dict[str, Render], document: dict[str, Any], folder: Path,
+def measure(label: str, renderers: dict[str, Render], document: Any, folder: Path,
             browser: chromium.Browser, repeat: int) -> dict[str, float]:
     out = folder / label
     out.mkdir()
@@ -123,16 +124,17 @@ def main() -> None:
     if executable is None:
         sys.exit("chromium not found (scripts/system-deps.sh installs it)")
     if args.document:
-        document = redact(json.loads((args.document / "results.json" if args.document.is_dir() else
-                                      args.document).read_text()))
+        document = redact(ResultsDocument.from_json(json.loads((args.document / "results.json" if args.document.is_dir()
+                                                                else args.document).read_text())))
     else:
-        document = redact(scaled_results.scale(json.loads(scaled_results.RECORDED.read_text()), args.cells,
-                                               args.probes))
-    print(f"document: {len(document['cells'])} cells, {len(document['loads'])} loads; baseline {args.baseline}")
+        document = redact(ResultsDocument.from_json(scaled_results.scale(
+            json.loads(scaled_results.RECORDED.read_text()), args.cells, args.probes)))
+    data = document.to_json()  # what a baseline from before the typed document renders
+    print(f"document: {len(document.cells)} cells, {len(document.loads)} loads; baseline {args.baseline}")
     with tempfile.TemporaryDirectory() as tmp, chromium.Browser(executable, timeout=300) as browser:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        base = measure("baseline", baseline(args.baseline, Path(tmp)), document, folder, browser, args.repeat)
+        base = measure("baseline", baseline(args.baseline, Path(tmp)), data, folder, browser, args.repeat)
         now = measure("current", {"index.html": html.render, "index.md": markdown.render}, document, folder,
                       browser, args.repeat)
     print(f"{'':22} {'baseline':>12} {'current':>12} {'ratio':>7}  budget")

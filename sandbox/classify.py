@@ -18,8 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sandbox.agent.tflite_ops import BUILTIN_OPS
+from sandbox.records import LoadStatus
 
-FAILED = ("load-error", "run-error", "crash", "timeout")  # of a load; "harness-error" is none of them
+FAILED = tuple(s.value for s in LoadStatus if s.failed)  # of a load; "harness-error" is none of them
 _CLASSIFIED = (*FAILED, "error")  # "error": a failed export
 CATEGORIES = {
     "op-not-registered": "the consumer's TensorFlow has no such op",

@@ -527,7 +527,7 @@ def cmd_witness(args: argparse.Namespace) -> int:
     return 4 if found.refuted else 0
 
 
-def _witness_matrix(args: argparse.Namespace, results: dict[str, Any]) -> tuple[matrix.Matrix, list[bundles.Bundle]]:
+def _witness_matrix(args: argparse.Namespace, results: document.ResultsDocument) -> tuple[matrix.Matrix, list[bundles.Bundle]]:
     """--matrix, else the matrix the bundles were made from, else the file results.json names;
     and the bundles (made from that matrix)."""
     if args.matrix is not None:
@@ -536,7 +536,7 @@ def _witness_matrix(args: argparse.Namespace, results: dict[str, Any]) -> tuple[
     if args.bundles:
         given = bundles.read_all(args.bundles)
         return bundles.the_matrix(given), given
-    named = Path(results["matrix"])
+    named = Path(results.matrix)
     if not named.is_file():
         raise SandboxError(f"{args.report}: its results name the matrix {named}, which is not a file here; "
                            "give it with --matrix")
@@ -689,18 +689,18 @@ def _repro(args: argparse.Namespace, progress: display.Display) -> int:
         print(f"  consumer {cell.id:26} " + (f"skipped: {cell.skip}" if cell.skip else " ".join(cell.requirements)))
     results = repro.run_consumers(spec, cells, run_dir, producer, args.jobs, progress)
     out = write_report(results, args.reports / spec.name, args.redact)
-    if any(c["status"] == "ok" for c in results["cells"]):
+    if results.healthy:
         repro.require_loader(results, spec)
     if args.json:
         _print_json(shapes.repro(spec, results, _outputs(out)))
         return 0
     headers = ["consumer", "loader", "outcome", "class", "named in the error", "all missing (static)", "reproduced"]
     print("\n" + tabulate(repro.summary_rows(results, spec), headers if spec.expect_error else headers[:-1]))
-    skipped = [c for c in results["cells"] if c["status"] != "ok"]
-    for cell in skipped:
-        print(f"  {cell['id']}: {cell['status']} ({cell['reason']})")
+    skipped = [c for c in results.cells if not c.ran]
+    for row in skipped:
+        print(f"  {row.id}: {row.status.value} ({row.reason})")
     print(f"report: {out / 'index.md'}")
-    return HarnessError.exit_code if any(l["status"] == HARNESS_ERROR for l in results["loads"]) else 0
+    return HarnessError.exit_code if any(l.status.harness for l in results.loads) else 0
 
 
 def cmd_bisect(args: argparse.Namespace) -> int:

@@ -12,13 +12,13 @@ from sandbox.agent import catalog
 from sandbox.classify import Classified, classify
 from sandbox.matrix import Matrix
 from sandbox.records import Artifact, Load, LoadStatus
-from sandbox.report.document import SCHEMA_VERSION
+from sandbox.report.document import SCHEMA_VERSION, ResultsDocument
 from sandbox.runner import CellResult
 from sandbox.static import GRAPH_FORMATS, GRAPH_LOADERS, TFLITE_FORMATS, static_check, tflite_check
 
 
 def collect(matrix: Matrix, results: list[CellResult],
-            external: list[tuple[str, Artifact]] | None = None) -> dict[str, Any]:
+            external: list[tuple[str, Artifact]] | None = None) -> ResultsDocument:
     """The results document of a run (or of merged shards: the same input).
     `external`: artifacts of producers that are not cells (a user's model)."""
     registries = {r.state.id: r.registry for r in results}
@@ -28,7 +28,7 @@ def collect(matrix: Matrix, results: list[CellResult],
     order = _order(matrix, [r.state.id for r in results] + [p for p, _ in external or []])
     loads = [_load(r.state.id, producer, load, by_key, registries.get(r.state.id))
              for r in results for producer, load in sorted(r.loads, key=lambda pl: order(pl[0], pl[1]))]
-    return {
+    return ResultsDocument.from_json({
         "schema_version": SCHEMA_VERSION,
         "sandbox_version": __version__,
         "name": matrix.name,
@@ -41,7 +41,7 @@ def collect(matrix: Matrix, results: list[CellResult],
         "cells": [_cell(r) for r in results],
         "artifacts": artifacts,
         "loads": loads,
-    }
+    })
 
 
 def _cell(result: CellResult) -> dict[str, Any]:

@@ -137,11 +137,11 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def document_digest(results: dict[str, Any]) -> str:
+def document_digest(results: document.ResultsDocument) -> str:
     """A document's digest, when it was made aside: two runs that found the
     same records make the same document."""
     h = hashlib.sha256()
-    for chunk in document.chunks({k: v for k, v in results.items() if k != "created"}):
+    for chunk in document.chunks(results, leave_out=("created",)):
         h.update(chunk.encode())
     return h.hexdigest()
 

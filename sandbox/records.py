@@ -22,6 +22,11 @@ class ArtifactStatus(str, enum.Enum):
     TIMEOUT = "timeout"
     HARNESS_ERROR = "harness-error"  # our own code failed (agent or host): a bug, not a finding
 
+    @property
+    def failed(self) -> bool:
+        """The export failed (error, crash, timeout, harness error): there is nothing to load."""
+        return self not in (ArtifactStatus.EXPORTED, ArtifactStatus.NOT_APPLICABLE)
+
 
 class LoadStatus(str, enum.Enum):
     OK = "ok"
@@ -33,7 +38,33 @@ class LoadStatus(str, enum.Enum):
     TIMEOUT = "timeout"
     HARNESS_ERROR = "harness-error"  # our own code failed: a bug, never a finding
 
+    @property
+    def failed(self) -> bool:
+        """TensorFlow or Keras refused to load or run it (a finding); a harness error is none."""
+        return self in _REFUSED
 
+    @property
+    def worked(self) -> bool:
+        """It loaded and ran, whether its outputs match the producer's or not."""
+        return self in (LoadStatus.OK, LoadStatus.OUTPUTS_DIFFER)
+
+    @property
+    def failed_or_differs(self) -> bool:
+        """A load that did not give the producer's outputs: refused, or loaded and computed otherwise."""
+        return self in _REFUSED or self is LoadStatus.OUTPUTS_DIFFER
+
+    @property
+    def harness(self) -> bool:
+        """Our own code failed on it: a bug of ours, never a finding."""
+        return self is LoadStatus.HARNESS_ERROR
+
+    @property
+    def applicable(self) -> bool:
+        """The consumer has a loader for it (it was tried)."""
+        return self is not LoadStatus.NOT_APPLICABLE
+
+
+_REFUSED = frozenset((LoadStatus.LOAD_ERROR, LoadStatus.RUN_ERROR, LoadStatus.CRASH, LoadStatus.TIMEOUT))
 HARNESS_ERROR = "harness-error"  # the status of either
 
 
@@ -45,6 +76,11 @@ class CellStatus(str, enum.Enum):
     BROKEN = "broken"
     ERROR = "error"
     HARNESS_ERROR = "harness-error"  # the host's own code failed on this cell
+
+    @property
+    def ran(self) -> bool:
+        """The cell's environment was healthy: it exported and loaded."""
+        return self is CellStatus.OK
 
 
 # An item the run stopped in the middle of (Ctrl-C, SIGTERM): never stored,

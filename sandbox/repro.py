@@ -29,10 +29,9 @@ from sandbox import events, protos, pythons, static
 from sandbox import matrix as matrix_mod
 from sandbox import plan as plan_mod
 from sandbox.agent import catalog
-from sandbox.classify import FAILED
 from sandbox.errors import ConfigError, HarnessError, SandboxError
 from sandbox.matrix import as_string, check_keys, check_value, docker_image, number, read_toml, safe_name
-from sandbox.records import HARNESS_ERROR
+from sandbox.report.document import LoadRow, ResultsDocument
 from sandbox.report.tables import first_line
 from sandbox.store import append_jsonl
 from sandbox.versions import Catalog, version_range
@@ -285,22 +284,25 @@ def write_manifest(folder: Path, artifact: Path, fmt: str, producer: str) -> Non
 
 
 # -- outcomes --------------------------------------------------------------------
-def outcome(load: dict[str, Any], expect: str | None) -> str:
+def outcome(load: LoadRow, expect: str | None) -> str:
     """One word for a consumer's result, the thing bisect compares."""
     if expect is not None:
-        return "reproduced" if expect in (load.get("error") or "") else "not reproduced"
-    return "fails" if load["status"] in FAILED else load["status"]
+        return "reproduced" if expect in (load.error or "") else "not reproduced"
+    return "fails" if load.status.failed else load.status.value
 
 
-def summary_rows(results: dict[str, Any], spec: Spec) -> list[list[str]]:
+def tried(results: ResultsDocument, spec: Spec) -> list[LoadRow]:
+    """The loads that applied, with the spec's loader when it names one."""
+    return [l for l in results.loads if l.status.applicable and (not spec.loader or l.loader == spec.loader)]
+
+
+def summary_rows(results: ResultsDocument, spec: Spec) -> list[list[str | None]]:
     rows = []
-    for load in results["loads"]:
-        if spec.loader and load["loader"] != spec.loader or load["status"] == "not-applicable":
-            continue
-        static = load.get("static") or {}
+    for load in tried(results, spec):
+        static = load.static or {}
         missing = (static.get("missing_ops") or []) + (static.get("missing_attrs") or [])
-        rows.append([load["consumer"], load["loader"], load["status"], load.get("category") or "",
-                     ", ".join(load.get("names") or []), ", ".join(missing),
+        rows.append([load.consumer, load.loader, load.status.value, load.category or "",
+                     ", ".join(load.names), ", ".join(missing),
                      *([] if spec.expect_error is None else
                        ["yes" if outcome(load, spec.expect_error) == "reproduced" else "no"])])
     return rows
@@ -313,11 +315,11 @@ def check_loader(spec: Spec, fmt: str) -> None:
                           f"loaders that do: {', '.join(LOADERS[fmt])}")
 
 
-def require_loader(results: dict[str, Any], spec: Spec) -> None:
+def require_loader(results: ResultsDocument, spec: Spec) -> None:
     """A requested loader that applied in no consumer is an error naming those that did."""
     if not spec.loader:
         return
-    applied = list(dict.fromkeys(l["loader"] for l in results["loads"] if l["status"] != "not-applicable"))
+    applied = list(dict.fromkeys(str(l.loader) for l in results.loads if l.status.applicable))
     if spec.loader not in applied:
         did = ", ".join(applied) or "none"
         raise SandboxError(f"{spec.path}: loader '{spec.loader}' applied in no consumer "
@@ -378,7 +380,7 @@ def prepare_producer(spec: Spec, run_dir: Path, catalog: Catalog, found: pythons
 
 
 def run_consumers(spec: Spec, cells: list[plan_mod.Cell], run_dir: Path, producer: tuple[str, Path],
-                  jobs: int, emit: events.Listener) -> dict[str, Any]:
+                  jobs: int, emit: events.Listener) -> ResultsDocument:
     from sandbox import collect, runner
 
     mx = matrix_mod.Matrix(spec.path, spec.name, tuple(c.request for c in cells), ("repro",),
@@ -396,19 +398,18 @@ def unconfined(spec: Spec) -> bool:
     return producer_venv or spec.consumer_cell.get("backend", "venv") == "venv"
 
 
-def consumer_outcome(results: dict[str, Any], spec: Spec) -> str:
+def consumer_outcome(results: ResultsDocument, spec: Spec) -> str:
     """A single consumer's verdict across its loaders: the first reproduction or
     failure wins; a cell that did not run says why."""
-    cell = results["cells"][0]
-    if cell["status"] != "ok":
-        return str(cell["status"])
-    loads = [l for l in results["loads"]
-             if l["status"] != "not-applicable" and (not spec.loader or l["loader"] == spec.loader)]
-    ours = [l for l in loads if l["status"] == HARNESS_ERROR]
+    cell = results.cells[0]
+    if not cell.ran:
+        return cell.status.value
+    loads = tried(results, spec)
+    ours = [l for l in loads if l.status.harness]
     if ours:  # not an outcome of the release: bisecting on it would find our bug
-        raise HarnessError(f"{cell['id']}: sandbox's own code failed loading with {ours[0]['loader']}: "
-                           f"{ours[0].get('error_type')}: {first_line(ours[0].get('error'))} "
-                           f"(at {ours[0].get('raised_in') or '?'}); please report it")
+        raise HarnessError(f"{cell.id}: sandbox's own code failed loading with {ours[0].loader}: "
+                           f"{ours[0].error_type}: {first_line(ours[0].error)} "
+                           f"(at {ours[0].raised_in or '?'}); please report it")
     words = [outcome(l, spec.expect_error) for l in loads]
     for word in ("reproduced", "fails"):
         if word in words:

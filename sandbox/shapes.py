@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from sandbox.matrix import Matrix
     from sandbox.plan import Cell
     from sandbox.report.diff import Change
+    from sandbox.report.document import ResultsDocument
     from sandbox.repro import Spec
 
 SCHEMA_FILE = "cli.schema.json"
@@ -46,22 +47,20 @@ def diff(old: Path, new: Path, changes: list[Change], gates: bool) -> dict[str, 
             "changes": [asdict(c) for c in changes]}
 
 
-def repro(spec: Spec, results: dict[str, Any], outputs: list[Path]) -> dict[str, Any]:
+def repro(spec: Spec, results: ResultsDocument, outputs: list[Path]) -> dict[str, Any]:
     """`sandbox repro --json`: one row per consumer and loader, the cells that
     did not run, and where the report is."""
-    from sandbox.repro import outcome
+    from sandbox.repro import outcome, tried
 
     rows = []
-    for load in results["loads"]:
-        if spec.loader and load["loader"] != spec.loader or load["status"] == "not-applicable":
-            continue
-        static = load.get("static") or {}
-        rows.append({"consumer": load["consumer"], "loader": load["loader"], "status": load["status"],
-                     "category": load.get("category"), "names": list(load.get("names") or []),
+    for load in tried(results, spec):
+        static = load.static or {}
+        rows.append({"consumer": load.consumer, "loader": load.loader, "status": load.status.value,
+                     "category": load.category, "names": list(load.names),
                      "static_missing": list(static.get("missing_ops") or []) + list(static.get("missing_attrs") or []),
                      "reproduced": None if spec.expect_error is None else outcome(load, spec.expect_error) == "reproduced",
-                     "error": load.get("error")})
-    cells = [{"id": c["id"], "status": c["status"], "reason": c.get("reason")} for c in results["cells"]]
+                     "error": load.error})
+    cells = [{"id": c.id, "status": c.status.value, "reason": c.reason} for c in results.cells]
     html, md, junit, data = (str(p) for p in outputs)
     return {"spec": str(spec.path), "name": spec.name, "loads": rows, "cells": cells,
             "report": {"html": html, "markdown": md, "junit": junit, "results": data}}

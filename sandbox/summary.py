@@ -11,7 +11,8 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sandbox.records import HARNESS_ERROR
+from sandbox.records import ArtifactStatus, CellStatus
+from sandbox.report.document import ExportRow, LoadRow, ResultsDocument
 from sandbox.report.verdict import DEVICE, DIFFERS, FAILS, HARNESS, NA, OK, Devices, devices
 from sandbox.witness.verdict import NOT_REPRODUCED, OUTCOMES
 
@@ -67,24 +68,24 @@ class Summary:
         return f"{self.labels.get(failing.producer, failing.producer)}->{self.labels.get(failing.consumer, failing.consumer)}"
 
 
-def summarize(results: dict[str, Any]) -> Summary:
-    cells = results["cells"]
-    statuses = Counter(c["status"] for c in cells)
-    loads = results["loads"]
+def summarize(results: ResultsDocument) -> Summary:
+    cells = results.cells
+    statuses = Counter(c.status.value for c in cells)
+    loads = results.loads
     found = devices(results)
     verdicts = Counter(found.outcome(l) for l in loads)
-    names = [c["id"] for c in cells] + sorted({l["producer"] for l in loads} - {c["id"] for c in cells})
+    names = [c.id for c in cells] + sorted({l.producer for l in loads} - {c.id for c in cells})
     per_consumer: dict[str, Counter[str]] = defaultdict(Counter)
     for load in loads:
-        per_consumer[load["consumer"]][load["status"]] += 1
+        per_consumer[load.consumer][load.status.value] += 1
     return Summary(
         cells=tuple(statuses.items()),
-        problems=tuple((c["id"], c["status"], c.get("reason") or "") for c in cells if c["status"] != "ok"),
+        problems=tuple((c.id, c.status.value, c.reason or "") for c in cells if not c.ran),
         ok=verdicts[OK], differ=verdicts[DIFFERS], failed=sum(n for v, n in verdicts.items() if v not in _NOT_FAILED),
         not_applicable=verdicts[NA], formats=_failing(results, found), labels=short_labels(names),
         device=verdicts[DEVICE], device_probes=tuple(f"{p} ({d})" for p, d in sorted(found.needs.items())),
         harness=_harness(results), witnesses=_outcomes(results), refuted=_refuted(results),
-        rows=tuple((c["id"], c["status"], tuple(sorted(per_consumer[c["id"]].items()))) for c in cells))
+        rows=tuple((c.id, c.status.value, tuple(sorted(per_consumer[c.id].items()))) for c in cells))
 
 
 def to_json(found: Summary) -> dict[str, Any]:
@@ -107,48 +108,48 @@ def from_json(data: dict[str, Any]) -> Summary:
                    tuple((str(c), str(s), pairs(n)) for c, s, n in data["rows"]))
 
 
-def _outcomes(results: dict[str, Any]) -> tuple[tuple[str, int], ...]:
-    outcomes = Counter(w["outcome"] for w in results.get("witnesses") or [])
+def _outcomes(results: ResultsDocument) -> tuple[tuple[str, int], ...]:
+    outcomes = Counter(w["outcome"] for w in results.witnesses or [])
     return tuple((o, outcomes[o]) for o in OUTCOMES if outcomes[o])
 
 
-def _refuted(results: dict[str, Any]) -> tuple[str, ...]:
-    return tuple(f"{w['finding']}: {w.get('why') or w['outcome']}" for w in results.get("witnesses") or []
+def _refuted(results: ResultsDocument) -> tuple[str, ...]:
+    return tuple(f"{w['finding']}: {w.get('why') or w['outcome']}" for w in results.witnesses or []
                  if w["outcome"] in NOT_REPRODUCED)
 
 
 _NOT_FAILED = (OK, DIFFERS, NA, DEVICE, HARNESS)  # a harness error is listed apart, never a failure
 
 
-def _harness(results: dict[str, Any]) -> tuple[str, ...]:
+def _harness(results: ResultsDocument) -> tuple[str, ...]:
     """Every harness error of the document, in a line each: what failed and where."""
-    found = [f"cell {c['id']}: {c.get('reason') or ''}" for c in results["cells"] if c["status"] == HARNESS_ERROR]
-    found += [f"export {a['producer']} {a['probe']}/{a['format']}: {_where(a, 'reason')}"
-              for a in results.get("artifacts") or [] if a["status"] == HARNESS_ERROR]
-    found += [f"load {l['producer']} -> {l['consumer']} {l['probe']}/{l['format']}/{l['loader']}: {_where(l, 'error')}"
-              for l in results["loads"] if l["status"] == HARNESS_ERROR]
+    found = [f"cell {c.id}: {c.reason or ''}" for c in results.cells if c.status is CellStatus.HARNESS_ERROR]
+    found += [f"export {a.producer} {a.probe}/{a.format}: {_where(a, a.reason)}"
+              for a in results.artifacts if a.status is ArtifactStatus.HARNESS_ERROR]
+    found += [f"load {l.producer} -> {l.consumer} {l.probe}/{l.format}/{l.loader}: {_where(l, l.error)}"
+              for l in results.loads if l.status.harness]
     return tuple(found)
 
 
-def _where(record: dict[str, Any], text: str) -> str:
-    line = str(record.get(text) or "").strip().splitlines()
-    return f"{record.get('error_type') or 'error'}: {line[0][:120] if line else ''} (at {record.get('raised_in') or '?'})"
+def _where(record: ExportRow | LoadRow, text: str | None) -> str:
+    line = str(text or "").strip().splitlines()
+    return f"{record.error_type or 'error'}: {line[0][:120] if line else ''} (at {record.raised_in or '?'})"
 
 
-def _failing(results: dict[str, Any], devs: Devices) -> tuple[FormatFailures, ...]:
+def _failing(results: ResultsDocument, devs: Devices) -> tuple[FormatFailures, ...]:
     applicable: Counter[tuple[str, str, str]] = Counter()
     failed: Counter[tuple[str, str, str]] = Counter()
     named: dict[tuple[str, str, str], Counter[str]] = defaultdict(Counter)
-    for load in results["loads"]:
+    for load in results.loads:
         outcome = devs.outcome(load)
         if outcome in (NA, DEVICE, HARNESS):
             continue
-        key = (load["format"], load["producer"], load["consumer"])
+        key = (load.format, load.producer, load.consumer)
         applicable[key] += 1
         if outcome == FAILS:
             failed[key] += 1
-            named[key].update(load.get("names") or [])
-    order = {f: i for i, f in enumerate(results.get("formats") or [])}
+            named[key].update(load.names)
+    order = {f: i for i, f in enumerate(results.formats)}
     found = []
     for fmt in sorted({k[0] for k in failed}, key=lambda f: (order.get(f, len(order)), f)):
         pairs = tuple(PairFailures(p, c, failed[(f, p, c)], applicable[(f, p, c)],

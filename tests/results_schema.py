@@ -10,7 +10,9 @@ from sandbox.report import document
 
 
 def assert_valid(results: Any) -> None:
-    """Fail with every violation, not only the first."""
+    """Fail with every violation, not only the first (of a ResultsDocument: of the JSON it writes)."""
+    if isinstance(results, document.ResultsDocument):
+        results = results.to_json()
     validator = jsonschema.Draft202012Validator(document.schema())
     problems = sorted(validator.iter_errors(results), key=lambda e: list(e.absolute_path))
     messages = [f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in problems[:20]]

@@ -11,6 +11,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from documents import of
 from fake_sandbox import fake_plan
 
 from sandbox import cli, protos, registries, shapes
@@ -102,13 +103,15 @@ def test_check_against_nothing_is_a_usage_error(against: str, tmp_path: Path,
 def test_repro_document() -> None:
     spec = Spec(Path("issue.toml"), "issue", {"artifact": "model.pb"}, "all", "auto", {}, None,
                 "Op type not registered", 60)
-    results = {"cells": [{"id": "tf1.13.2-py3.7-cpu", "status": "ok", "reason": None},
+    results = of({"cells": [{"id": "tf1.13.2-py3.7-cpu", "status": "ok", "reason": None},
                          {"id": "tf1.12.3-py3.6-cpu", "status": "skipped", "reason": "Python 3.6 not found"}],
-               "loads": [{"consumer": "tf1.13.2-py3.7-cpu", "loader": "import_graph_def", "status": "load-error",
+               "loads": [{"consumer": "tf1.13.2-py3.7-cpu", "producer": "artifact", "probe": "model", "format": "frozen_graph",
+                          "loader": "import_graph_def", "status": "load-error",
                           "category": "op-not-registered", "names": ["Einsum"],
                           "error": "Op type not registered 'Einsum' in binary", "static": {"missing_ops": ["Einsum"]}},
-                         {"consumer": "tf1.13.2-py3.7-cpu", "loader": "tf1_session", "status": "not-applicable",
-                          "category": None, "names": [], "error": None, "static": None}]}
+                         {"consumer": "tf1.13.2-py3.7-cpu", "producer": "artifact", "probe": "model",
+                          "format": "frozen_graph", "loader": "tf1_session", "status": "not-applicable",
+                          "category": None, "names": [], "error": None, "static": None}]})
     found = shapes.repro(spec, results, [Path("r/index.html"), Path("r/index.md"), Path("r/junit.xml"),
                                          Path("r/results.json")])
     assert_valid(found, "repro")

@@ -9,11 +9,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import documents
 import pytest
+from documents import of
 from results_schema import assert_valid
 
 from sandbox import cli
-from sandbox.report import diff, document
+from sandbox.report import diff
+from sandbox.report.document import LoadRow
 from sandbox.report.redact import redact
 
 RECORDED = Path(__file__).parent / "data" / "default-results.json"
@@ -22,7 +25,8 @@ TF113, TF115, TF218 = "tf1.13.2-py3.7-cpu", "tf1.15.5-py3.7-cpu", "tf2.18.1-py3.
 
 @pytest.fixture
 def old() -> dict[str, Any]:
-    return document.load(RECORDED)
+    """The recorded document's JSON: each test edits a copy, and diffs their documents."""
+    return documents.read(RECORDED)
 
 
 def find(results: dict[str, Any], producer: str, consumer: str, probe: str, fmt: str, loader: str) -> dict[str, Any]:
@@ -43,7 +47,7 @@ def write(tmp_path: Path, name: str, results: dict[str, Any]) -> Path:
 
 def test_a_run_against_itself_has_no_changes(tmp_path: Path, old: dict[str, Any],
                                              capsys: pytest.CaptureFixture[str]) -> None:
-    assert diff.diff(old, old) == []
+    assert diff.diff(of(old), of(old)) == []
     assert cli.main(["diff", str(RECORDED), str(RECORDED)]) == 0
     assert capsys.readouterr().out.strip() == "no changes"
 
@@ -56,7 +60,7 @@ def test_a_load_that_newly_fails_is_reported_and_exits_1(tmp_path: Path, old: di
     assert load["status"] == "ok"
     load.update(status="load-error", error_type="NotFoundError", error="Op type not registered 'MatMul' in binary",
                 category="op-not-registered", names=["MatMul"], max_abs_err=None, max_rel_err=None)
-    changes = diff.diff(old, new)
+    changes = diff.diff(of(old), of(new))
     assert [(c.kind, c.where, c.probe, c.format, c.old, c.new) for c in changes] == [
         (diff.NEWLY_FAILING, f"{TF113} → {TF218}", "batch_matmul", "frozen_graph", "ok", "load-error")]
     # report folders work as well as results.json files
@@ -76,7 +80,7 @@ def test_newly_working_error_changed_and_cells(old: dict[str, Any]) -> None:
     deep["error"] += "\n(a different traceback tail: not a change)"
     new["cells"] = [c for c in new["cells"] if c["id"] != "tf1.14.0-py3.7-cpu"]
     new["loads"] = [l for l in new["loads"] if "tf1.14.0-py3.7-cpu" not in (l["producer"], l["consumer"])]
-    changes = diff.diff(old, new)
+    changes = diff.diff(of(old), of(new))
     assert [(c.kind, c.where) for c in changes] == [
         (diff.ERROR_CHANGED, f"{TF218} → {TF113}"), (diff.NEWLY_WORKING, f"{TF115} → {TF113}"),
         (diff.REMOVED_CELL, "tf1.14.0-py3.7-cpu")]
@@ -88,7 +92,7 @@ def test_a_cell_that_stops_working_gates(old: dict[str, Any]) -> None:
     new = copy.deepcopy(old)
     new["cells"][0].update(status="install-failed", reason="installing tensorflow==1.13.2 failed")
     new["loads"] = [l for l in new["loads"] if new["cells"][0]["id"] not in (l["producer"], l["consumer"])]
-    changes = diff.diff(old, new)
+    changes = diff.diff(of(old), of(new))
     assert diff.gates(changes)
     assert changes[0].kind == diff.CELL_BROKE and changes[0].detail == "installing tensorflow==1.13.2 failed"
     assert len(changes) == 1  # the cell's row stands for its loads
@@ -113,20 +117,23 @@ def test_naming_another_of_the_same_missing_attrs_is_not_a_change(old: dict[str,
     other = "grad_y" if load["names"] == ["BatchMatMulV2.grad_x"] else "grad_x"
     load["names"] = [f"BatchMatMulV2.{other}"]
     load["error"] = f"NodeDef mentions attr '{other}' not in Op<name=BatchMatMulV2; signature=x:T, y:T -> output:T>"
-    assert diff.diff(old, new) == []
+    assert diff.diff(of(old), of(new)) == []
 
 
 def test_paths_in_errors_are_not_changes() -> None:
     from sandbox.report.diff import _signature
+
+    def load(error: str) -> LoadRow:
+        return of({"loads": [{"producer": "a", "consumer": "b", "probe": "lstm", "format": "keras_v3",
+                              "status": "load-error", "category": "other", "error": error}]}).loads[0]
     long_tail = " Keras 3 only supports V3 `.keras` files" + "x" * 400
-    old = {"status": "load-error", "category": "other", "names": [], "static": None,
-           "error": "File format not supported: filepath=/work/main/runs/default/cells/a/artifacts/lstm/m." + long_tail}
-    new = {**old, "error": "File format not supported: filepath=/tmp/pytest-7/e2e0/runs/e2e/cells/a/artifacts/lstm/m." + long_tail}
+    old = load("File format not supported: filepath=/work/main/runs/default/cells/a/artifacts/lstm/m." + long_tail)
+    new = load("File format not supported: filepath=/tmp/pytest-7/e2e0/runs/e2e/cells/a/artifacts/lstm/m." + long_tail)
     assert _signature(old) == _signature(new)
     # a model in the results store (redacted to a placeholder) is the same model
-    stored = {**old, "error": "File format not supported: filepath=<tmp>/sandbox-store-x/v1/exports/0e/0e9c/files/m." + long_tail}
+    stored = load("File format not supported: filepath=<tmp>/sandbox-store-x/v1/exports/0e/0e9c/files/m." + long_tail)
     assert _signature(old) == _signature(stored)
-    assert _signature(old) != _signature({**old, "error": "Some other error"})
+    assert _signature(old) != _signature(load("Some other error"))
 
 
 def test_an_op_the_static_model_now_tolerates_is_not_a_change(old: dict[str, Any]) -> None:
@@ -139,12 +146,12 @@ def test_an_op_the_static_model_now_tolerates_is_not_a_change(old: dict[str, Any
     static = find(before, TF218, TF113, "batchnorm", "saved_model", "tf1_session")["static"]
     static["tolerated_ops"].remove("DisableCopyOnRead")
     static["missing_ops"].append("DisableCopyOnRead")
-    assert diff.diff(before, old) == []
+    assert diff.diff(of(before), of(old)) == []
 
 
 def test_a_redacted_report_is_the_same_run(old: dict[str, Any]) -> None:
     assert "running on vm" in json.dumps(old)  # the recording names its host: redaction changes error texts
-    assert diff.diff(old, redact(old)) == [] and diff.diff(redact(old), old) == []
+    assert diff.diff(of(old), redact(of(old))) == [] and diff.diff(redact(of(old)), of(old)) == []
 
 
 def test_cells_are_listed_in_version_order(old: dict[str, Any]) -> None:
@@ -152,4 +159,4 @@ def test_cells_are_listed_in_version_order(old: dict[str, Any]) -> None:
     new = copy.deepcopy(old)
     for version, python in (("2.10.1", "3.10"), ("2.2.3", "3.8"), ("2.9.3", "3.10")):
         new["cells"].append({**new["cells"][0], "id": f"tf{version}-py{python}-cpu", "tensorflow": version})
-    assert [c.where for c in diff.diff(old, new)] == ["tf2.2.3-py3.8-cpu", "tf2.9.3-py3.10-cpu", "tf2.10.1-py3.10-cpu"]
+    assert [c.where for c in diff.diff(of(old), of(new))] == ["tf2.2.3-py3.8-cpu", "tf2.9.3-py3.10-cpu", "tf2.10.1-py3.10-cpu"]

@@ -20,12 +20,13 @@ import termios
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
+from documents import of
 
 from sandbox import cli, matrix, plan, summary
 from sandbox.classify import FAILED
+from sandbox.report.document import ResultsDocument
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_SANDBOX = ROOT / "tests" / "fake_sandbox.py"
@@ -157,10 +158,11 @@ def test_plain_lines_when_the_terminal_is_dumb(tmp_path: Path) -> None:
 
 
 # -- the closing summary and the exit codes, in process -----------------------------------
-def doc(loads: list[tuple[str, str, str, str, list[str]]], cells: dict[str, str]) -> dict[str, Any]:
-    return {"formats": ["saved_model", "frozen_graph"],
-            "cells": [{"id": c, "status": s, "reason": None if s == "ok" else "why"} for c, s in cells.items()],
-            "loads": [{"producer": p, "consumer": c, "format": f, "status": s, "names": n} for p, c, f, s, n in loads]}
+def doc(loads: list[tuple[str, str, str, str, list[str]]], cells: dict[str, str]) -> ResultsDocument:
+    return of({"formats": ["saved_model", "frozen_graph"],
+               "cells": [{"id": c, "status": s, "reason": None if s == "ok" else "why"} for c, s in cells.items()],
+               "loads": [{"producer": p, "consumer": c, "format": f, "probe": "dense", "status": s, "names": n}
+                         for p, c, f, s, n in loads]})
 
 
 def test_summary_counts_pairs_per_format_with_the_names() -> None:

@@ -79,7 +79,7 @@ def test_without_an_engine_docker_cells_are_skipped_and_venv_cells_run(
     assert states[box.id].status == "skipped"
     assert states[box.id].reason == f"no Docker engine answers at unix://{tmp_path}/no-engine.sock: " \
         + str(states[box.id].reason).split(": ", 1)[1]
-    results = collect.collect(mx, found)
+    results = collect.collect(mx, found).to_json()
     assert {c["id"]: c["status"] for c in results["cells"]} == {venv_cell.id: "ok", box.id: "skipped"}
 
 

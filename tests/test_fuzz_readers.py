@@ -281,7 +281,7 @@ def _merge(folders: list[Path]) -> None:
     found = bundles.read_all(folders)
     mx = bundles.the_matrix(found)
     results, _ = shards.merge(found, mx)
-    document.check(collect.collect(mx, results), "merged")
+    document.check(collect.collect(mx, results).to_json(), "merged")
 
 
 def _resign(path: Path, text: bytes) -> None:

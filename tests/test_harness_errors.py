@@ -13,13 +13,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import documents
 import pytest
+from documents import of
 from results_schema import assert_valid
 
 from sandbox import cli, crashes, digests, runner, summary
 from sandbox.display import closing_summary
 from sandbox.records import Artifact, ArtifactStatus, Load, LoadStatus
 from sandbox.report import diff, document, junit, verdict
+from sandbox.report.document import ResultsDocument
 from sandbox.report.publish import write_report
 
 AGENT = Path(__file__).resolve().parent.parent / "sandbox" / "agent"
@@ -172,8 +175,8 @@ def test_a_stored_harness_error_is_reused_by_the_same_code_only(monkeypatch: pyt
 
 
 # -- the document, summary, renderers and exit codes -----------------------------------
-def _with_harness_errors() -> dict[str, Any]:
-    results = document.load(RECORDED)
+def _with_harness_errors() -> ResultsDocument:
+    results = documents.read(RECORDED)
     first = next(l for l in results["loads"] if l["status"] == "ok")
     failing = next(l for l in results["loads"] if l["status"] == "load-error")
     for load in (first, failing):
@@ -181,7 +184,7 @@ def _with_harness_errors() -> dict[str, Any]:
                     raised_in="agent/loaders.py:74 in tf2_load", raised_by=None, category=None, names=[])
     results["artifacts"][0].update(status="harness-error", reason="boom", error_type="KeyError",
                                    raised_in="agent/exporters.py:9 in x", category=None, names=[])
-    return results
+    return ResultsDocument.from_json(results)
 
 
 def test_harness_errors_are_valid_counted_apart_and_never_failures() -> None:
@@ -198,8 +201,9 @@ def test_harness_errors_are_valid_counted_apart_and_never_failures() -> None:
 
 def test_a_square_with_a_harness_error_is_neither_red_nor_ok() -> None:
     found = verdict.Devices({}, {}, {})
-    ok, bad = found.outcome({"status": "ok"}), found.outcome({"status": "harness-error", "consumer": "c"})
-    failed = found.outcome({"status": "run-error", "consumer": "c", "probe": "p"})
+    ok, bad, failed = (found.outcome(l) for l in of({"loads": [
+        {"producer": "p", "consumer": "c", "probe": "p", "format": "f", "status": status}
+        for status in ("ok", "harness-error", "run-error")]}).loads)
     assert bad == verdict.HARNESS
     assert verdict.Square(ok + bad).verdict == verdict.HARNESS and not verdict.Square(ok + bad).loads
     assert verdict.Square(bad).verdict == verdict.HARNESS
@@ -250,7 +254,7 @@ def test_a_version_2_document_is_read_and_version_1_is_one_line(tmp_path: Path) 
     data = json.loads(RECORDED.read_text())
     data["schema_version"] = 2
     (tmp_path / "results.json").write_text(json.dumps(data))
-    assert document.load(tmp_path)["schema_version"] == document.SCHEMA_VERSION == 3
+    assert document.load(tmp_path).schema_version == document.SCHEMA_VERSION == 3
     data["schema_version"] = 1
     (tmp_path / "results.json").write_text(json.dumps(data))
     with pytest.raises(cli.SandboxError, match=r"schema_version 1 is not supported \(this sandbox reads 2, 3\)"):

@@ -11,6 +11,7 @@ import pytest
 
 from sandbox.errors import SandboxError
 from sandbox.report import RENDERERS, document
+from sandbox.report.document import ResultsDocument
 from sandbox.report.publish import write_report
 from sandbox.report.redact import redact
 
@@ -19,7 +20,7 @@ FILES = {"results.json", "index.md", "index.html", "junit.xml"}
 
 
 @pytest.fixture
-def results() -> dict[str, Any]:
+def results() -> ResultsDocument:
     return document.load(RECORDED)
 
 
@@ -31,17 +32,17 @@ def _leftovers(*folders: Path) -> list[str]:
     return [p.name for f in folders for p in f.iterdir() if p.name.endswith(".tmp") or ".old." in p.name]
 
 
-def test_a_new_report_holds_every_file(tmp_path: Path, results: dict[str, Any]) -> None:
+def test_a_new_report_holds_every_file(tmp_path: Path, results: ResultsDocument) -> None:
     out = write_report(results, tmp_path / "reports" / "x")
     assert {p.name for p in out.iterdir()} == FILES
     published = redact(results)  # without host names and local paths unless hide=False (test_report_redact.py)
-    assert json.loads((out / "results.json").read_text()) == published
+    assert json.loads((out / "results.json").read_text()) == published.to_json()
     assert (out / "index.md").read_text() == RENDERERS["index.md"](published)
     assert oct(out.stat().st_mode & 0o777) == oct(0o755) and oct((out / "index.html").stat().st_mode & 0o777) == oct(0o644)
     assert _leftovers(tmp_path / "reports") == []
 
 
-def test_a_report_folder_is_replaced_whole(tmp_path: Path, results: dict[str, Any]) -> None:
+def test_a_report_folder_is_replaced_whole(tmp_path: Path, results: ResultsDocument) -> None:
     out = tmp_path / "x"
     out.mkdir()
     for name in FILES:
@@ -53,7 +54,7 @@ def test_a_report_folder_is_replaced_whole(tmp_path: Path, results: dict[str, An
     assert _leftovers(tmp_path) == []
 
 
-def test_other_files_in_the_folder_are_kept(tmp_path: Path, results: dict[str, Any]) -> None:
+def test_other_files_in_the_folder_are_kept(tmp_path: Path, results: ResultsDocument) -> None:
     (tmp_path / "notes.txt").write_text("mine")
     (tmp_path / "index.md").write_text("old")
     write_report(results, tmp_path)
@@ -62,7 +63,7 @@ def test_other_files_in_the_folder_are_kept(tmp_path: Path, results: dict[str, A
     assert (tmp_path / "index.md").read_text() != "old"
 
 
-def test_a_file_that_cannot_be_replaced_leaves_the_old_report(tmp_path: Path, results: dict[str, Any]) -> None:
+def test_a_file_that_cannot_be_replaced_leaves_the_old_report(tmp_path: Path, results: ResultsDocument) -> None:
     """The issue's case: index.html cannot be replaced. Nothing changes, nothing is left over."""
     (tmp_path / "notes.txt").write_text("mine")
     for name in ("results.json", "index.md", "junit.xml"):
@@ -76,7 +77,7 @@ def test_a_file_that_cannot_be_replaced_leaves_the_old_report(tmp_path: Path, re
 
 
 @pytest.mark.parametrize("fail_at", [1, 2, 3, 5, 7])
-def test_a_rename_failing_midway_puts_every_old_file_back(tmp_path: Path, results: dict[str, Any],
+def test_a_rename_failing_midway_puts_every_old_file_back(tmp_path: Path, results: ResultsDocument,
                                                          monkeypatch: pytest.MonkeyPatch, fail_at: int) -> None:
     folder = tmp_path / "r"
     folder.mkdir()
@@ -101,7 +102,7 @@ def test_a_rename_failing_midway_puts_every_old_file_back(tmp_path: Path, result
 
 
 @pytest.mark.parametrize("fail_at", [1, 2])
-def test_a_folder_swap_failing_keeps_the_old_folder(tmp_path: Path, results: dict[str, Any],
+def test_a_folder_swap_failing_keeps_the_old_folder(tmp_path: Path, results: ResultsDocument,
                                                    monkeypatch: pytest.MonkeyPatch, fail_at: int) -> None:
     out = tmp_path / "x"
     out.mkdir()
@@ -122,7 +123,7 @@ def test_a_folder_swap_failing_keeps_the_old_folder(tmp_path: Path, results: dic
     assert _leftovers(tmp_path) == []
 
 
-def test_an_unwritable_reports_folder_is_one_line(tmp_path: Path, results: dict[str, Any]) -> None:
+def test_an_unwritable_reports_folder_is_one_line(tmp_path: Path, results: ResultsDocument) -> None:
     blocker = tmp_path / "reports"
     blocker.write_text("a file where the reports folder should be")
     with pytest.raises(SandboxError) as raised:

@@ -10,6 +10,7 @@ import importlib.util
 import json
 import re
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 
 from sandbox import display, summary
 from sandbox.classify import FAILED
+from sandbox.report.document import ResultsDocument
 from sandbox.report.redact import text as redact_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,7 +96,7 @@ def test_the_readme_sample_is_what_sandbox_prints_for_the_published_run() -> Non
     tally = (f"measured {len(results['artifacts'])} exports, {len(results['loads'])} loads, {registries} registries; "
              "reused 0 exports, 0 loads from the store")
     paths = [Path("reports/default") / n for n in ("index.html", "index.md", "junit.xml", "results.json")]
-    expected = display.closing_summary(summary.summarize(results), tally, 0.0, paths)
+    expected = display.closing_summary(summary.summarize(ResultsDocument.from_json(results)), tally, 0.0, paths)
     shown = rest[header + 2 + len(cells):]
     assert len(shown) == len(expected)
     for got, want in zip(shown, expected):
@@ -132,8 +134,8 @@ def test_the_readme_states_what_the_published_reports_say() -> None:
 
 def test_a_readme_claim_the_data_does_not_bear_out_stops_the_script() -> None:
     tf_map = _document("tf-map")
-    broken = dict(tf_map, loads=[dict(l, category="missing-kernel") if "FusedBatchNormV3" in (l.get("names") or [])
-                                 else l for l in tf_map["loads"]])
+    broken = replace(tf_map, loads=[replace(l, category="missing-kernel") if "FusedBatchNormV3" in l.names else l
+                                    for l in tf_map.loads])
     with pytest.raises(readme_facts.ClaimError, match="FusedBatchNormV3"):
         readme_facts.claims(broken)
     with pytest.raises(readme_facts.ClaimError, match="unknown fact"):
@@ -141,7 +143,7 @@ def test_a_readme_claim_the_data_does_not_bear_out_stops_the_script() -> None:
 
 
 @functools.cache
-def _document(name: str) -> dict[str, Any]:
+def _document(name: str) -> ResultsDocument:
     from sandbox.report import document
 
     return document.load(ROOT / "reports" / name / "results.json")

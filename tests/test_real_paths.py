@@ -164,16 +164,19 @@ def test_a_cudnn_graph_exported_on_cpu_fails_on_a_cpu_consumer_with_a_missing_ke
 
 
 def test_the_probe_declares_its_device_and_the_report_keeps_it_apart(results: dict[str, Any]) -> None:
+    from sandbox.records import LoadStatus
+    from sandbox.report.document import ResultsDocument
     from sandbox.report.tables import grids
     from sandbox.report.verdict import DEVICE, devices
     # every export record of a probe carries what the probe declares, exported or not
     assert {a["device"] for a in results["artifacts"] if a["probe"] == "cudnn_lstm"} == {"GPU"}
     assert {a["device"] for a in results["artifacts"] if a["probe"] != "cudnn_lstm"} == {None}
-    found = devices(results)
+    read = ResultsDocument.from_json(results)
+    found = devices(read)
     assert found.needs == {"cudnn_lstm": "GPU"} and found.why == {"cudnn_lstm": "declared by the probe"}
-    bound = [l for l in results["loads"] if l["probe"] == "cudnn_lstm" and l["status"] != "not-applicable"]
+    bound = [l for l in read.loads if l.probe == "cudnn_lstm" and l.status is not LoadStatus.NOT_APPLICABLE]
     assert bound and {found.outcome(l) for l in bound} == {DEVICE}  # no cell here has a GPU
-    saved = next(g for g in grids(results) if (g.format, g.loader) == ("saved_model", "tf2_load"))
+    saved = next(g for g in grids(read) if (g.format, g.loader) == ("saved_model", "tf2_load"))
     # the other probes load in their own cell: the GPU-only probe beside them does not fail the pair
     assert saved.square(TFK, TFK).loads and DEVICE in saved.square(TFK, TFK).marks
 

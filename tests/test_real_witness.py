@@ -20,6 +20,8 @@ from sandbox_cli import sandbox
 
 from sandbox import cli, events, runner
 from sandbox.envs import environment
+from sandbox.records import LoadStatus
+from sandbox.report.document import LoadRow, ResultsDocument
 from sandbox.store import ResultsStore
 from sandbox.witness import runs
 
@@ -126,10 +128,10 @@ def test_the_script_runs_as_printed_outside_sandbox(work: Path, results: dict[st
 
 def test_witnesses_of_loads_that_work_give_the_producers_outputs(work: Path, results: dict[str, Any]) -> None:
     """Every loader's script, on a load the agent measured ok: it must load and match the reference too."""
-    ok: dict[str, dict[str, Any]] = {}
-    for load in results["loads"]:
-        if load["status"] == "ok" and load["probe"] == "batchnorm":
-            ok.setdefault(load["loader"], load)
+    ok: dict[str, LoadRow] = {}
+    for load in ResultsDocument.from_json(results).loads:
+        if load.status is LoadStatus.OK and load.probe == "batchnorm":
+            ok.setdefault(str(load.loader), load)
     assert set(ok) >= {"tf1_session", "tf2_load", "import_graph_def", "keras2", "keras3", "tflite_interpreter",
                        "checkpoint_restore"}, set(ok)
     mx, cells = cli._resolve(work / "matrix.toml", offline=True)
@@ -138,8 +140,8 @@ def test_witnesses_of_loads_that_work_give_the_producers_outputs(work: Path, res
     runs.witness(items, run)
     for item in items:
         assert item.result is not None
-        assert item.result["status"] == "ok", (item.load["loader"], item.result)
-        assert item.result["compared"] is (item.load["loader"] != "checkpoint_restore"), item.result
+        assert item.result["status"] == "ok", (item.load.loader, item.result)
+        assert item.result["compared"] is (item.load.loader != "checkpoint_restore"), item.result
 
 
 def test_an_unchanged_rerun_runs_no_witness_and_the_verb_adds_them_from_the_store(

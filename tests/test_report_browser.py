@@ -26,6 +26,7 @@ import scaled_results
 from verdicts import Key, expected_of
 
 from sandbox.report import document, html, markdown
+from sandbox.report.document import ResultsDocument
 from sandbox.report.redact import redact
 
 pytestmark = pytest.mark.chromium
@@ -63,12 +64,13 @@ def browser() -> Iterator[chromium.Browser]:
 
 @pytest.fixture(scope="module")
 def results() -> dict[str, Any]:
-    return redact(document.load(RECORDED))
+    """The recorded report's JSON (the tests' expectations read it, the page is rendered from its document)."""
+    return redact(document.load(RECORDED)).to_json()
 
 
 def rendered(results: dict[str, Any], folder: Path) -> Path:
     path = folder / "index.html"
-    path.write_text(html.render(results), encoding="utf-8")
+    path.write_text(html.render(ResultsDocument.from_json(results)), encoding="utf-8")
     return path
 
 
@@ -101,7 +103,7 @@ def our_bug(load: dict[str, Any]) -> bool:
 def sliced() -> dict[str, Any]:
     """The map slice, with the loads of our loader bug marked as harness errors (as branch truth records them;
     a few failing loads, in a slice of a map measured after the fix)."""
-    found = redact(document.load(SLICE))
+    found = redact(document.load(SLICE)).to_json()
     for load in found["loads"]:
         if our_bug(load):
             load.update(status="harness-error", category=None, names=[])
@@ -384,7 +386,7 @@ def test_harness_errors_are_never_red(slice_page: chromium.Page, sliced: dict[st
 
 @pytest.fixture(scope="module")
 def mapped() -> dict[str, Any]:
-    return document.load(MAP)  # the published map (redacted when published)
+    return document.load(MAP).to_json()  # the published map (redacted when published)
 
 
 @pytest.fixture(scope="module")
@@ -489,7 +491,7 @@ def test_a_run_with_nothing_to_show_still_renders(browser: chromium.Browser, res
                                                   tmp_path: Path, change: str) -> None:
     cells = results["cells"] if change == "no loads" else [dict(c, status="skipped") for c in results["cells"]]
     path = tmp_path / "index.html"
-    path.write_text(html.render(dict(results, loads=[], cells=cells)), encoding="utf-8")
+    path.write_text(html.render(ResultsDocument.from_json(dict(results, loads=[], cells=cells))), encoding="utf-8")
     tab = chromium.Page(browser)
     tab.open(path)
     assert tab.errors() == [] and "No loads" in tab.evaluate("document.getElementById('answer').textContent")
@@ -525,11 +527,11 @@ def test_screenshot_is_kept(page: chromium.Page) -> None:
 # -- the budgets of the published map, on the recorded run scaled to its size
 @pytest.fixture(scope="module")
 def scaled(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path, Path]:
-    results = redact(scaled_results.scale(json.loads(RECORDED.read_text())))
+    made = redact(ResultsDocument.from_json(scaled_results.scale(json.loads(RECORDED.read_text()))))
     folder = tmp_path_factory.mktemp("map")
-    (folder / "index.html").write_text(html.render(results), encoding="utf-8")
-    (folder / "index.md").write_text(markdown.render(results), encoding="utf-8")
-    return results, folder / "index.html", folder / "index.md"
+    (folder / "index.html").write_text(html.render(made), encoding="utf-8")
+    (folder / "index.md").write_text(markdown.render(made), encoding="utf-8")
+    return made.to_json(), folder / "index.html", folder / "index.md"
 
 
 def test_map_sized_report_keeps_its_budgets(browser: chromium.Browser, scaled: tuple[dict[str, Any], Path, Path]) -> None:

@@ -7,19 +7,23 @@ import json
 from pathlib import Path
 from typing import Any
 
+import documents
 import jsonschema
 import pytest
 from results_schema import assert_valid
 
 from sandbox.errors import SandboxError
+from sandbox.records import ArtifactStatus, CellStatus, LoadStatus
 from sandbox.report import document
+from sandbox.report.document import ResultsDocument
 
 RECORDED = Path(__file__).parent / "data" / "default-results.json"
+PUBLISHED = Path(__file__).resolve().parent.parent / "reports" / "default" / "results.json"
 
 
 @pytest.fixture
 def recorded() -> dict[str, Any]:
-    return document.load(RECORDED)
+    return documents.read(RECORDED)
 
 
 def test_the_schema_is_a_valid_json_schema() -> None:
@@ -41,7 +45,35 @@ def test_the_schema_rejects_what_renderers_cannot_read(recorded: dict[str, Any])
 
 def test_a_report_folder_is_read_through_its_results_json(tmp_path: Path, recorded: dict[str, Any]) -> None:
     (tmp_path / "results.json").write_text(json.dumps(recorded))
-    assert document.load(tmp_path) == recorded
+    assert document.load(tmp_path) == ResultsDocument.from_json(recorded)
+
+
+def test_the_writer_gives_back_what_the_reader_read() -> None:
+    source = {**json.loads(RECORDED.read_text(encoding="utf-8")), "schema_version": document.SCHEMA_VERSION}
+    assert json.loads("".join(document.chunks(document.load(RECORDED)))) == source
+    # byte for byte, of a published document (which this writer wrote)
+    assert "".join(document.chunks(document.load(PUBLISHED))) == PUBLISHED.read_text(encoding="utf-8")
+
+
+def test_optional_keys_a_document_leaves_out_stay_out(recorded: dict[str, Any]) -> None:
+    """An older document lacks keys the schema makes optional: written back, it still lacks them."""
+    load = {k: v for k, v in recorded["loads"][0].items() if k not in ("raised_in", "raised_by", "atol", "error")}
+    cell = {k: v for k, v in recorded["cells"][0].items() if k not in ("runtime", "role", "docker_image")}
+    older = {k: v for k, v in recorded.items() if k not in ("tolerances", "redacted")}
+    older.update(loads=[load], cells=[cell], artifacts=[])
+    written = json.loads("".join(document.chunks(ResultsDocument.from_json(older))))
+    assert written == older
+
+
+def test_statuses_answer_the_questions_renderers_ask() -> None:
+    refused = {"load-error", "run-error", "crash", "timeout"}  # TF or Keras said no: a finding
+    assert {s.value for s in LoadStatus if s.failed} == refused
+    assert {s.value for s in LoadStatus if s.failed_or_differs} == refused | {"outputs-differ"}
+    assert {s.value for s in LoadStatus if s.worked} == {"ok", "outputs-differ"}
+    assert {s.value for s in LoadStatus if s.harness} == {"harness-error"}
+    assert {s.value for s in LoadStatus if not s.applicable} == {"not-applicable"}
+    assert {s.value for s in ArtifactStatus if s.failed} == {"error", "crash", "timeout", "harness-error"}
+    assert {s.value for s in CellStatus if s.ran} == {"ok"}
 
 
 @pytest.mark.parametrize("content, message", [

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
+from documents import of
 from leaks import leaks
 from results_schema import assert_valid
 
 from sandbox import cli
 from sandbox.report import document
+from sandbox.report.document import ResultsDocument
 from sandbox.report.publish import write_report
 from sandbox.report.redact import Local, redact, text
 
@@ -22,7 +23,7 @@ LEAKS = re.compile(r"running on vm\b|/root/|/work/main/|\.pyenv/versions")
 
 
 @pytest.fixture(scope="module")
-def results() -> dict[str, Any]:
+def results() -> ResultsDocument:
     return document.load(RECORDED)
 
 
@@ -43,23 +44,25 @@ def test_text(before: str, after: str) -> None:
     assert after in text(before)
 
 
-def test_the_recorded_run_leaks_and_its_redaction_does_not(results: dict[str, Any]) -> None:
-    assert LEAKS.search(json.dumps(results))  # else this test proves nothing
+def test_the_recorded_run_leaks_and_its_redaction_does_not(results: ResultsDocument) -> None:
+    before = results.to_json()
+    assert LEAKS.search(json.dumps(before))  # else this test proves nothing
     clean = redact(results)
-    assert not LEAKS.search(json.dumps(clean))
-    assert clean["redacted"] is True and redact(clean) == clean
+    after = clean.to_json()
+    assert not LEAKS.search(json.dumps(after))
+    assert after["redacted"] is True and redact(clean) == clean
     assert_valid(clean)
     # what matters stays: versions, packages, statuses, the op names in errors
-    for old, new in zip(results["cells"], clean["cells"]):
+    for old, new in zip(before["cells"], after["cells"]):
         assert new["python_path"].startswith("<python>/bin/python") and new["environment"]["location"] is None
         assert (new["tensorflow"], new["environment"]["packages"]) == (old["tensorflow"], old["environment"]["packages"])
-    assert [(l["status"], l["names"]) for l in clean["loads"]] == [(l["status"], l["names"]) for l in results["loads"]]
-    assert "python_path" in json.dumps(results["cells"][0]) and results["cells"][0]["python_path"]  # input untouched
+    assert [(l["status"], l["names"]) for l in after["loads"]] == [(l["status"], l["names"]) for l in before["loads"]]
+    assert results.to_json() == before and LEAKS.search(results.cells[0].python_path or "")  # input untouched
 
 
 def test_a_docker_cells_image_tag_is_no_local_path() -> None:
     cells = [{"id": "d", "python_path": None, "environment": {"location": "docker:sandbox-tf:tf2.15.1-py3.11-cpu-docker-ab"}}]
-    assert redact({"cells": cells})["cells"][0]["environment"]["location"] == "docker:sandbox-tf:tf2.15.1-py3.11-cpu-docker-ab"
+    assert redact(of({"cells": cells})).cells[0].environment["location"] == "docker:sandbox-tf:tf2.15.1-py3.11-cpu-docker-ab"
 
 
 @pytest.mark.parametrize("flags, leaks", [([], False), (["--no-redact"], True)])
@@ -76,11 +79,11 @@ def test_run_merge_and_repro_take_the_flag() -> None:
         assert parser.parse_args([*verb, "--no-redact"]).redact is False
 
 
-def test_the_writer_redacts_unless_told_not_to(tmp_path: Path, results: dict[str, Any]) -> None:
+def test_the_writer_redacts_unless_told_not_to(tmp_path: Path, results: ResultsDocument) -> None:
     write_report(results, tmp_path / "clean")
     write_report(results, tmp_path / "kept", hide=False)
-    assert json.loads((tmp_path / "clean" / "results.json").read_text()) == redact(results)
-    assert json.loads((tmp_path / "kept" / "results.json").read_text()) == results
+    assert json.loads((tmp_path / "clean" / "results.json").read_text()) == redact(results).to_json()
+    assert json.loads((tmp_path / "kept" / "results.json").read_text()) == results.to_json()
 
 
 # Every form a local path takes in what TF, Keras and sandbox print, of another

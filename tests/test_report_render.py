@@ -12,7 +12,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import documents
 import pytest
+from documents import of
 from verdicts import expected_of, needs
 
 from sandbox import cli
@@ -27,7 +29,8 @@ SLICE = Path(__file__).parent / "data" / "map-slice-results.json"  # tests/slice
 
 @pytest.fixture(scope="module")
 def results() -> dict[str, Any]:
-    return document.load(RECORDED)
+    """The recorded document's JSON: what the tests expect is read off it; the renderers take of(results)."""
+    return documents.read(RECORDED)
 
 
 class _Tags(HTMLParser):
@@ -52,7 +55,7 @@ def classes(attrs: dict[str, str | None]) -> set[str]:
 
 
 def test_html_is_self_contained(results: dict[str, Any]) -> None:
-    page = html.render(results)
+    page = html.render(of(results))
     found = tags(page)
     assert not [t for t, a in found if t in ("link", "img", "iframe") or (t == "script" and "src" in a)]
     assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", page)
@@ -77,8 +80,8 @@ def page_data(page: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("recording", [RECORDED, SLICE])
 def test_the_pickers_data_has_every_probes_outcome_in_every_square(recording: Path) -> None:
-    results = document.load(recording)
-    data = page_data(html.render(results))
+    results = documents.read(recording)
+    data = page_data(html.render(of(results)))
     ids, probes = [c[0] for c in data["cells"]], [p[0] for p in data["probes"]]
     want = expected_of(results)
     words = {"o": "ok", "d": "differs", "f": "fails", "g": "device-bound", "h": "harness error", "n": "n/a",
@@ -104,7 +107,7 @@ def test_the_pickers_data_has_every_probes_outcome_in_every_square(recording: Pa
 
 
 def test_html_lists_findings_not_loads(results: dict[str, Any]) -> None:
-    page = html.render(results)
+    page = html.render(of(results))
     found = tags(page)
     assert page.count("<tr") < len(results["loads"]) / 10  # ok and n/a loads are not rows
     groups = [a for t, a in found if t == "tr" and "group" in classes(a)]
@@ -115,14 +118,14 @@ def test_html_lists_findings_not_loads(results: dict[str, Any]) -> None:
 
 
 def test_html_squares_are_buttons_for_the_keyboard(results: dict[str, Any]) -> None:
-    squares = [a for t, a in tags(html.render(results)) if t == "td" and "v" in classes(a)]
-    assert len(squares) == len(grids(results)) * len(healthy(results)) ** 2 - sum(
-        1 for g in grids(results) for c in healthy(results) for p in healthy(results) if p not in g.producers)
+    squares = [a for t, a in tags(html.render(of(results))) if t == "td" and "v" in classes(a)]
+    assert len(squares) == len(grids(of(results))) * len(healthy(of(results))) ** 2 - sum(
+        1 for g in grids(of(results)) for c in healthy(of(results)) for p in healthy(of(results)) if p not in g.producers)
     assert all((a.get("tabindex") == "0") == ("v-none" not in classes(a)) for a in squares)
 
 
 def test_markdown_says_what_fails_in_ranges(results: dict[str, Any]) -> None:
-    text = markdown.render(results)
+    text = markdown.render(of(results))
     for heading in ("## Each format, in version ranges", "## Failures, grouped by signature", "## Grids", "## Cells"):
         assert heading in text
     # the finding of the README: SavedModels of new TF fail in old TF on debug_name
@@ -134,13 +137,13 @@ def test_markdown_says_what_fails_in_ranges(results: dict[str, Any]) -> None:
 
 
 def test_the_op_table_counts_pairs(results: dict[str, Any]) -> None:
-    pairs, rows = op_table(results)
-    found = tags(html.render(results))
+    pairs, rows = op_table(of(results))
+    found = tags(html.render(of(results)))
     assert len([a for t, a in found if t == "tr" and "op" in classes(a)]) == len(rows) > 0 and pairs
 
 
 def test_junit_has_a_case_per_pair_and_format_and_per_cell(results: dict[str, Any]) -> None:
-    root = ET.fromstring(junit.render(results))
+    root = ET.fromstring(junit.render(of(results)))
     cases = list(root.iter("testcase"))
     by: dict[tuple[str, str, str], list[str]] = {}
     for l in results["loads"]:
@@ -165,7 +168,7 @@ def test_report_command_writes_every_file(tmp_path: Path, results: dict[str, Any
                                           capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["report", str(RECORDED), "--out", str(tmp_path)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index.html", "index.md", "junit.xml", "results.json"]
-    clean = redact(results)  # published without host names and local paths (test_report_redact.py)
+    clean = redact(of(results))  # published without host names and local paths (test_report_redact.py)
     assert (tmp_path / "index.md").read_text() == markdown.render(clean)
     assert document.load(tmp_path) == clean
     assert "index.html" in capsys.readouterr().out
@@ -182,5 +185,5 @@ def test_markdown_holds_no_html_from_the_results(results: dict[str, Any]) -> Non
     for load in hostile["loads"]:
         load["producer"] = cell["id"] if load["producer"] == old else load["producer"]
         load["consumer"] = cell["id"] if load["consumer"] == old else load["consumer"]
-    text = markdown.render(hostile)
+    text = markdown.render(of(hostile))
     assert "<img" not in text and "&lt;img" in text

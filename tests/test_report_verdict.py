@@ -9,10 +9,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+import documents
 import pytest
 from verdicts import expected_of
 
+from sandbox.errors import SandboxError
 from sandbox.report import document, markdown
+from sandbox.report.document import ResultsDocument
 from sandbox.report.findings import export_problem, groups, summaries
 from sandbox.report.tables import default_pair, grids, labels
 from sandbox.report.verdict import DEVICE, DIFFERS, EXPORT, FAILS, HARNESS, NA, OK, Square, devices
@@ -41,9 +44,9 @@ def artifact(producer: dict[str, Any], probe: str, status: str = "exported", fmt
 
 
 def doc(cells: list[dict[str, Any]], loads: list[dict[str, Any]], artifacts: list[dict[str, Any]] = (),  # type: ignore[assignment]
-        probes: tuple[str, ...] = ("dense", "cudnn_lstm")) -> dict[str, Any]:
-    return {"name": "t", "cells": cells, "loads": loads, "artifacts": list(artifacts), "probes": list(probes),
-            "formats": ["saved_model", "tflite_int8"]}
+        probes: tuple[str, ...] = ("dense", "cudnn_lstm")) -> ResultsDocument:
+    return documents.of({"name": "t", "cells": cells, "loads": loads, "artifacts": list(artifacts),
+                         "probes": list(probes), "formats": ["saved_model", "tflite_int8"]})
 
 
 OLD, NEW, GPU = cell("2.10.1"), cell("2.21.0"), cell("2.21.0", gpus=1)
@@ -58,7 +61,7 @@ def test_a_declared_device_bound_probe_is_a_device_finding_on_a_consumer_without
     found = devices(results)
     assert found.needs == {"cudnn_lstm": "GPU"} and found.why["cudnn_lstm"] == "declared by the probe"
     # on a CPU consumer, whatever stopped it; on a GPU consumer it is a probe like any other
-    assert [found.outcome(l) for l in results["loads"]] == [DEVICE, FAILS, DEVICE]
+    assert [found.outcome(l) for l in results.loads] == [DEVICE, FAILS, DEVICE]
     assert found.portable(["dense", "cudnn_lstm"], OLD["id"]) == ["dense"]
     assert found.portable(["dense", "cudnn_lstm"], GPU["id"]) == ["dense", "cudnn_lstm"]
 
@@ -69,17 +72,20 @@ def test_a_missing_kernel_is_a_device_finding_and_an_undeclared_gpu_only_probe_i
     found = devices(results)
     # cudnn_lstm never ran without a GPU: a GPU probe; dense ran: only its one load is device-bound
     assert found.needs == {"cudnn_lstm": "GPU"} and "CudnnRNNV3" in found.why["cudnn_lstm"]
-    assert [found.outcome(l) for l in results["loads"]] == [DEVICE, DEVICE, DEVICE, OK]
+    assert [found.outcome(l) for l in results.loads] == [DEVICE, DEVICE, DEVICE, OK]
 
 
-def test_harness_errors_and_unknown_statuses_are_not_findings() -> None:
-    results = doc([OLD, NEW], [load(NEW, OLD, "dense", "harness-error"), load(NEW, NEW, "dense", "something-new")])
+def test_harness_errors_are_not_findings_and_unknown_statuses_are_refused_when_read() -> None:
+    results = doc([OLD, NEW], [load(NEW, OLD, "dense", "harness-error"), load(NEW, NEW, "dense", "harness-error")])
     found = devices(results)
-    assert [found.outcome(l) for l in results["loads"]] == [HARNESS, HARNESS]
+    assert [found.outcome(l) for l in results.loads] == [HARNESS, HARNESS]
     grid, = grids(results, found)
     assert grid.square(NEW["id"], OLD["id"]).verdict == HARNESS and not grid.square(NEW["id"], OLD["id"]).loads
     kinds = {g.kind for g in groups(results, found)}
     assert kinds == {HARNESS}
+    unknown = {**results.to_json(), "loads": [{**results.to_json()["loads"][0], "status": "something-new"}]}
+    with pytest.raises(SandboxError, match=r"^x: not a valid results document: loads\[0\]\.status must be one of"):
+        document.check(unknown, "x")
 
 
 @pytest.mark.parametrize("letters, verdict, text, loads", [
@@ -111,7 +117,7 @@ def test_a_failed_export_empties_the_squares_of_every_loader_of_its_format() -> 
     assert grid.letters[(NEW["id"], NEW["id"])] == "ox"
     assert grid.square(NEW["id"], NEW["id"]).marks == (EXPORT,) and grid.square(NEW["id"], NEW["id"]).loads
     assert grid.letters[(NEW["id"], OLD["id"])] == "nx"  # OLD reads tflite_int8: it would have tried lstm
-    assert export_problem(results["artifacts"][0]) == "crash (SIGSEGV)"
+    assert export_problem(results.artifacts[0]) == "crash (SIGSEGV)"
     summary, = summaries(results)
     assert summary.rows[-1].notes == ("export failed: lstm: crash (SIGSEGV)",)
 
@@ -192,7 +198,7 @@ def tables(text: str) -> dict[tuple[str, str], list[list[list[str]]]]:
 
 
 @functools.cache
-def published(source: Path) -> tuple[dict[str, Any], str]:
+def published(source: Path) -> tuple[ResultsDocument, str]:
     """A document and its index.md, read and rendered once."""
     results = document.load(source)
     return results, markdown.render(results)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from documents import of
 
 from sandbox import check, registries
 from sandbox.classify import classify
@@ -151,7 +152,7 @@ CELLS = [
 
 
 def test_reports_name_runtime_cells_by_runtime_and_order_them_after_tf() -> None:
-    results = {"cells": CELLS}
+    results = of({"cells": CELLS})
     assert tables.healthy(results) == ["tf2.18.1-py3.11-cpu", "tf2.23.0.dev20261026-py3.13-cpu",
                                        "keras3.5.0-jax0.4.31-py3.12-cpu", "keras3.8.0-tf2.18.1-py3.11-cpu",
                                        "litert1.2.0-py3.12-cpu"]

@@ -144,7 +144,7 @@ def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **options: object) -> 
     monkeypatch.setattr(runner, "environment", lambda cell: FakeEnv(cell))
     mx = matrix.Matrix(tmp_path / "m.toml", "t", (), ("batchnorm",), ("frozen_graph",), timeout=30)
     run = runner.Run(mx, cells, tmp_path / "run", 2, lambda *a: None, ResultsStore(tmp_path / "store"), **options)  # type: ignore[arg-type]
-    return collect.collect(mx, run.run()), run
+    return collect.collect(mx, run.run()).to_json(), run  # the JSON results.json would hold
 
 
 def _comparable(results: dict) -> dict:  # type: ignore[type-arg]

@@ -6,6 +6,7 @@ runs them in tests/test_real_witness.py."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import sys
 from html import escape
@@ -15,12 +16,14 @@ from typing import Any
 import fake_sandbox
 import numpy as np
 import pytest
+from documents import of
 from results_schema import assert_valid
 
 from sandbox import commands, matrix, plan, protos, runner, summary
 from sandbox.agent import catalog
 from sandbox.pythons import Interpreter
 from sandbox.report import document, html, markdown
+from sandbox.report.document import LoadRow, ResultsDocument
 from sandbox.report.findings import groups
 from sandbox.report.publish import write_report
 from sandbox.store import ResultsStore
@@ -121,8 +124,13 @@ FINDING = {"status": "load-error", "probe": "dense", "loader": "tf1_session", "c
            "static": {"missing_ops": [], "missing_attrs": ["VarHandleOp.debug_name", "VarHandleOp.allowed_devices"]}}
 
 
+def row(load: dict[str, Any]) -> LoadRow:
+    """The document's row of a finding's load, of the keys a test gives."""
+    return of({"loads": [{"producer": "a", "consumer": "b", "format": "saved_model", **load}]}).loads[0]
+
+
 def judged(load: dict[str, Any], **witness: Any) -> str:
-    return verdict.judge(load, verdict.classified(witness))[0]
+    return verdict.judge(row(load), verdict.classified(witness))[0]
 
 
 def test_a_witness_that_fails_alike_reproduces_its_finding() -> None:
@@ -141,7 +149,7 @@ def test_a_witness_that_loads_or_fails_otherwise_is_a_bug_of_ours() -> None:
     assert judged(FINDING, status="load-error", error_type="ValueError", error=bogus) == "fails-otherwise"
     assert judged(FINDING, status="load-error", error_type="TypeError", error="'NoneType' object is not "
                   "subscriptable") == "fails-otherwise"
-    outcome, why = verdict.judge(FINDING, verdict.classified({"status": "ok", "compared": True}))
+    outcome, why = verdict.judge(row(FINDING), verdict.classified({"status": "ok", "compared": True}))
     assert why == "the plain load works and gives the producer's outputs: the finding comes from sandbox's own code"
     assert set(verdict.NOT_REPRODUCED) == {"loads", "fails-otherwise"}
 
@@ -210,12 +218,12 @@ def stored_artifact(run: runner.Run, tmp_path: Path) -> None:
     run.store.put_export(key, {"probe": "dense", "format": "frozen_graph", "status": "exported"}, record, files)
 
 
-def a_finding(consumer: str = "tf1.0-py3.11-cpu") -> dict[str, Any]:
+def a_finding(consumer: str = "tf1.0-py3.11-cpu") -> ResultsDocument:
     load = {"consumer": consumer, "producer": "tf2.0-py3.11-cpu", "probe": "dense", "format": "frozen_graph",
             "loader": "import_graph_def", "status": "load-error", "error_type": "NotFoundError",
             "error": "Op type not registered 'DenseV2' in binary running on fake.", "category": "op-not-registered",
             "names": ["DenseV2"], "static": None, "atol": 1e-5, "rtol": 1e-4}
-    return {"loads": [load], "cells": []}
+    return of({"loads": [load], "cells": []})
 
 
 def test_witnesses_are_stored_and_an_unchanged_rerun_runs_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -253,7 +261,8 @@ def test_a_witness_that_loads_refutes_its_finding_and_a_missing_artifact_is_not_
     stored_artifact(run, tmp_path)
     [loads] = runs.attach(results, fake_run(tmp_path, store))
     assert loads["outcome"] == "loads" and len(CALLS) == 1
-    assert summary.summarize({**results, "cells": [], "witnesses": [loads]}).refuted == (
+    results.witnesses = [loads]
+    assert summary.summarize(results).refuted == (
         "DenseV2 (op-not-registered, NotFoundError): the plain load works and gives the producer's outputs: "
         "the finding comes from sandbox's own code",)
     [stranger] = runs.attach(a_finding("tf9.9-py3.11-cpu"), fake_run(tmp_path, store))
@@ -262,33 +271,35 @@ def test_a_witness_that_loads_refutes_its_finding_and_a_missing_artifact_is_not_
 
 # -- the report -----------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def recorded() -> dict[str, Any]:
+def recorded() -> ResultsDocument:
     return document.load(RECORDED)
 
 
-def witnessed(results: dict[str, Any]) -> dict[str, Any]:
+def witnessed(results: ResultsDocument) -> ResultsDocument:
     """`results` with a witness for every finding: the first reproduced, the second loads, the rest not run."""
     found = []
     for i, group in enumerate(groups(results)):
         load = group.example
-        item = runs.Item(group.signature.title, load, script=scripts.script(scripts.Spec(load["loader"], shape=(3, 5))),
-                         usage=scripts.usage(load["loader"]))
+        loader = str(load.loader)
+        item = runs.Item(group.signature.title, load, script=scripts.script(scripts.Spec(loader, shape=(3, 5))),
+                         usage=scripts.usage(loader))
         item.result = {"status": "ok", "compared": True} if i == 1 else \
-            {"status": load["status"], "error": f"{load['error']} at /root/.cache/sandbox/envs/x/lib/tf.py",
-             "error_type": load["error_type"]} if i == 0 else {"status": "not-run", "reason": "no environment"}
+            {"status": load.status.value, "error": f"{load.error} at /root/.cache/sandbox/envs/x/lib/tf.py",
+             "error_type": load.error_type} if i == 0 else {"status": "not-run", "reason": "no environment"}
         found.append(runs.entry(item))
-    return {**results, "witnesses": found}
+    return dataclasses.replace(results, witnesses=found)
 
 
 def test_the_page_shows_each_findings_script_and_outcome_and_the_markdown_its_outcome(
-        recorded: dict[str, Any], tmp_path: Path) -> None:
+        recorded: ResultsDocument, tmp_path: Path) -> None:
     results = witnessed(recorded)
     assert_valid(results)
-    outcomes = [w["outcome"] for w in results["witnesses"]]
+    assert results.witnesses is not None
+    outcomes = [w["outcome"] for w in results.witnesses]
     assert outcomes[:2] == ["reproduced", "loads"] and set(outcomes[2:]) == {"not-run"}
     page = html.render(results)
     assert page.count("reproduce this") == len(groups(recorded)) and page.count('class="copy"') == page.count("reproduce this")
-    first = results["witnesses"][0]["script"]
+    first = results.witnesses[0]["script"]
     assert escape(first) in page
     assert "not reproduced: loads" in page and page.count("<th>witness</th>") == 1
     text = markdown.render(results)
@@ -301,7 +312,7 @@ def test_the_page_shows_each_findings_script_and_outcome_and_the_markdown_its_ou
     assert "/root/.cache" not in (out / "index.html").read_text()
 
 
-def test_a_report_without_witnesses_says_none(recorded: dict[str, Any]) -> None:
+def test_a_report_without_witnesses_says_none(recorded: ResultsDocument) -> None:
     page, text = html.render(recorded), markdown.render(recorded)
     assert "reproduce this" not in page and "no witness" in page
     assert "no witness" in text and "Witness: one load" not in text
@@ -361,8 +372,9 @@ def test_a_message_that_differs_only_in_tfs_function_numbers_is_the_same_finding
 
 def test_a_culprit_named_without_the_class_the_agent_found_is_the_same_finding() -> None:
     """The agent names the class from the Keras frame that raised; a script's error has no frames."""
-    load = {"status": "load-error", "probe": "dense", "loader": "keras2", "category": "keras-config",
-            "names": ["InputLayer.ragged"], "error_type": "ValueError", "error": "Unrecognized keyword arguments: ragged"}
+    load = row({"status": "load-error", "probe": "dense", "loader": "keras2", "category": "keras-config",
+                "names": ["InputLayer.ragged"], "error_type": "ValueError",
+                "error": "Unrecognized keyword arguments: ragged"})
     same = dict(status="load-error", error_type="ValueError", error="Unrecognized keyword arguments: ['ragged']")
     assert verdict._unqualified(load, {**same, "category": "keras-config", "names": ["ragged"]})
     assert not verdict._unqualified(load, {**same, "category": "keras-config", "names": ["batch_shape"]})
@@ -372,8 +384,9 @@ def test_a_culprit_named_without_the_class_the_agent_found_is_the_same_finding()
 
 def test_the_very_error_reproduces_where_the_agent_named_the_culprit_from_its_context() -> None:
     """The agent names a Keras class from the frame that raised, a TFLite op's version from the artifact."""
-    load = {"status": "run-error", "probe": "conv2d", "loader": "tflite_interpreter", "category": "tflite-kernel",
-            "names": ["CONV_2D@v2"], "error_type": "RuntimeError", "error": "Node number 0 (CONV_2D) failed to invoke."}
+    load = row({"status": "run-error", "probe": "conv2d", "loader": "tflite_interpreter", "category": "tflite-kernel",
+                "names": ["CONV_2D@v2"], "error_type": "RuntimeError",
+                "error": "Node number 0 (CONV_2D) failed to invoke."})
     same = {"status": "run-error", "error_type": "RuntimeError", "error": "Node number 0 (CONV_2D) failed to invoke.",
             "category": "tflite-kernel", "names": ["CONV_2D"]}
     assert verdict._same_error(load, same)

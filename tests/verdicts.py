@@ -18,6 +18,8 @@ from typing import Any
 
 from packaging.version import Version
 
+from sandbox.report.document import ResultsDocument
+
 FAILED = {"load-error", "run-error", "crash", "timeout"}
 ORDER = ["fails", "differs", "harness error", "ok", "device-bound", "export failed", "n/a"]
 Key = tuple[str, str, str, str]  # format, loader, producer, consumer
@@ -101,12 +103,14 @@ class Expected:
         return found[0] if found else ""
 
 
-_MADE: dict[int, tuple[dict[str, Any], Expected]] = {}
+_MADE: dict[int, tuple[dict[str, Any] | ResultsDocument, Expected]] = {}
 
 
-def expected_of(results: dict[str, Any]) -> Expected:
-    """Expected(results), made once per document (the tests never change a document once made)."""
+def expected_of(results: dict[str, Any] | ResultsDocument) -> Expected:
+    """Expected(results), made once per document (the tests never change a document once made);
+    of a ResultsDocument, from its JSON as results.json holds it."""
     found = _MADE.get(id(results))
     if found is None or found[0] is not results:
-        found = _MADE[id(results)] = (results, Expected(results))
+        data = results.to_json() if isinstance(results, ResultsDocument) else results
+        found = _MADE[id(results)] = (results, Expected(data))
     return found[1]

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from tabulate import tabulate
 
-from sandbox.classify import FAILED
-from sandbox.records import HARNESS_ERROR
+from sandbox.records import LoadStatus
+from sandbox.report.document import CellRow, LoadRow, ResultsDocument
 from sandbox.report.redact import text as redact_text
-from sandbox.report.tables import Results, first_line, pair
+from sandbox.report.tables import first_line, pair
 from sandbox.versions import natural
 
 NEWLY_FAILING, NEWLY_WORKING, ERROR_CHANGED = "newly failing", "newly working", "error changed"
@@ -49,7 +48,7 @@ class Change:
     detail: str
 
 
-def diff(old: Results, new: Results) -> list[Change]:
+def diff(old: ResultsDocument, new: ResultsDocument) -> list[Change]:
     changes = _cells(old, new)
     summarised = {c.where for c in changes}  # a cell's own row stands for all of its loads
     before, after = _loads(old), _loads(new)
@@ -67,17 +66,13 @@ def gates(changes: list[Change]) -> bool:
     return any(c.kind in GATING for c in changes)
 
 
-def _loads(results: Results) -> dict[Key, dict[str, Any]]:
-    return {(l["producer"], l["consumer"], l["probe"], l["format"], l["loader"] or ""): l for l in results["loads"]}
+def _loads(results: ResultsDocument) -> dict[Key, LoadRow]:
+    return {l.key: l for l in results.loads}
 
 
-def _bad(load: dict[str, Any]) -> bool:
-    return load["status"] in FAILED or load["status"] == "outputs-differ"
-
-
-def _signature(load: dict[str, Any]) -> tuple[str, str | None, tuple[str, ...], str]:
-    names = set(load.get("names") or [])
-    static = load.get("static") or {}
+def _signature(load: LoadRow) -> tuple[str, str | None, tuple[str, ...], str]:
+    names = set(load.names)
+    static = load.static or {}
     # What the consumer lacks, including ops its loader is predicted to tolerate, so that
     # the finding does not move when the static model learns to tolerate one.
     predicted = set((static.get("missing_ops") or []) + (static.get("missing_attrs") or [])
@@ -85,58 +80,65 @@ def _signature(load: dict[str, Any]) -> tuple[str, str | None, tuple[str, ...], 
     if names and names <= predicted:
         # TF names the first missing op or attr it meets, in no fixed order (TF 1.15 says
         # 'grad_x' or 'grad_y' of BatchMatMulV2 from run to run): the whole missing set is the finding.
-        return load["status"], load.get("category"), tuple(sorted(predicted)), ""
-    return (load["status"], load.get("category"), tuple(sorted(names)),
-            _PATH.sub("<path>", _ADDRESS.sub("0x…", redact_text(first_line(load.get("error"), 100_000))))[:300])
+        return load.status.value, load.category, tuple(sorted(predicted)), ""
+    return (load.status.value, load.category, tuple(sorted(names)),
+            _PATH.sub("<path>", _ADDRESS.sub("0x…", redact_text(first_line(load.error, 100_000))))[:300])
 
 
-def _load_change(key: Key, old: dict[str, Any] | None, new: dict[str, Any] | None) -> Change | None:
+def _load_change(key: Key, old: LoadRow | None, new: LoadRow | None) -> Change | None:
     producer, consumer, probe, fmt, loader = key
 
     def make(kind: str, detail: str) -> Change:
         return Change(kind, pair(producer, consumer), probe, fmt, loader,
-                      old["status"] if old else "—", new["status"] if new else "—", detail)
+                      old.status.value if old else "—", new.status.value if new else "—", detail)
 
     if old is None or new is None:
         present = new or old
         assert present is not None
         return make(NEW_LOAD if new else REMOVED_LOAD, _detail(present))
-    if new["status"] == HARNESS_ERROR:
-        return None if old["status"] == HARNESS_ERROR else make(HARNESS, _detail(new))
-    if _bad(new) and not _bad(old):
+    was, now = old.status.failed_or_differs, new.status.failed_or_differs
+    if new.status.harness:
+        return None if old.status.harness else make(HARNESS, _detail(new))
+    if now and not was:
         return make(NEWLY_FAILING, _detail(new))
-    if _bad(old) and not _bad(new):
+    if was and not now:
         return make(NEWLY_WORKING, f"was: {_detail(old)}")
-    if _bad(old) and _signature(old) != _signature(new):
+    if was and _signature(old) != _signature(new):
         return make(ERROR_CHANGED, f"{_detail(new)}  (was: {_detail(old)})")
     return None
 
 
-def _detail(load: dict[str, Any]) -> str:
-    if load["status"] == "outputs-differ":
-        return f"max abs err {load.get('max_abs_err')}"
-    if load["status"] in FAILED or load["status"] == HARNESS_ERROR:
-        return first_line(load.get("error"), 100) or load["status"]
-    return load.get("reason") or ""
+def _detail(load: LoadRow) -> str:
+    if load.status is LoadStatus.OUTPUTS_DIFFER:
+        return f"max abs err {load.max_abs_err}"
+    if load.status.failed or load.status.harness:
+        return first_line(load.error, 100) or load.status.value
+    return load.reason or ""
 
 
-def _cells(old: Results, new: Results) -> list[Change]:
-    before = {c["id"]: c for c in old["cells"]}
-    after = {c["id"]: c for c in new["cells"]}
+def _cells(old: ResultsDocument, new: ResultsDocument) -> list[Change]:
+    before, after = old.cell(), new.cell()
     out = []
     for cell_id in sorted(before.keys() | after.keys(), key=natural):
         was, now = before.get(cell_id), after.get(cell_id)
-        old_status, new_status = (was or {}).get("status", "—"), (now or {}).get("status", "—")
         if was is None or now is None:
             kind = NEW_CELL if was is None else REMOVED_CELL
-        elif old_status == "ok" and new_status != "ok":
+        elif was.ran and not now.ran:
             kind = CELL_BROKE
-        elif old_status != "ok" and new_status == "ok":
+        elif not was.ran and now.ran:
             kind = CELL_RECOVERED
         else:
             continue
-        out.append(Change(kind, cell_id, "", "", "", old_status, new_status, (now or was or {}).get("reason") or ""))
+        out.append(Change(kind, cell_id, "", "", "", _status(was), _status(now), _reason(now or was)))
     return out
+
+
+def _status(cell: CellRow | None) -> str:
+    return cell.status.value if cell else "—"
+
+
+def _reason(cell: CellRow | None) -> str:
+    return (cell.reason if cell else None) or ""
 
 
 def render(changes: list[Change]) -> str:

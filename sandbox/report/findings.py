@@ -13,13 +13,13 @@ import re
 import signal
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
 
+from sandbox.records import ArtifactStatus
+from sandbox.report.document import ExportRow, LoadRow, ResultsDocument
 from sandbox.report.redact import text as redact_text
-from sandbox.report.tables import Grid, Results, first_line, grids, labels, runs
-from sandbox.report.verdict import DEVICE, DIFFERS, FAILS, HARNESS, NA, Devices, devices, export_failed
+from sandbox.report.tables import Grid, first_line, grids, labels, runs
+from sandbox.report.verdict import DEVICE, DIFFERS, FAILS, HARNESS, NA, Devices, devices
 
-Load = dict[str, Any]
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
 _NUMBER = re.compile(r"\b\d{3,}\b")
 _PATHS = re.compile(r"(?:<\w+>|~)?(?<![\w.])/[^\s'\"(),;]+")
@@ -52,7 +52,7 @@ class Signature:
 @dataclass
 class Group:
     signature: Signature
-    loads: list[Load] = field(default_factory=list)
+    loads: list[LoadRow] = field(default_factory=list)
 
     @property
     def kind(self) -> str:
@@ -61,7 +61,7 @@ class Group:
     @property
     def title(self) -> str:
         """The signature's title; for a probe bound to a device, with the ops that had no kernel."""
-        kernels = sorted({n for l in self.loads if l.get("category") == "missing-kernel" for n in l.get("names") or []})
+        kernels = sorted({n for l in self.loads if l.category == "missing-kernel" for n in l.names})
         if self.kind == DEVICE and self.signature.category == "device" and kernels:
             return f"{self.signature.message}: exported with GPU-only op{'s' * (len(kernels) > 1)} " \
                    f"{', '.join(kernels)}, which no CPU kernel runs"
@@ -69,13 +69,14 @@ class Group:
 
     @property
     def pairs(self) -> set[tuple[str, str]]:
-        return {(l["producer"], l["consumer"]) for l in self.loads}
+        return {l.pair for l in self.loads}
 
     def values(self, key: str) -> list[str]:
-        return sorted({str(l[key] or "") for l in self.loads})
+        """The distinct values of one field of its loads ("probe", "format"...), sorted."""
+        return sorted({str(getattr(l, key) or "") for l in self.loads})
 
     @property
-    def example(self) -> Load:
+    def example(self) -> LoadRow:
         return self.loads[0]
 
 
@@ -95,20 +96,20 @@ def where(group: Group, ids: list[str], names: dict[str, str]) -> list[tuple[str
     return [(runs(ids, set(ps), names), consumers) for ps, consumers in lines]
 
 
-def signature(load: Load, found: Devices) -> Signature | None:
+def signature(load: LoadRow, found: Devices) -> Signature | None:
     """The finding a load belongs to; None for a load that worked or did not apply."""
     outcome = found.outcome(load)
     if outcome == DIFFERS:
-        return Signature(DIFFERS, "outputs-differ", "", (), f"outputs differ: {load['probe']}")
+        return Signature(DIFFERS, "outputs-differ", "", (), f"outputs differ: {load.probe}")
     if outcome not in (FAILS, DEVICE, HARNESS):
         return None
-    need = found.needs.get(load["probe"])
-    if outcome == DEVICE and need and need not in found.has.get(load["consumer"], ()):
-        return Signature(DEVICE, "device", "", (load["probe"],), f"{load['probe']} needs a {need}")
-    names = tuple(load.get("names") or [])
-    message = "" if names else _normal(first_line(load.get("error"), 400))[:120]
-    category = "harness-error" if outcome == HARNESS else load.get("category") or load["status"]
-    return Signature(outcome, category, load.get("error_type") or "", names, message)
+    need = found.needs.get(load.probe)
+    if outcome == DEVICE and need and need not in found.has.get(load.consumer, ()):
+        return Signature(DEVICE, "device", "", (load.probe,), f"{load.probe} needs a {need}")
+    names = load.names
+    message = "" if names else _normal(first_line(load.error, 400))[:120]
+    category = "harness-error" if outcome == HARNESS else load.category or load.status.value
+    return Signature(outcome, category, load.error_type or "", names, message)
 
 
 def _normal(line: str) -> str:
@@ -116,39 +117,39 @@ def _normal(line: str) -> str:
     return _NUMBER.sub("N", _ADDRESS.sub("0x…", _PATHS.sub("<path>", redact_text(line))))
 
 
-def groups(results: Results, found: Devices | None = None) -> list[Group]:
+def groups(results: ResultsDocument, found: Devices | None = None) -> list[Group]:
     """Every load that did not work, by signature: version findings first, then device
     findings, then harness errors; most loads first within each."""
     devs = devices(results) if found is None else found
     by: dict[Signature, Group] = {}
-    for load in results["loads"]:
+    for load in results.loads:
         key = signature(load, devs)
         if key is not None:
             by.setdefault(key, Group(key)).loads.append(load)
     return sorted(by.values(), key=lambda g: (_RANK[g.kind] > 1, -len(g.loads), g.signature))
 
 
-def export_problem(artifact: dict[str, Any]) -> str:
+def export_problem(artifact: ExportRow) -> str:
     """An export that failed, in few words: "crash (SIGSEGV)", "error NotEncodableError: No encoder ..."."""
-    status = artifact["status"]
-    reason = first_line(artifact.get("reason"), 200)
+    status = artifact.status.value
+    reason = first_line(artifact.reason, 200)
     died = _EXIT.search(reason)
-    if status == "crash" and died:
+    if artifact.status is ArtifactStatus.CRASH and died:
         try:
             return f"crash ({signal.Signals(int(died.group(1))).name})"
         except ValueError:
             return f"crash (signal {died.group(1)})"
-    what = ": ".join(x for x in (artifact.get("error_type") or "", reason.rstrip(".")) if x and x != status)
+    what = ": ".join(x for x in (artifact.error_type or "", reason.rstrip(".")) if x and x != status)
     return f"{status} {what}".strip()
 
 
-def exports_by_cell(results: Results) -> dict[str, str]:
+def exports_by_cell(results: ResultsDocument) -> dict[str, str]:
     """cell -> its failed exports, by format and problem ("tflite_int8: lstm, gru: crash (SIGSEGV)")."""
     by: dict[str, dict[tuple[str, str], list[str]]] = {}
-    for artifact in results["artifacts"]:
-        if export_failed(artifact):
-            key = (artifact["format"], export_problem(artifact))
-            by.setdefault(artifact["producer"], {}).setdefault(key, []).append(artifact["probe"])
+    for artifact in results.artifacts:
+        if artifact.failed:
+            key = (artifact.format, export_problem(artifact))
+            by.setdefault(artifact.producer, {}).setdefault(key, []).append(artifact.probe)
     return {cell: "; ".join(f"{fmt}: {', '.join(probes)}: {problem}" for (fmt, problem), probes in found.items())
             for cell, found in by.items()}
 
@@ -179,19 +180,19 @@ class ConsumerRow:
 @dataclass(frozen=True)
 class FormatSummary:
     format: str
-    loader: str
+    loader: str | None
     rows: list[SummaryRow]
     statements: list[str]  # "from >= 2.10 fails in <= 2.9: DisableCopyOnRead (… pairs)"
     consumers: list[ConsumerRow] = field(default_factory=list)
 
 
-def summaries(results: Results, found: list[Grid] | None = None,
+def summaries(results: ResultsDocument, found: list[Grid] | None = None,
               grouped: list[Group] | None = None) -> list[FormatSummary]:
     """One summary per grid (`found`: grids(results), `grouped`: groups(results), when the caller has them)."""
     names = labels(results)
     by_grid: dict[tuple[str, str], list[Group]] = defaultdict(list)
     for group in groups(results) if grouped is None else grouped:
-        for fmt, loader in {(l["format"], l["loader"] or "") for l in group.loads}:
+        for fmt, loader in {(l.format, l.loader or "") for l in group.loads}:
             by_grid[(fmt, loader)].append(group)
     return [FormatSummary(g.format, g.loader, _rows(g, by_grid.get((g.format, g.loader or ""), []), names),
                           _statements(g, by_grid.get((g.format, g.loader or ""), []), names),
@@ -224,7 +225,7 @@ def _rows(grid: Grid, found: list[Group], names: dict[str, str]) -> list[Summary
 def _notes(grid: Grid, producer: str) -> tuple[str, ...]:
     failed: dict[str, list[str]] = defaultdict(list)
     for artifact in grid.exports.get(producer, []):
-        failed[export_problem(artifact)].append(artifact["probe"])
+        failed[export_problem(artifact)].append(artifact.probe)
     return tuple(f"export failed: {', '.join(sorted(probes))}: {problem}" for problem, probes in sorted(failed.items()))
 
 
@@ -243,8 +244,8 @@ def _consumer_rows(grid: Grid, names: dict[str, str]) -> list[ConsumerRow]:
 def _statements(grid: Grid, found: list[Group], names: dict[str, str]) -> list[str]:
     out = []
     for group in found:
-        loads = [l for l in group.loads if l["format"] == grid.format and (l["loader"] or "") == (grid.loader or "")]
-        pairs = {(l["producer"], l["consumer"]) for l in loads}
+        loads = [l for l in group.loads if l.format == grid.format and (l.loader or "") == (grid.loader or "")]
+        pairs = {l.pair for l in loads}
         producers = runs(grid.consumers, {p for p, _ in pairs}, names).replace("all", "every version")
         consumers = runs(grid.consumers, {c for _, c in pairs}, names)
         verb = {DIFFERS: "differs", DEVICE: "is device-bound", HARNESS: "hits a harness error"}.get(group.kind, "fails")

@@ -11,14 +11,14 @@ need a device, apart, and the exports that failed."""
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
 from tabulate import tabulate
 
+from sandbox.records import ArtifactStatus
+from sandbox.report.document import ExportRow, ResultsDocument
 from sandbox.report.findings import Group, export_problem, groups
 from sandbox.report.tables import (
     Grid,
-    Results,
     extra_packages,
     first_line,
     grids,
@@ -27,12 +27,12 @@ from sandbox.report.tables import (
     probe_order,
     runs,
 )
-from sandbox.report.verdict import DIFFERS, FAILS, Devices, devices, export_failed
+from sandbox.report.verdict import VERSION_FINDINGS, Devices, devices
 
 BREAKERS = 2  # findings named per format and loader
 
 
-def lines(results: Results, devs: Devices | None = None, found: list[Grid] | None = None,
+def lines(results: ResultsDocument, devs: Devices | None = None, found: list[Grid] | None = None,
           grouped: list[Group] | None = None) -> list[str]:
     """The headline (the callers' devices, grids and groups of `results` when they have them)."""
     devs = devices(results) if devs is None else devs
@@ -49,22 +49,22 @@ def lines(results: Results, devs: Devices | None = None, found: list[Grid] | Non
     return out
 
 
-def counts(results: Results) -> str:
+def counts(results: ResultsDocument) -> str:
     """The size of a report in one sentence: cells, probes, formats, exports, loads."""
     ids = healthy(results)
-    cells = {c["id"]: c for c in results["cells"]}
-    span = f" (TensorFlow {cells[ids[0]]['tensorflow']} to {cells[ids[-1]]['tensorflow']})" if ids else ""
-    failed = sum(export_failed(a) for a in results["artifacts"])
+    cells = results.cell()
+    span = f" (TensorFlow {cells[ids[0]].tensorflow} to {cells[ids[-1]].tensorflow})" if ids else ""
+    failed = sum(a.failed for a in results.artifacts)
     return (f"{len(ids)} TensorFlow cells{span}, {len(probe_order(results))} probes, "
-            f"{len({a['format'] for a in results['artifacts']})} formats: {len(results['artifacts']):,} exports "
-            f"({failed} failed), {len(results['loads']):,} loads.")
+            f"{len({a.format for a in results.artifacts})} formats: {len(results.artifacts):,} exports "
+            f"({failed} failed), {len(results.loads):,} loads.")
 
 
-def _table(results: Results, found: list[Grid], grouped: list[Group], ids: list[str], names: dict[str, str]) -> list[str]:
-    cells = {c["id"]: c for c in results["cells"]}
+def _table(results: ResultsDocument, found: list[Grid], grouped: list[Group], ids: list[str], names: dict[str, str]) -> list[str]:
+    cells = results.cell()
     plain = [c for c in ids if not extra_packages(cells[c])]  # a "+tf-keras" twin is not what "newest" means
     newest = (plain or ids)[-1]
-    majors = [c for c in ids if str(cells[c]["tensorflow"]).split(".")[0] == str(cells[ids[0]]["tensorflow"]).split(".")[0]]
+    majors = [c for c in ids if str(cells[c].tensorflow).split(".")[0] == str(cells[ids[0]].tensorflow).split(".")[0]]
     old = majors[-1] if majors[-1] != newest else None
     headers = ["format", "loader", f"saved with {names[newest]}, loads in", f"{names[newest]} loads models saved with"]
     headers += [f"{names[old]} loads models saved with"] if old else []
@@ -84,19 +84,19 @@ def _loads_from(grid: Grid, consumer: str, names: dict[str, str]) -> str:
     return runs(grid.consumers, loaded, names) or "none"
 
 
-def _breakers(grouped: list[Group]) -> dict[tuple[str, str], list[str]]:
+def _breakers(grouped: list[Group]) -> dict[tuple[str, str | None], list[str]]:
     """Per format and loader: its version findings that hit the most pairs, by name."""
-    by: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
+    by: dict[tuple[str, str | None], list[tuple[int, str]]] = defaultdict(list)
     for group in grouped:
-        if group.kind not in (FAILS, DIFFERS):
+        if group.kind not in VERSION_FINDINGS:
             continue
-        pairs: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
+        pairs: dict[tuple[str, str | None], set[tuple[str, str]]] = defaultdict(set)
         for l in group.loads:
-            pairs[(l["format"], l["loader"])].add((l["producer"], l["consumer"]))
+            pairs[(l.format, l.loader)].add(l.pair)
         what = ", ".join(group.signature.names) or first_line(group.title, 72)
         for key, hit in pairs.items():
             by[key].append((len(hit), what))
-    out: dict[tuple[str, str], list[str]] = {}
+    out: dict[tuple[str, str | None], list[str]] = {}
     for key, found in by.items():
         merged: dict[str, int] = defaultdict(int)
         for n, what in found:
@@ -106,12 +106,12 @@ def _breakers(grouped: list[Group]) -> dict[tuple[str, str], list[str]]:
     return out
 
 
-def _exports(results: Results, ids: list[str], names: dict[str, str]) -> list[str]:
+def _exports(results: ResultsDocument, ids: list[str], names: dict[str, str]) -> list[str]:
     """Failed exports, by format, problem and probes, over the producers they happened in."""
     probes: dict[tuple[str, str, str], set[str]] = defaultdict(set)
-    for a in results["artifacts"]:
-        if export_failed(a):
-            probes[(a["producer"], a["format"], export_problem(a))].add(a["probe"])
+    for a in results.artifacts:
+        if a.failed:
+            probes[(a.producer, a.format, export_problem(a))].add(a.probe)
     by: dict[tuple[str, str, tuple[str, ...]], set[str]] = defaultdict(set)
     for (producer, fmt, problem), found in probes.items():
         by[(fmt, problem, tuple(sorted(found)))].add(producer)
@@ -120,14 +120,14 @@ def _exports(results: Results, ids: list[str], names: dict[str, str]) -> list[st
             f"{runs(ids, producers, names)}: {problem}" for (fmt, problem, found), producers in sorted(by.items())]
 
 
-def first_writer(results: Results, name: str, formats: tuple[str, ...]) -> tuple[str, bool] | None:
+def first_writer(results: ResultsDocument, name: str, formats: tuple[str, ...]) -> tuple[str, bool] | None:
     """The oldest producer whose exported artifacts of `formats` hold `name` (an op, or Op.attr),
     and whether every newer producer that exported them holds it too."""
     ids, names = healthy(results), labels(results)
     holds: dict[str, bool] = {}
-    for a in results["artifacts"]:
-        if a["format"] in formats and a["status"] == "exported" and a["producer"] in ids:
-            holds[a["producer"]] = holds.get(a["producer"], False) or _holds(a, name)
+    for a in results.artifacts:
+        if a.format in formats and a.status is ArtifactStatus.EXPORTED and a.producer in ids:
+            holds[a.producer] = holds.get(a.producer, False) or _holds(a, name)
     writers = [p for p in ids if holds.get(p)]
     if not writers:
         return None
@@ -135,7 +135,7 @@ def first_writer(results: Results, name: str, formats: tuple[str, ...]) -> tuple
     return names[writers[0]], all(holds[p] for p in after)
 
 
-def _holds(artifact: dict[str, Any], name: str) -> bool:
+def _holds(artifact: ExportRow, name: str) -> bool:
     op, _, attr = name.partition(".")
-    attrs = artifact.get("op_attrs") or {}
-    return (attr in (attrs.get(op) or [])) if attr else (op in (artifact.get("ops") or []) or op in attrs)
+    attrs = artifact.op_attrs or {}
+    return (attr in (attrs.get(op) or [])) if attr else (op in (artifact.ops or []) or op in attrs)

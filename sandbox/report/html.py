@@ -19,15 +19,16 @@ from collections.abc import Iterable
 from html import escape
 from importlib import resources
 from string import Template
-from typing import Any
 
+from sandbox.records import CellStatus
 from sandbox.report import pagedata, tables, witnesses
+from sandbox.report.document import CellRow, ResultsDocument
 from sandbox.report.findings import KINDS, FormatSummary, Group, exports_by_cell, groups, summaries, where
 from sandbox.report.tables import (
     FORMAT_TEXT,
     LOADER_TEXT,
     Grid,
-    Results,
+    Pair,
     cell_environment,
     default_pair,
     grids,
@@ -42,7 +43,6 @@ from sandbox.report.verdict import (
     EXPORT,
     FAILS,
     HARNESS,
-    HARNESS_STATUS,
     LEGEND,
     NA,
     NONE,
@@ -52,7 +52,6 @@ from sandbox.report.verdict import (
     Devices,
     Square,
     devices,
-    export_failed,
 )
 
 # Where a reader learns what made the page: the page lives in reports/<name>/ of the
@@ -83,9 +82,10 @@ _PROBE_CHOICES = (("", "device-portable probes (what runs on the consumer's devi
 _MARKS = (OK, DIFFERS, FAILS, DEVICE, HARNESS, NA, EXPORT, NONE)
 
 Names = dict[str, str]
+_CELL_VERDICTS = {CellStatus.OK: OK, CellStatus.SKIPPED: NA, CellStatus.HARNESS_ERROR: HARNESS}
 
 
-def render(results: Results) -> str:
+def render(results: ResultsDocument) -> str:
     names, devs = labels(results), devices(results)
     found = grids(results, devs)
     grouped = groups(results, devs)
@@ -94,7 +94,7 @@ def render(results: Results) -> str:
             _summary(summaries(results, found, grouped)), _failures(results, grouped, names), _grids(found, names),
             _ops(results, names), _cells(results, names), "</main>", _footer(results)]
     data = pagedata.build(results, found, grouped, devs, default)
-    return _PAGE.substitute(title=escape(f"TensorFlow compatibility: {results['name']}"),
+    return _PAGE.substitute(title=escape(f"TensorFlow compatibility: {results.name}"),
                             css=_asset("report.css"), js=_asset("report.js"), body="\n".join(body),
                             data=pagedata.dumps(data))
 
@@ -111,30 +111,30 @@ def _e(value: object) -> str:
     return escape(str(value), quote=True)
 
 
-def _header(results: Results, devs: Devices) -> str:
-    counts = Counter(devs.outcome(load) for load in results["loads"])
+def _header(results: ResultsDocument, devs: Devices) -> str:
+    counts = Counter(devs.outcome(load) for load in results.loads)
     ids = healthy(results)
     span = f" ({_e(tables.span(results))})" if ids else ""
     stats = "".join(f'<span class="stat {_vclass(v)}">{counts.get(v, 0)} {_e(WORDS[v])}</span>'
                     for v in (OK, DIFFERS, FAILS, DEVICE, HARNESS, NA) if counts.get(v) or v in (OK, FAILS))
-    failed = sum(export_failed(a) for a in results["artifacts"])
+    failed = sum(a.failed for a in results.artifacts)
     stats += f'<span class="stat {_vclass(EXPORT)}">{failed} {_e(WORDS[EXPORT])}</span>' if failed else ""
-    redacted = " Host names and local paths are redacted." if results.get("redacted") else ""
+    redacted = " Host names and local paths are redacted." if results.redacted else ""
     probes = len(probe_order(results))
-    return (f'<header><h1>TensorFlow compatibility: {_e(results["name"])}</h1>'
+    return (f'<header><h1>TensorFlow compatibility: {_e(results.name)}</h1>'
             f'<p class="lead">This page tells whether a model saved by one TensorFlow loads in another: '
             f'{len(ids)} TensorFlow builds{span} each saved {probes} small probe models in every format they '
             f'write, and every build loaded every build\'s models, measured by '
             f'<a href="{_e(PROJECT_LINK)}">sandbox</a>. Pick a pair below.</p>'
-            f'<p>{len(ids)} of {len(results["cells"])} cells ran: {len(ids) ** 2} producer → consumer pairs, '
-            f'{len(results["artifacts"])} exports, {len(results["loads"])} loads. Generated {_e(results["created"])} '
-            f'by sandbox {_e(results["sandbox_version"])} from <code>{_e(results["matrix"])}</code>.{redacted}</p>'
+            f'<p>{len(ids)} of {len(results.cells)} cells ran: {len(ids) ** 2} producer → consumer pairs, '
+            f'{len(results.artifacts)} exports, {len(results.loads)} loads. Generated {_e(results.created)} '
+            f'by sandbox {_e(results.sandbox_version)} from <code>{_e(results.matrix)}</code>.{redacted}</p>'
             f'{_related(results)}<div class="summary" aria-label="loads by outcome">{stats}</div>{_legend()}</header>')
 
 
-def _related(results: Results) -> str:
+def _related(results: ResultsDocument) -> str:
     """Links to the other maps (reports beside this one): the runtimes beside TF."""
-    links = ", ".join(f'<a href="../{_e(name)}/index.html">{_e(name)}</a>' for name in results.get("related") or [])
+    links = ", ".join(f'<a href="../{_e(name)}/index.html">{_e(name)}</a>' for name in results.related or [])
     return f'<p class="related">Other maps: {links}</p>' if links else ""
 
 
@@ -156,8 +156,8 @@ def _options(choices: Iterable[tuple[str, str]], selected: str = "") -> str:
                    for v, label in choices)
 
 
-def _controls(results: Results) -> str:
-    formats = [("", "all formats")] + [(f, f) for f in _present(results, "format")]
+def _controls(results: ResultsDocument) -> str:
+    formats = [("", "all formats")] + [(f, f) for f in _formats(results)]
     return ('<nav class="controls" aria-label="filters">'
             '<a href="#pick">Pair</a><a href="#summary">Summary</a><a href="#failures">Failures</a>'
             '<a href="#grids">Grids</a><a href="#cells">Cells</a>'
@@ -167,18 +167,19 @@ def _controls(results: Results) -> str:
             '<button id="f-reset" type="button">Reset</button><span id="shown" aria-live="polite"></span></nav>')
 
 
-def _present(results: Results, key: str) -> list[str]:
-    declared = list(results.get(f"{key}s") or [])
-    seen = {load[key] for load in results["loads"]}
+def _formats(results: ResultsDocument) -> list[str]:
+    """The formats of the document's loads: as the document lists them, then any other."""
+    declared = list(results.formats)
+    seen = {load.format for load in results.loads}
     return [x for x in declared if x in seen] + sorted(seen - set(declared))
 
 
-def _picker(results: Results, names: Names, devs: Devices, default: tuple[str, str, str, str] | None) -> str:
+def _picker(results: ResultsDocument, names: Names, devs: Devices, default: Pair | None) -> str:
     ids = healthy(results)
     cells = [(c, names[c]) for c in ids]
     producer, fmt, consumer, _loader = default or ("", "", "", "")
-    formats = [(f, f) for f in _present(results, "format")]
-    cell = {c["id"]: c for c in results["cells"]}
+    formats = [(f, f) for f in _formats(results)]
+    cell = results.cell()
     who = "TensorFlow" if all(tables.runtime(cell[c]).get("name") == "tensorflow" for c in ids) else "TF or runtime"
     boxes = "".join(f'<label class="probe"><input type="checkbox" value="{_e(p)}" checked> {_e(p)}'
                     f'{" <small>needs a " + _e(devs.needs[p]) + "</small>" if p in devs.needs else ""}</label>'
@@ -219,7 +220,7 @@ def _format_summary(summary: FormatSummary) -> str:
     consumers = "".join(f'<tr><th scope="row">{_e(r.consumers)}</th><td class="t-ok">{_e(r.producers or "none")}</td>'
                         f'<td>{_e(r.newest or "none")}</td></tr>' for r in summary.consumers)
     statements = "".join(f"<li>{_e(s)}</li>" for s in summary.statements)
-    what = f'{FORMAT_TEXT.get(summary.format, "")}; {LOADER_TEXT.get(summary.loader, "")}'.strip("; ")
+    what = f'{FORMAT_TEXT.get(summary.format, "")}; {LOADER_TEXT.get(summary.loader or "", "")}'.strip("; ")
     return (f'<div class="fsum" data-format="{_e(summary.format)}"><h3><code>{_e(summary.format)}</code> loaded with '
             f'<code>{_e(summary.loader)}</code> <small>{_e(what)}</small></h3>'
             '<div class="scroll"><table class="data ranges"><thead><tr><th>saved with</th><th>loads in</th>'
@@ -240,7 +241,7 @@ _SECTIONS = (((FAILS, DIFFERS), "Version findings",
               "sandbox's own code failed: bugs of ours, not findings (a published map has none)."))
 
 
-def _failures(results: Results, found: list[Group], names: Names) -> str:
+def _failures(results: ResultsDocument, found: list[Group], names: Names) -> str:
     if not found:
         return '<section id="failures"><h2>Failures, grouped</h2><p>None: every load worked.</p></section>'
     ids, witnessed = healthy(results), witnesses.index(results)
@@ -266,18 +267,18 @@ def _group_row(i: int, group: Group, ids: list[str], names: Names,
     hits = "".join(f"<li>{_e(producers)} → {_e(consumers)}</li>" for producers, consumers in where(group, ids, names))
     example = group.example
     if group.kind == DIFFERS:
-        error = f"max abs err {example.get('max_abs_err')}, max rel err {example.get('max_rel_err')}"
+        error = f"max abs err {example.max_abs_err}, max rel err {example.max_rel_err}"
     else:
-        error = f"{example.get('error_type') or ''}: {example.get('error') or ''}".lstrip(": ")
-    fl = sorted({f"{l['format']} / {l['loader']}" for l in group.loads})
+        error = f"{example.error_type or ''}: {example.error or ''}".lstrip(": ")
+    fl = sorted({f"{l.format} / {l.loader}" for l in group.loads})
     return (f'<tr class="group" id="g{i}" data-formats="{_e(" ".join(group.values("format")))}">'
             f'<th scope="row"><span class="badge {_vclass(group.kind)}">{_e(KINDS[group.kind])}</span> '
             f'{_e(group.title)}</th>'
             f'<td>{len(group.loads)}</td><td>{len(group.pairs)}</td><td>{"<br>".join(_e(x) for x in fl)}</td>'
             f'<td>{_e(", ".join(group.values("probe")))}</td>'
             f'<td><details><summary>saved with → loaded with</summary><ul class="pairs">{hits}</ul>'
-            f'<p class="muted">{_e(example["producer"])} → {_e(example["consumer"])}, {_e(example["probe"])}, '
-            f'{_e(example["format"])} / {_e(example["loader"])}:</p><pre>{_e(error)}</pre></details></td>'
+            f'<p class="muted">{_e(example.producer)} → {_e(example.consumer)}, {_e(example.probe)}, '
+            f'{_e(example.format)} / {_e(example.loader)}:</p><pre>{_e(error)}</pre></details></td>'
             f'{witnesses.html(witnesses.of(group, witnessed))}</tr>')
 
 
@@ -317,7 +318,7 @@ def _square(square: Square) -> str:
     return f'<td class="v {_vclass(verdict)}{marks}" tabindex="0">{_e(square.text)}</td>'
 
 
-def _ops(results: Results, names: Names) -> str:
+def _ops(results: ResultsDocument, names: Names) -> str:
     pairs, rows = op_table(results)
     head = '<section id="ops"><h2>Ops and attrs that fail</h2>'
     if not rows:
@@ -338,26 +339,26 @@ def _ops(results: Results, names: Names) -> str:
             f'<tbody>{"".join(body)}</tbody></table></div></section>')
 
 
-def _environment(cell: dict[str, Any] | None) -> str:
+def _environment(cell: CellRow | None) -> str:
     if not cell:
         return '<span class="muted">unknown cell</span>'
     parts = [f"{name} {version}" for name, version in cell_environment(cell)]
-    parts.append(f"{cell['backend']}/{cell['image']}")
+    parts.append(f"{cell.backend}/{cell.image}")
     return _e(" · ".join(parts))
 
 
-def _cells(results: Results, names: Names) -> str:
+def _cells(results: ResultsDocument, names: Names) -> str:
     rows = []
     exports = exports_by_cell(results)
-    for cell in results["cells"]:
-        verdict = {"ok": OK, "skipped": NA, HARNESS_STATUS: HARNESS}.get(cell["status"], FAILS)
-        seconds = " ".join(f"{k} {v:.0f}s" for k, v in (cell.get("seconds") or {}).items())
-        failed = exports.get(cell["id"], "")
-        rows.append(f'<tr><th scope="row">{_e(names.get(cell["id"], cell["id"]))}<br><code>{_e(cell["id"])}</code></th>'
-                    f'<td><span class="badge {_vclass(verdict)}">{_e(cell["status"])}</span></td>'
-                    f'<td>{_environment(cell)}</td><td>{_e(cell["requirement"] or "")}</td>'
-                    f'<td>{_e((cell["resolved_as_of"] or "")[:10])}</td><td>{_e(tables.measured(cell))}</td>'
-                    f'<td>{_e(seconds)}</td><td class="t-export">{_e(failed)}</td><td>{_e(cell["reason"] or "")}</td></tr>')
+    for cell in results.cells:
+        verdict = _CELL_VERDICTS.get(cell.status, FAILS)
+        seconds = " ".join(f"{k} {v:.0f}s" for k, v in cell.seconds.items())
+        failed = exports.get(cell.id, "")
+        rows.append(f'<tr><th scope="row">{_e(names.get(cell.id, cell.id))}<br><code>{_e(cell.id)}</code></th>'
+                    f'<td><span class="badge {_vclass(verdict)}">{_e(cell.status.value)}</span></td>'
+                    f'<td>{_environment(cell)}</td><td>{_e(cell.requirement or "")}</td>'
+                    f'<td>{_e((cell.resolved_as_of or "")[:10])}</td><td>{_e(tables.measured(cell))}</td>'
+                    f'<td>{_e(seconds)}</td><td class="t-export">{_e(failed)}</td><td>{_e(cell.reason or "")}</td></tr>')
     heads = "".join(f"<th>{h}</th>" for h in ("cell", "status", "environment", "installed", "deps as of", "measured",
                                               "time", "exports that failed", "note"))
     return ('<section id="cells"><h2>Cells</h2><div class="scroll">'
@@ -365,7 +366,7 @@ def _cells(results: Results, names: Names) -> str:
             '</table></div></section>')
 
 
-def _footer(results: Results) -> str:
-    return (f'<footer>schema_version {_e(results.get("schema_version"))} · probes '
-            f'{_e(", ".join(results.get("probes") or []))} · every load, with its whole error, is in results.json'
+def _footer(results: ResultsDocument) -> str:
+    return (f'<footer>schema_version {_e(results.schema_version)} · probes '
+            f'{_e(", ".join(results.probes))} · every load, with its whole error, is in results.json'
             '</footer>')

@@ -12,23 +12,22 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections import defaultdict
-from typing import Any
 
-from sandbox.records import HARNESS_ERROR
-from sandbox.report.tables import Results, first_line, pair
-from sandbox.report.verdict import DEVICE, DIFFERS, FAILS, HARNESS, NA, Devices, devices
+from sandbox.records import HARNESS_ERROR, CellStatus, LoadStatus
+from sandbox.report.document import LoadRow, ResultsDocument
+from sandbox.report.tables import first_line, pair
+from sandbox.report.verdict import DEVICE, HARNESS, NA, VERSION_FINDINGS, Devices, devices
 
-Load = dict[str, Any]
 MAX_LISTED = 50  # failing loads spelled out in one case's failure text
 
 
-def render(results: Results) -> str:
-    root = ET.Element("testsuites", name=f"sandbox {results['name']}")
+def render(results: ResultsDocument) -> str:
+    root = ET.Element("testsuites", name=f"sandbox {results.name}")
     root.append(_cells(results))
-    by: dict[str, dict[tuple[str, str], list[Load]]] = defaultdict(lambda: defaultdict(list))
-    for load in results["loads"]:
-        by[load["format"]][(load["producer"], load["consumer"])].append(load)
-    order = {f: i for i, f in enumerate(results.get("formats") or [])}
+    by: dict[str, dict[tuple[str, str], list[LoadRow]]] = defaultdict(lambda: defaultdict(list))
+    for load in results.loads:
+        by[load.format][load.pair].append(load)
+    order = {f: i for i, f in enumerate(results.formats)}
     devs = devices(results)
     for fmt in sorted(by, key=lambda f: (order.get(f, len(order)), f)):
         suite = ET.SubElement(root, "testsuite", name=fmt)
@@ -40,17 +39,17 @@ def render(results: Results) -> str:
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def _case(fmt: str, producer: str, consumer: str, loads: list[Load], devs: Devices) -> ET.Element:
-    seconds = sum(l.get("seconds") or 0 for l in loads)
+def _case(fmt: str, producer: str, consumer: str, loads: list[LoadRow], devs: Devices) -> ET.Element:
+    seconds = sum(l.seconds or 0 for l in loads)
     case = ET.Element("testcase", classname=fmt, name=pair(producer, consumer), time=f"{seconds:.3f}")
     outcome = {id(l): devs.outcome(l) for l in loads}
     applicable = [l for l in loads if outcome[id(l)] != NA]
-    bad = [l for l in applicable if outcome[id(l)] in (FAILS, DIFFERS)]
+    bad = [l for l in applicable if outcome[id(l)] in VERSION_FINDINGS]
     ours = [l for l in applicable if outcome[id(l)] == HARNESS]
     if not applicable:
-        ET.SubElement(case, "skipped", message=first_line(loads[0].get("reason"), 300) or "not applicable")
+        ET.SubElement(case, "skipped", message=first_line(loads[0].reason, 300) or "not applicable")
     elif bad:
-        kinds = sorted({l.get("category") or l.get("error_type") or l["status"] for l in bad})
+        kinds = sorted({l.category or l.error_type or l.status.value for l in bad})
         message = f"{len(bad)} of {len(applicable)} loads fail or differ: " + ", ".join(kinds)
         lines = [_line(l) for l in bad[:MAX_LISTED]] + [_ours(l) for l in ours[:MAX_LISTED]]
         if len(bad) > MAX_LISTED:
@@ -66,32 +65,32 @@ def _case(fmt: str, producer: str, consumer: str, loads: list[Load], devs: Devic
     return case
 
 
-def _ours(load: Load) -> str:
-    return (f"{load['probe']} / {load['loader']}: harness error (sandbox's own code, not a finding) at "
-            f"{load.get('raised_in') or '?'}: {first_line(load.get('error'), 300)}")
+def _ours(load: LoadRow) -> str:
+    return (f"{load.probe} / {load.loader}: harness error (sandbox's own code, not a finding) at "
+            f"{load.raised_in or '?'}: {first_line(load.error, 300)}")
 
 
-def _line(load: Load) -> str:
-    what = f"{load['probe']} / {load['loader']}: {load['status']}"
-    if load["status"] == "outputs-differ":
-        return f"{what}, max abs err {load.get('max_abs_err')}, max rel err {load.get('max_rel_err')}"
-    names = ", ".join(load.get("names") or [])
-    kind = load.get("category") or load.get("error_type") or ""
+def _line(load: LoadRow) -> str:
+    what = f"{load.probe} / {load.loader}: {load.status.value}"
+    if load.status is LoadStatus.OUTPUTS_DIFFER:
+        return f"{what}, max abs err {load.max_abs_err}, max rel err {load.max_rel_err}"
+    names = ", ".join(load.names)
+    kind = load.category or load.error_type or ""
     detail = f" ({kind}{': ' + names if names else ''})" if kind else ""
-    return f"{what}{detail}: {first_line(load.get('error'), 300)}"
+    return f"{what}{detail}: {first_line(load.error, 300)}"
 
 
-def _cells(results: Results) -> ET.Element:
+def _cells(results: ResultsDocument) -> ET.Element:
     """A cell that did not run is a skip (with its reason) or an error."""
     suite = ET.Element("testsuite", name="cells")
-    for cell in results["cells"]:
-        case = ET.SubElement(suite, "testcase", classname="cells", name=cell["id"],
-                             time=f"{sum((cell.get('seconds') or {}).values()):.3f}")
-        if cell["status"] == "skipped":
-            ET.SubElement(case, "skipped", message=cell["reason"] or "skipped")
-        elif cell["status"] != "ok":
-            error = ET.SubElement(case, "error", message=cell["reason"] or cell["status"], type=cell["status"])
-            error.text = cell.get("detail") or cell["reason"] or ""
+    for cell in results.cells:
+        case = ET.SubElement(suite, "testcase", classname="cells", name=cell.id,
+                             time=f"{sum(cell.seconds.values()):.3f}")
+        if cell.status is CellStatus.SKIPPED:
+            ET.SubElement(case, "skipped", message=cell.reason or "skipped")
+        elif not cell.ran:
+            error = ET.SubElement(case, "error", message=cell.reason or cell.status.value, type=cell.status.value)
+            error.text = cell.detail or cell.reason or ""
     _count(suite)
     return suite
 

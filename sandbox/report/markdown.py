@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Any
 
 from tabulate import tabulate
 
+from sandbox.records import LoadStatus
 from sandbox.report import headline, tables, witnesses
+from sandbox.report.document import LoadRow, ResultsDocument
 from sandbox.report.findings import KINDS, FormatSummary, Group, exports_by_cell, groups, summaries, where
 from sandbox.report.tables import (
     FORMAT_TEXT,
     LOADER_TEXT,
     Grid,
-    Results,
     first_line,
     grids,
     healthy,
@@ -39,14 +39,13 @@ from sandbox.report.verdict import (
     Devices,
     Square,
     devices,
-    export_failed,
 )
 
 _SQUARE = {OK: "✅", DIFFERS: "⚠️", FAILS: "❌", DEVICE: "dev", HARNESS: "bug", NA: "n/a", EXPORT: "exp", NONE: ""}
 _MARK = {DEVICE: "+dev", EXPORT: "+exp", HARNESS: "+bug"}
 
 
-def render(results: Results) -> str:
+def render(results: ResultsDocument) -> str:
     names, devs = labels(results), devices(results)
     found, grouped = grids(results, devs), groups(results, devs)
     said = ["## What this report says", "", *headline.lines(results, devs, found, grouped), ""]
@@ -65,35 +64,35 @@ def _md(text: object) -> str:
 _TAG = re.compile(r"<(?=[A-Za-z/!?])")  # what opens a tag or a comment: "<=" stays as it reads
 
 
-def _header(results: Results, devs: Devices) -> list[str]:
+def _header(results: ResultsDocument, devs: Devices) -> list[str]:
     ids = healthy(results)
     span = f" ({_md(tables.span(results))})" if ids else ""
-    counts = Counter(devs.outcome(l) for l in results["loads"])
+    counts = Counter(devs.outcome(l) for l in results.loads)
     tally = ", ".join(f"{counts.get(v, 0)} {WORDS[v]}" for v in (OK, DIFFERS, FAILS, DEVICE, HARNESS, NA)
                       if counts.get(v) or v in (OK, FAILS))
-    failed = sum(export_failed(a) for a in results["artifacts"])
-    redacted = " Host names and local paths are redacted." if results.get("redacted") else ""
+    failed = sum(a.failed for a in results.artifacts)
+    redacted = " Host names and local paths are redacted." if results.redacted else ""
     bound = "; ".join(f"`{p}` needs a {d} ({devs.why[p]})" for p, d in sorted(devs.needs.items()))
-    return [f"# TensorFlow compatibility: {_md(results['name'])}", "",
-            f"Whether a model saved by one TensorFlow loads in another: {len(ids)} of {len(results['cells'])} "
+    return [f"# TensorFlow compatibility: {_md(results.name)}", "",
+            f"Whether a model saved by one TensorFlow loads in another: {len(ids)} of {len(results.cells)} "
             f"cells ran{span}. Each exported {len(probe_order(results))} probe models in every format it can write "
-            f"({len(results['artifacts'])} exports, {failed} of them failed); every cell loaded every cell's models "
-            f"with every loader it has: {len(ids) ** 2} producer → consumer pairs, {len(results['loads'])} loads "
-            f"({tally}). Generated {results['created']} by sandbox {_md(results['sandbox_version'])} from "
-            f"{_md(results['matrix'])}.{redacted} Every load, with its whole error, is in [results.json](results.json); "
+            f"({len(results.artifacts)} exports, {failed} of them failed); every cell loaded every cell's models "
+            f"with every loader it has: {len(ids) ** 2} producer → consumer pairs, {len(results.loads)} loads "
+            f"({tally}). Generated {results.created} by sandbox {_md(results.sandbox_version)} from "
+            f"{_md(results.matrix)}.{redacted} Every load, with its whole error, is in [results.json](results.json); "
             "the page with the pair picker is index.html.", "",
             "Verdicts are for the device-portable probes: a probe that needs a device a consumer lacks answers a "
             "device question, not a version question, and is shown apart" + (f" ({bound})." if bound else "."), ""] + _related(results)
 
 
-def _related(results: Results) -> list[str]:
-    names = [_md(n) for n in results.get("related") or []]
+def _related(results: ResultsDocument) -> list[str]:
+    names = [_md(n) for n in results.related or []]
     return [f"Other maps: {', '.join(f'[{n}](../{n}/index.md)' for n in names)}", ""] if names else []
 
 
-def _formats(results: Results) -> list[str]:
-    present = {(l["format"], l["loader"]) for l in results["loads"]}
-    formats = [f for f in results.get("formats") or [] if any(f == p[0] for p in present)]
+def _formats(results: ResultsDocument) -> list[str]:
+    present = {(l.format, l.loader) for l in results.loads}
+    formats = [f for f in results.formats if any(f == p[0] for p in present)]
     loaders = sorted({p[1] for p in present if p[1]})
     rows = [[f"`{_md(f)}`", FORMAT_TEXT.get(f, "")] for f in formats] + \
         [[f"`{_md(l)}`", LOADER_TEXT.get(l, "")] for l in loaders]
@@ -121,7 +120,7 @@ _SECTIONS = (((FAILS, DIFFERS), "Version findings: TensorFlow or Keras refused t
              ((HARNESS,), "Harness errors: sandbox's own code failed (bugs of ours, not findings)"))
 
 
-def _failures(results: Results, found: list[Group], names: dict[str, str]) -> list[str]:
+def _failures(results: ResultsDocument, found: list[Group], names: dict[str, str]) -> list[str]:
     out = ["## Failures, grouped by signature", ""]
     if not found:
         return out + ["None: every load worked.", ""]
@@ -133,7 +132,7 @@ def _failures(results: Results, found: list[Group], names: dict[str, str]) -> li
             "does not reproduce is a bug of sandbox.", ""] if witnessed else []
     for kinds, title in _SECTIONS:
         rows = [[_md(f"{KINDS[g.kind]}: {g.title}"), len(g.loads), len(g.pairs),
-                 _md(", ".join(sorted({f"{l['format']}/{l['loader']}" for l in g.loads}))),
+                 _md(", ".join(sorted({f"{l.format}/{l.loader}" for l in g.loads}))),
                  _md(", ".join(g.values("probe"))), _md(_where(g, ids, names)), _md(_error(g.example)),
                  _md(witnesses.summary(witnesses.of(g, witnessed)))]
                 for g in found if g.kind in kinds]
@@ -145,10 +144,10 @@ def _where(group: Group, ids: list[str], names: dict[str, str]) -> str:
     return "; ".join(f"{producers} → {consumers}" for producers, consumers in where(group, ids, names))
 
 
-def _error(load: dict[str, Any]) -> str:
-    if load["status"] == "outputs-differ":
-        return f"max abs err {load.get('max_abs_err')}, max rel err {load.get('max_rel_err')}"
-    return first_line(f"{load.get('error_type') or ''}: {load.get('error') or ''}".lstrip(": "), 200)
+def _error(load: LoadRow) -> str:
+    if load.status is LoadStatus.OUTPUTS_DIFFER:
+        return f"max abs err {load.max_abs_err}, max rel err {load.max_rel_err}"
+    return first_line(f"{load.error_type or ''}: {load.error or ''}".lstrip(": "), 200)
 
 
 def _grids(found: list[Grid], names: dict[str, str]) -> list[str]:
@@ -182,7 +181,7 @@ def square_text(square: Square) -> str:
     return " ".join([shown, *(_MARK[m] for m in marks)]).strip()
 
 
-def _ops(results: Results) -> list[str]:
+def _ops(results: ResultsDocument) -> list[str]:
     _pairs, rows = op_table(results)
     out = ["## Ops and attrs that fail", ""]
     if not rows:
@@ -199,11 +198,11 @@ def _ops(results: Results) -> list[str]:
                            tablefmt="github"), ""]
 
 
-def _cells(results: Results, names: dict[str, str]) -> list[str]:
+def _cells(results: ResultsDocument, names: dict[str, str]) -> list[str]:
     exports = exports_by_cell(results)
-    rows = [[_md(names.get(c["id"], c["id"])), _md(c["id"]), c["status"], _md(c["requirement"] or ""),
-             _md((c["resolved_as_of"] or "")[:10]), tables.measured(c), _seconds(c.get("seconds") or {}),
-             _md(exports.get(c["id"], "")), _md(c["reason"] or "")] for c in results["cells"]]
+    rows = [[_md(names.get(c.id, c.id)), _md(c.id), c.status.value, _md(c.requirement or ""),
+             _md((c.resolved_as_of or "")[:10]), tables.measured(c), _seconds(c.seconds),
+             _md(exports.get(c.id, "")), _md(c.reason or "")] for c in results.cells]
     table = tabulate(rows, ["label", "cell", "status", "installed", "deps as of", "measured", "time", "exports that failed",
                             "note"],
                      tablefmt="github")

@@ -33,7 +33,7 @@ def report_files() -> tuple[str, ...]:
     return (document.RESULTS_FILE, *RENDERERS)
 
 
-def write_report(results: dict[str, Any], out: Path, hide: bool = True) -> Path:
+def write_report(results: document.ResultsDocument, out: Path, hide: bool = True) -> Path:
     """results.json and every rendering of it, in `out`; returns `out`. Without host
     names and local paths (sandbox.report.redact) unless `hide` is False (--no-redact)."""
     if hide:
@@ -70,7 +70,7 @@ def _guard(what: str, action: Callable[[], Any], out: Path) -> Any:
                            "Make the folder writable or choose another (--reports/--out)") from None
 
 
-def _fill(staging: Path, results: dict[str, Any], texts: dict[str, str]) -> None:
+def _fill(staging: Path, results: document.ResultsDocument, texts: dict[str, str]) -> None:
     os.chmod(staging, 0o755)  # mkdtemp's 0700 would hide published reports from a web server
     with open(staging / document.RESULTS_FILE, "w", encoding="utf-8") as fh:
         fh.writelines(document.chunks(results))  # as it is encoded: never the whole text in memory

@@ -21,11 +21,11 @@ import re
 import socket
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-Results = dict[str, Any]
+from sandbox.report.document import CellRow, ResultsDocument, Row, read_row, row_json
 
 HOST = "<host>"
 # TF: "Op type not registered 'X' in binary running on myhost.example.org. Make sure ..."
@@ -96,23 +96,29 @@ def _host() -> str | None:
     return name if len(name) >= 2 and name != "localhost" else None
 
 
-def redact(results: Results, local: Local | None = None) -> Results:
+def redact(results: ResultsDocument, local: Local | None = None) -> ResultsDocument:
     """A copy of `results` with host names and local paths replaced by placeholders
     (`local`: this machine's folders and name; Local.here() by default)."""
     where = Local.here() if local is None else local
-    out: Results = dict(_strings(results, where))  # the input is not changed
-    if isinstance(out.get("cells"), list):
-        out["cells"] = [_no_location(c) for c in out["cells"]]
-    out["redacted"] = True
-    return out
+    top = {k: _strings(v, where) for k, v in results.scalars().items()}  # the input is not changed
+    return replace(results, **{**top, "redacted": True},
+                   cells=[_no_location(_row(c, where)) for c in results.cells],
+                   artifacts=[_row(a, where) for a in results.artifacts],
+                   loads=[_row(l, where) for l in results.loads])
 
 
-def _no_location(cell: Any) -> Any:
+def _row(row: Row, local: Local) -> Row:
+    data = row_json(row)
+    new = _strings(data, local)
+    return row if new is data else read_row(type(row), new)
+
+
+def _no_location(cell: CellRow) -> CellRow:
     """A cell without the folder its environment lives in; a docker cell's image
     tag ("docker:sandbox-tf:...") stays."""
-    env = cell.get("environment") if isinstance(cell, dict) else None
-    if isinstance(env, dict) and str(env.get("location") or "").startswith(("/", "~", "<")):
-        return {**cell, "environment": {**env, "location": None}}
+    env = cell.environment
+    if str(env.get("location") or "").startswith(("/", "~", "<")):
+        return replace(cell, environment={**env, "location": None})
     return cell
 
 

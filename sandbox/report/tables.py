@@ -10,6 +10,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from sandbox import runtimes
+from sandbox.report.document import CellRow, ExportRow, LoadRow, ResultsDocument
 from sandbox.report.verdict import (
     DEVICE,
     DIFFERS,
@@ -23,11 +24,9 @@ from sandbox.report.verdict import (
     Square,
     choose,
     devices,
-    export_failed,
 )
 
-Results = dict[str, Any]
-
+Pair = tuple[str, str, str, str | None]  # producer, format, consumer, loader: a pair a page opens on
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ class Grid:
     in each (sandbox.report.verdict)."""
 
     format: str
-    loader: str
+    loader: str | None  # null in a document whose loads name none
     producers: list[str]
     consumers: list[str]
     probes: list[str]  # the order of each square's letters
@@ -44,9 +43,9 @@ class Grid:
     # consumer -> the positions of the probes its squares are coloured for: those that need no device it lacks
     chosen: dict[str, tuple[int, ...]]
     # (producer, consumer) -> its loads that fail, differ, are device-bound or harness errors
-    problems: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    problems: dict[tuple[str, str], list[LoadRow]] = field(default_factory=dict)
     # producer -> its exports of this format that failed (error, crash, timeout, harness error)
-    exports: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    exports: dict[str, list[ExportRow]] = field(default_factory=dict)
 
     def square(self, producer: str, consumer: str, chosen: Sequence[int] | None = None) -> Square:
         letters = self.letters.get((producer, consumer), NONE * len(self.probes))
@@ -80,29 +79,28 @@ TITLES = {runtimes.TENSORFLOW: "TensorFlow", **{r.package: r.title for r in runt
 RANKS = {name: i for i, name in enumerate(TITLES)}  # TF cells first, then each runtime's
 
 
-def runtime(cell: dict[str, Any]) -> dict[str, Any]:
+def runtime(cell: CellRow) -> dict[str, Any]:
     """What a cell runs (results.json's cell.runtime; documents before runtime
     cells hold TF cells only)."""
-    return cell.get("runtime") or {"name": runtimes.TENSORFLOW, "version": cell.get("tensorflow")}
+    return cell.runtime or {"name": runtimes.TENSORFLOW, "version": cell.tensorflow}
 
 
-def healthy(results: Results) -> list[str]:
+def healthy(results: ResultsDocument) -> list[str]:
     """The cells that ran: TF cells oldest first, then each runtime's cells
     oldest first (ties: the document's order)."""
-    cells = [c for c in results["cells"] if c["status"] == "ok"]
-    return [c["id"] for c in sorted(cells, key=_order)]
+    return [c.id for c in sorted(results.healthy, key=_order)]
 
 
-def _order(cell: dict[str, Any]) -> tuple[int, Version]:
+def _order(cell: CellRow) -> tuple[int, Version]:
     found = runtime(cell)
-    return RANKS.get(str(found.get("name")), len(RANKS)), _version(found.get("version") or cell.get("tensorflow"))
+    return RANKS.get(str(found.get("name")), len(RANKS)), _version(found.get("version") or cell.tensorflow)
 
 
-def base_label(cell: dict[str, Any]) -> str:
+def base_label(cell: CellRow) -> str:
     """"2.18.1", "2.23.0.dev20261026 nightly", "Keras 3.5.0 (jax 0.4.31)", "LiteRT 1.2.0"."""
     found = runtime(cell)
     if found.get("name") == runtimes.TENSORFLOW:
-        return str(cell.get("tensorflow") or cell["id"]) + (" nightly" if found.get("nightly") else "")
+        return str(cell.tensorflow or cell.id) + (" nightly" if found.get("nightly") else "")
     name = str(found.get("name"))
     text = f"{TITLES.get(name, name)} {found.get('version')}"
     if found.get("backend"):
@@ -111,9 +109,9 @@ def base_label(cell: dict[str, Any]) -> str:
     return text
 
 
-def span(results: Results) -> str:
+def span(results: ResultsDocument) -> str:
     """What the healthy cells run, as ranges: "TensorFlow 1.12.3 to 2.21.0, LiteRT 1.0.1 to 2.3.0"."""
-    cells = {c["id"]: c for c in results["cells"]}
+    cells = results.cell()
     found: dict[str, list[str]] = defaultdict(list)
     for cell in healthy(results):
         found[runtime(cells[cell]).get("name") or runtimes.TENSORFLOW].append(str(runtime(cells[cell]).get("version")))
@@ -127,30 +125,30 @@ def _version(text: str | None) -> Version:
         return Version("0")
 
 
-def extra_packages(cell: dict[str, Any]) -> list[str]:
+def extra_packages(cell: CellRow) -> list[str]:
     """The packages a cell installed beside TF ("tf-keras"), from its id's "+name" suffixes."""
-    return [p for p in str(cell["id"]).split("+")[1:] if p]
+    return [p for p in cell.id.split("+")[1:] if p]
 
 
-def labels(results: Results) -> dict[str, str]:
+def labels(results: ResultsDocument) -> dict[str, str]:
     """A short label per cell, unique in the document: the TF version (or the
     runtime and its version: base_label), and of the Python, image, backend and
     extra packages only what tells same-version cells apart ("2.18.1" and
     "2.18.1 +tf-keras")."""
-    cells = results["cells"]
-    facets = {c["id"]: {"python": f"py{c.get('python') or ''}", "image": c.get("image") or "",
-                        "backend": "" if c.get("backend") in (None, "venv") else c["backend"],
-                        "packages": " ".join(f"+{p}" for p in extra_packages(c))} for c in cells}
+    cells = results.cells
+    facets = {c.id: {"python": f"py{c.python or ''}", "image": c.image or "",
+                     "backend": "" if c.backend in (None, "venv") else c.backend,
+                     "packages": " ".join(f"+{p}" for p in extra_packages(c))} for c in cells}
     by_tf: dict[str, list[str]] = defaultdict(list)
     for c in cells:
-        by_tf[base_label(c)].append(c["id"])
+        by_tf[base_label(c)].append(c.id)
     out = {}
     for tf, ids in by_tf.items():
         differ = [k for k in ("python", "image", "backend", "packages") if len({facets[i][k] for i in ids}) > 1]
         for i in ids:
             out[i] = " ".join([tf, *(facets[i][k] for k in differ if facets[i][k])])
     if len(set(out.values())) < len(out):  # still ambiguous (the same cell planned twice?): the ids are unique
-        return {c["id"]: c["id"] for c in cells}
+        return {c.id: c.id for c in cells}
     return out
 
 
@@ -178,34 +176,34 @@ def runs(ordered: Sequence[str], chosen: set[str], names: dict[str, str]) -> str
     return ", ".join(parts)
 
 
-def probe_order(results: Results) -> list[str]:
+def probe_order(results: ResultsDocument) -> list[str]:
     """The document's probes, then any other probe its records name."""
-    declared = list(results.get("probes") or [])
-    seen = {l["probe"] for l in results["loads"]} | {a["probe"] for a in results["artifacts"]}
+    declared = list(results.probes)
+    seen = {l.probe for l in results.loads} | {a.probe for a in results.artifacts}
     return declared + sorted(seen - set(declared))
 
 
-def grids(results: Results, found: Devices | None = None) -> list[Grid]:
+def grids(results: ResultsDocument, found: Devices | None = None) -> list[Grid]:
     """One grid per format and loader (`found`: devices(results), when the caller has it)."""
     devs = devices(results) if found is None else found
     ids, probes = healthy(results), probe_order(results)
     at = {p: i for i, p in enumerate(probes)}
-    by: dict[tuple[str, str], dict[tuple[str, str], list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for load in results["loads"]:
-        by[(load["format"], load["loader"])][(load["producer"], load["consumer"])].append(load)
-    failed: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for artifact in results["artifacts"]:
-        if export_failed(artifact):
-            failed[(artifact["producer"], artifact["format"])].append(artifact)
+    by: dict[tuple[str, str | None], dict[tuple[str, str], list[LoadRow]]] = defaultdict(lambda: defaultdict(list))
+    for load in results.loads:
+        by[(load.format, load.loader)][load.pair].append(load)
+    failed: dict[tuple[str, str], list[ExportRow]] = defaultdict(list)
+    for artifact in results.artifacts:
+        if artifact.failed:
+            failed[(artifact.producer, artifact.format)].append(artifact)
     chosen = {c: tuple(at[p] for p in devs.portable(probes, c)) for c in ids}
-    order = {f: i for i, f in enumerate(results["formats"])}
+    order = {f: i for i, f in enumerate(results.formats)}
     out = []
     for (fmt, loader) in sorted(by, key=lambda k: (order.get(k[0], 99), k[1])):
         pairs = by[(fmt, loader)]
         producers = [p for p in ids if failed.get((p, fmt)) or any(pairs.get((p, c)) for c in ids)]
         # a consumer none of whose loads of this grid applied has no such loader: an export that
         # failed left nothing it could have tried
-        readers = {c for (_, c), loads in pairs.items() if any(l["status"] != "not-applicable" for l in loads)}
+        readers = {c for (_, c), loads in pairs.items() if any(l.status.applicable for l in loads)}
         letters = {(p, c): _letters(pairs.get((p, c), []), failed.get((p, fmt), []), c in readers, at, devs)
                    for p in producers for c in ids}
         problems = {key: bad for key in letters if (bad := [l for l in pairs.get(key, []) if devs.outcome(l) in
@@ -215,7 +213,7 @@ def grids(results: Results, found: Devices | None = None) -> list[Grid]:
     return out
 
 
-def default_pair(found: list[Grid]) -> tuple[str, str, str, str] | None:
+def default_pair(found: list[Grid]) -> Pair | None:
     """(producer, format, consumer, loader): the pair a page opens on. Not the worst pair (it
     answers nobody's question) but the one most readers bring: "I save with a current
     TensorFlow: how old may the TensorFlow be that loads it?". So the newest producer that
@@ -224,7 +222,7 @@ def default_pair(found: list[Grid]) -> tuple[str, str, str, str] | None:
     (the producer's own cell when none does)."""
     if not found:
         return None
-    best: tuple[int, str, str, str, str] | None = None
+    best: tuple[int, str, str, str, str | None] | None = None
     for grid in (g for g in found if g.format == found[0].format):
         wrote = [p for p in grid.producers if any(set(grid.letters[(p, c)]) & TRIED for c in grid.consumers)]
         if not wrote:
@@ -237,14 +235,14 @@ def default_pair(found: list[Grid]) -> tuple[str, str, str, str] | None:
     return best[1:] if best else None
 
 
-def _letters(loads: list[dict[str, Any]], failed: list[dict[str, Any]], reads: bool, at: dict[str, int],
+def _letters(loads: list[LoadRow], failed: list[ExportRow], reads: bool, at: dict[str, int],
              devs: Devices) -> str:
     row = [NONE] * len(at)
     for load in loads:
-        row[at[load["probe"]]] = devs.outcome(load)
+        row[at[load.probe]] = devs.outcome(load)
     for artifact in failed:
-        if row[at[artifact["probe"]]] == NONE:
-            row[at[artifact["probe"]]] = EXPORT if reads else NA
+        if row[at[artifact.probe]] == NONE:
+            row[at[artifact.probe]] = EXPORT if reads else NA
     return "".join(row)
 
 
@@ -259,23 +257,23 @@ class OpRow:
     formats: list[str]
 
 
-def op_table(results: Results) -> tuple[list[str], list[OpRow]]:
+def op_table(results: ResultsDocument) -> tuple[list[str], list[OpRow]]:
     """Rows: each op or op.attr named by a failure (observed) or by the
     static check (predicted); columns: the pairs where it fails."""
     seen: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     formats: dict[str, set[str]] = defaultdict(set)
-    for load in results["loads"]:
-        where = pair(load["producer"], load["consumer"])
-        for name in load.get("names") or []:
+    for load in results.loads:
+        where = pair(load.producer, load.consumer)
+        for name in load.names:
             seen[name][where].add("observed")
-            formats[name].add(load["format"])
-        static = load.get("static") or {}
-        loaded = load["status"] in ("ok", "outputs-differ")
+            formats[name].add(load.format)
+        static = load.static or {}
+        loaded = load.status.worked
         for name in (static.get("missing_ops") or []) + (static.get("missing_attrs") or []):
             # A prediction the real load contradicts: the static check is wrong,
             # or the loader drops or ignores that attr.
             seen[name][where].add("predicted, yet loaded" if loaded else "predicted")
-            formats[name].add(load["format"])
+            formats[name].add(load.format)
     pairs = sorted({p for marks in seen.values() for p in marks})
     rows = [OpRow(name, {p: _mark(kinds) for p, kinds in marks.items()}, sorted(formats[name]))
             for name, marks in sorted(seen.items())]
@@ -293,16 +291,16 @@ def first_line(text: str | None, limit: int = 160) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def measured(cell: dict[str, Any]) -> str:
+def measured(cell: CellRow) -> str:
     """When the cell's environment last measured (its registry, recorded by the run): "2026-12-01"."""
-    return str((cell.get("environment") or {}).get("measured") or "")[:10]
+    return str(cell.environment.get("measured") or "")[:10]
 
 
-def cell_environment(cell: dict[str, Any]) -> list[tuple[str, str]]:
+def cell_environment(cell: CellRow) -> list[tuple[str, str]]:
     """(name, version) of what a cell ran: Python, TF, numpy, Keras, key packages."""
-    env = cell.get("environment") or {}
-    found = [("Python", env.get("python") or cell["python"]),
-             ("TensorFlow", env.get("tensorflow") or cell["tensorflow"]), ("numpy", env.get("numpy")),
+    env = cell.environment
+    found = [("Python", env.get("python") or cell.python),
+             ("TensorFlow", env.get("tensorflow") or cell.tensorflow), ("numpy", env.get("numpy")),
              ("keras", env.get("keras")), ("tf_keras", env.get("tf_keras"))]
     packages = env.get("packages") or {}
     found += [(name, version) for name, version in sorted(packages.items()) if name not in ("keras", "tf_keras")]

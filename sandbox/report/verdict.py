@@ -31,15 +31,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sandbox.classify import FAILED
+from sandbox.records import LoadStatus
+from sandbox.report.document import CellRow, LoadRow, ResultsDocument
 
 OK, DIFFERS, FAILS, DEVICE, HARNESS, NA, EXPORT, NONE = "o", "d", "f", "g", "h", "n", "x", "-"
 # The verdict of a square is the first of these among its chosen probes' outcomes.
 PRECEDENCE = (FAILS, DIFFERS, HARNESS, OK, DEVICE, EXPORT, NA)
 # Outcomes shown as a mark beside another verdict.
 APART = (DEVICE, EXPORT, HARNESS)
+# Outcomes that are version findings: TensorFlow or Keras refused it, or it computed otherwise.
+VERSION_FINDINGS = frozenset((FAILS, DIFFERS))
 # Outcomes of a load that was tried (k/n: k of these n fail).
 TRIED = frozenset((OK, DIFFERS, FAILS, DEVICE, HARNESS))
 WORDS = {OK: "ok", DIFFERS: "differs", FAILS: "fails", DEVICE: "device-bound", HARNESS: "harness error",
@@ -56,13 +58,9 @@ LEGEND = {
     EXPORT: "the producer's export failed (error, crash, timeout): nothing to load",
     NONE: "the producer does not write this",
 }
-HARNESS_STATUS = "harness-error"
 GPU = "GPU"
-_PLAIN = {"ok": OK, "outputs-differ": DIFFERS, "not-applicable": NA}
-_EXPORTED = ("exported", "not-applicable")
+_PLAIN = {LoadStatus.OK: OK, LoadStatus.OUTPUTS_DIFFER: DIFFERS, LoadStatus.NOT_APPLICABLE: NA}
 _CPU = frozenset({"CPU"})
-
-Load = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -73,16 +71,16 @@ class Devices:
     why: dict[str, str]  # probe -> how that is known: "declared by the probe" or what the loads showed
     has: dict[str, frozenset[str]]  # cell -> its devices
 
-    def outcome(self, load: Load) -> str:
-        status = load["status"]
+    def outcome(self, load: LoadRow) -> str:
+        status = load.status
         if status in _PLAIN:
             return _PLAIN[status]
-        if status not in FAILED:  # harness-error, or a status this renderer does not know: not a finding
+        if not status.failed:  # a harness error: not a finding
             return HARNESS
-        need = self.needs.get(load.get("probe") or "")
-        if need and need not in self.has.get(load["consumer"], _CPU):
+        need = self.needs.get(load.probe)
+        if need and need not in self.has.get(load.consumer, _CPU):
             return DEVICE
-        return DEVICE if load.get("category") == "missing-kernel" else FAILS
+        return DEVICE if load.category == "missing-kernel" else FAILS
 
     def portable(self, probes: Iterable[str], consumer: str) -> list[str]:
         """The probes that need no device `consumer` lacks: what its squares are judged by, by default."""
@@ -90,41 +88,37 @@ class Devices:
         return [p for p in probes if self.needs.get(p, "CPU") in has]
 
 
-def cell_devices(cell: dict[str, Any]) -> frozenset[str]:
-    gpus = (cell.get("environment") or {}).get("gpus")
+def cell_devices(cell: CellRow) -> frozenset[str]:
+    gpus = cell.environment.get("gpus")
     return _CPU | {GPU} if isinstance(gpus, int) and gpus > 0 else _CPU
 
 
-def devices(results: dict[str, Any]) -> Devices:
+def devices(results: ResultsDocument) -> Devices:
     """Declared needs (each artifact record carries its probe's), and for a probe
     that declares none but never ran on a consumer without a GPU, where a kernel
     was missing for it (a document written before probes declared it, a user's
     probe that does not say): a GPU too."""
-    has = {c["id"]: cell_devices(c) for c in results["cells"]}
-    needs = {a["probe"]: str(a["device"]) for a in results.get("artifacts") or [] if a.get("device")}
+    has = {c.id: cell_devices(c) for c in results.cells}
+    needs = {a.probe: str(a.device) for a in results.artifacts if a.device}
     why = {p: "declared by the probe" for p in needs}
-    for probe, kernels in _gpu_only(results["loads"], has, set(needs)).items():
+    for probe, kernels in _gpu_only(results.loads, has, set(needs)).items():
         needs[probe] = GPU
         why[probe] = f"it ran on no consumer without a GPU, where {', '.join(kernels)} had no kernel"
     return Devices(needs, why, has)
 
 
-def _gpu_only(loads: list[Load], has: dict[str, frozenset[str]], known: set[str]) -> dict[str, list[str]]:
+def _gpu_only(loads: list[LoadRow], has: dict[str, frozenset[str]], known: set[str]) -> dict[str, list[str]]:
     ran: set[str] = set()
     kernels: dict[str, set[str]] = defaultdict(set)
     for load in loads:
-        probe = load.get("probe") or ""
-        if probe in known or GPU in has.get(load["consumer"], _CPU):
+        probe = load.probe
+        if probe in known or GPU in has.get(load.consumer, _CPU):
             continue
-        if load["status"] in ("ok", "outputs-differ"):
+        if load.status.worked:
             ran.add(probe)
-        elif load["status"] in FAILED and load.get("category") == "missing-kernel":
-            kernels[probe].update(load.get("names") or ["an op"])
+        elif load.status.failed and load.category == "missing-kernel":
+            kernels[probe].update(load.names or ["an op"])
     return {p: sorted(names) for p, names in kernels.items() if p not in ran}
-
-
-def export_failed(artifact: dict[str, Any]) -> bool:
-    return artifact["status"] not in _EXPORTED
 
 
 @dataclass(frozen=True)

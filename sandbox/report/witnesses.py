@@ -6,8 +6,9 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from sandbox.report.document import ResultsDocument
 from sandbox.report.findings import Group
-from sandbox.report.tables import Results, first_line
+from sandbox.report.tables import first_line
 
 Witness = dict[str, Any]
 _KEY = ("consumer", "producer", "probe", "format", "loader")
@@ -16,15 +17,15 @@ WORDS = {"reproduced": "reproduced", "fails-otherwise": "not reproduced: fails o
 _VERDICT = {"reproduced": "ok", "fails-otherwise": "fails", "loads": "fails", "beyond-reach": "na", "not-run": "na"}
 
 
-def index(results: Results) -> dict[tuple[str, ...], Witness]:
+def index(results: ResultsDocument) -> dict[tuple[str, ...], Witness]:
     """Witnesses by the load they re-ran."""
-    return {tuple(str(w[k]) for k in _KEY): w for w in results.get("witnesses") or []}
+    return {tuple(str(w[k]) for k in _KEY): w for w in results.witnesses or []}
 
 
 def of(group: Group, found: dict[tuple[str, ...], Witness]) -> Witness | None:
     """The witness of a finding: the one that re-ran one of its loads."""
     for load in group.loads:
-        witness = found.get(tuple(str(load[k]) for k in _KEY))
+        witness = found.get(tuple(str(getattr(load, k)) for k in _KEY))
         if witness is not None:
             return witness
     return None

@@ -22,6 +22,8 @@ from typing import Any
 from sandbox import commands, digests
 from sandbox import events as ev
 from sandbox.errors import CommandFailed, Interrupted, SandboxError
+from sandbox.records import LoadStatus
+from sandbox.report.document import LoadRow, ResultsDocument
 from sandbox.report.findings import groups
 from sandbox.report.verdict import HARNESS
 from sandbox.runner import CellRun, Run
@@ -64,7 +66,7 @@ class Item:
     """One finding's witness: its load, and (once prepared) what running it takes."""
 
     title: str
-    load: dict[str, Any]
+    load: LoadRow
     script: str = ""
     usage: str = ""
     key: str = ""
@@ -73,26 +75,26 @@ class Item:
     result: dict[str, Any] | None = None  # stored or measured; status "not-run" with a reason
 
 
-def chosen(results: dict[str, Any]) -> list[Item]:
+def chosen(results: ResultsDocument) -> list[Item]:
     """One load per grouped finding: the first that a script can witness whole
     (a checkpoint that failed in the probe's own code is a last resort)."""
     items = []
     for group in groups(results):
         if group.kind == HARNESS:
             continue  # our own code failed: a bug to fix, not a finding to witness
-        whole = [l for l in group.loads if l["loader"] in scripts.loaders()
-                 and not (l["loader"] == scripts.CHECKPOINT and l["status"] == "run-error")]
+        whole = [l for l in group.loads if l.loader in scripts.loaders()
+                 and not (l.loader == scripts.CHECKPOINT and l.status is LoadStatus.RUN_ERROR)]
         items.append(Item(group.signature.title, (whole or group.loads)[0]))
     return items
 
 
-def attach(results: dict[str, Any], run: Run) -> list[dict[str, Any]]:
+def attach(results: ResultsDocument, run: Run) -> list[dict[str, Any]]:
     """Witness every finding of `results` (missing witnesses are run in the
     cells of `run`) and put them into the document as `witnesses`."""
     items = chosen(results)
     witness(items, run)
     found = [entry(item) for item in items]
-    results["witnesses"] = found
+    results.witnesses = found
     return found
 
 
@@ -105,8 +107,8 @@ def witness(items: list[Item], run: Run) -> None:
     todo: dict[str, list[Item]] = defaultdict(list)
     for item in items:
         if item.result is None:
-            todo[item.load["consumer"]].append(item)
-    reused = Counter(i.load["consumer"] for i in items if i.key and i.result is not None)
+            todo[item.load.consumer].append(item)
+    reused = Counter(i.load.consumer for i in items if i.key and i.result is not None)
     run.each(lambda cell: _run_cell(cell, todo[cell.cell.id], reused[cell.cell.id], run),
              [cells[c] for c in todo])
 
@@ -120,12 +122,12 @@ def _prepare(item: Item, run: Run, cells: dict[str, CellRun]) -> None:
     identity, files, record, files_digest = found
     load = item.load
     try:
-        spec = scripts.spec_for(load["loader"], load["format"], files, record)
+        spec = scripts.spec_for(load.loader or "", load.format, files, record)
     except SandboxError as exc:
         item.result = _not_run(str(exc))
         return
     item.script, item.usage = scripts.script(spec), scripts.usage(spec.loader)
-    atol, rtol = load.get("atol") or 0.0, load.get("rtol") or 0.0
+    atol, rtol = load.atol or 0.0, load.rtol or 0.0
     item.key = digests.of_json(["witness", identity, files_digest, digests.of_json([item.script, WRAPPER]), atol, rtol])
     whole = spec.loader != scripts.CHECKPOINT  # a checkpoint's witness takes no inputs and leaves no outputs
     reference = files / str(record["outputs"]) if record.get("outputs") and whole else None
@@ -139,14 +141,14 @@ def _artifact(item: Item, run: Run, cells: dict[str, CellRun]) -> tuple[str, Pat
     """(consumer identity, the producer's stored files, their manifest record,
     their digest); None, and the item not-run, when there are none."""
     load = item.load
-    consumer, producer = cells.get(load["consumer"]), cells.get(load["producer"])
-    for name, cell in ((load["consumer"], consumer), (load["producer"], producer)):
+    consumer, producer = cells.get(load.consumer), cells.get(load.producer)
+    for name, cell in ((load.consumer, consumer), (load.producer, producer)):
         if cell is None or cell.cell.skip:
             item.result = _not_run(f"{name} is not a cell of this run's plan" if cell is None
                                    else f"{name} is skipped here: {cell.cell.skip}")
             return None
     assert consumer is not None and producer is not None
-    export = run.export_key(producer.result.identity, load["probe"], load["format"])
+    export = run.export_key(producer.result.identity, load.probe, load.format)
     payload = run.store.get_export(export)
     if payload is None or not run.store.verify_files(export, payload):
         item.result = _not_run("the producer's artifact is not in the results store (run the matrix to measure it)")
@@ -185,8 +187,8 @@ def _run_cell(cell: CellRun, items: list[Item], reused: int, run: Run) -> None:
         run.emit(ev.PhaseFinished(cell.cell.id, "witness", ev.counts(done), reused, time.monotonic() - start))
 
 
-def _what(load: dict[str, Any]) -> str:
-    return "/".join(str(load[k]) for k in ("producer", "probe", "format", "loader"))
+def _what(load: LoadRow) -> str:
+    return "/".join(str(v) for v in (load.producer, load.probe, load.format, load.loader))
 
 
 def _measure(item: Item, cell: CellRun, run: Run) -> dict[str, Any]:
@@ -247,7 +249,8 @@ def entry(item: Item) -> dict[str, Any]:
     outcome, why = judge(item.load, result)
     load = item.load
     return {
-        **{k: load[k] for k in ("consumer", "producer", "probe", "format", "loader")},
+        "consumer": load.consumer, "producer": load.producer, "probe": load.probe, "format": load.format,
+        "loader": load.loader,
         "finding": item.title, "script": item.script or None, "usage": item.usage or None,
         "status": result["status"], "error_type": result.get("error_type"), "error": result.get("error"),
         "where": result.get("where"), "reason": result.get("reason"), "max_abs_err": result.get("max_abs_err"),
