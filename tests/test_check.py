@@ -256,3 +256,15 @@ def test_a_keras_config_nested_too_deep_is_one_line(tmp_path: Path, name: str,
         with h5py.File(path, "r+") as f:
             f.attrs["model_config"] = deep
     assert "nested" in _check([str(path), "--against", "tf==2.15"], capsys, 2)[1]
+
+
+@pytest.mark.parametrize("minor", ["2.12", "2.18"])
+def test_an_op_loads_up_to_the_highest_version_its_interpreter_measured_and_not_one_above(minor: str) -> None:
+    """The boundary, read off a shipped registry (measured by the registry verb):
+    FULLY_CONNECTED at the interpreter's highest version loads, one above does not."""
+    measured = registries.load(minor)[1]["tflite_ops"]["FULLY_CONNECTED"]
+    registry = {"tflite_ops": {"FULLY_CONNECTED": measured}}
+    assert check.tflite({"FULLY_CONNECTED": measured}, registry, minor).verdict == check.SHOULD_LOAD
+    assert check.tflite({"FULLY_CONNECTED": measured - 1}, registry, minor).verdict == check.SHOULD_LOAD
+    above = check.tflite({"FULLY_CONNECTED": measured + 1}, registry, minor)
+    assert (above.verdict, above.missing_ops) == (check.WILL_FAIL, (f"FULLY_CONNECTED@v{measured + 1}",))
