@@ -3,12 +3,14 @@ ranges, unique cell labels; expectations counted here from results.json."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from sandbox.classify import classify
 from sandbox.report import document
 from sandbox.report.findings import Group, Signature, groups, summaries, where
 from sandbox.report.tables import labels, runs
@@ -70,3 +72,32 @@ def test_where_a_finding_hits_merges_producers_that_fail_alike(results: dict[str
                   [{"producer": p, "consumer": c} for p, c in
                    [("c", "a"), ("c", "b"), ("d", "a"), ("d", "b"), ("a", "d")]])
     assert where(group, ids, {x: x for x in ids}) == [("a", "d"), (">= c", "<= b")]
+
+
+def test_producers_a_finding_skips_between_are_not_one_range() -> None:
+    """b fails nowhere: a and c fail alike, but "a – c" would take b in; they are two lines."""
+    ids = ["a", "b", "c", "d"]
+    group = Group(Signature("fails", "op-not-registered", "NotFoundError", ("X",)),
+                  [{"producer": p, "consumer": "d"} for p in ("a", "c")])
+    assert where(group, ids, {x: x for x in ids}) == [("a", "d"), ("c", "d")]
+
+
+def test_one_error_in_the_folders_of_several_producers_is_one_finding(tmp_path: Path) -> None:
+    """TF names the model's path in its error; the path differs per producer and
+    run, the finding does not (the text is TF 2.x's tf.saved_model.load on a
+    folder without saved_model.pb; classify names no culprit in it)."""
+    data = json.loads(RECORDED.read_text())
+    consumer = data["cells"][-1]["id"]
+    picked = {l["producer"]: l for l in data["loads"] if l["consumer"] == consumer and l["status"] == "ok"}
+    assert len(picked) >= 3
+    for load in picked.values():
+        text = (f"SavedModel file does not exist at: /home/ci/runs/{load['producer']}/artifacts/{load['probe']}/"
+                "saved_model/{saved_model.pbtxt|saved_model.pb}")
+        found = classify("load-error", text, "OSError")
+        assert found is not None
+        load.update(status="load-error", error=text, error_type="OSError", category=found.category,
+                    names=list(found.names))
+    (tmp_path / "results.json").write_text(json.dumps(data))
+    mine = [g for g in groups(document.load(tmp_path)) if "SavedModel file does not exist" in g.title]
+    assert [len(g.loads) for g in mine] == [len(picked)], [g.title for g in mine]
+    assert "/home/ci" not in mine[0].title
