@@ -28,4 +28,4 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", "sandbox", "tests")
     # the in-cell agent (Python 3.6 syntax, excluded above): at least no undefined or shadowed names
     session.run("ruff", "check", "--isolated", "--target-version", "py37", "--select", "F821,F811,F823", "sandbox/agent")
-    session.run("mypy", "sandbox")
+    session.run("mypy", "sandbox", "tests")

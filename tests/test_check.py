@@ -15,13 +15,13 @@ REGISTRY = {"ops": {"Conv2D": {"attrs": ["T", "strides"]}, "VarHandleOp": {"attr
 
 
 def model(kind: str, default_attrs: dict[str, list[str]] | None = None) -> GraphInfo:
-    attrs = {"Conv2D": {"T": {b"t"}, "strides": {b"s"}, "explicit_paddings": {b""}},
-             "VarHandleOp": {"dtype": {b"d"}, "debug_name": {b"v1"}}}
+    attrs = {"Conv2D": {"T": 1, "strides": 1, "explicit_paddings": 1},
+             "VarHandleOp": {"dtype": 1, "debug_name": 1}}
     return GraphInfo(kind, attrs, {}, "2.18.1", default_attrs or {})
 
 
 def test_missing_ops_fail_everywhere() -> None:
-    info = GraphInfo("graph_def", {"BatchMatMulV2": {"T": {b"t"}}, "Einsum": {}}, {}, None)
+    info = GraphInfo("graph_def", {"BatchMatMulV2": {"T": 1}, "Einsum": {}}, {}, None)
     verdict = check.check(info, REGISTRY, "2.12.1")
     assert verdict.verdict == check.WILL_FAIL and verdict.missing_ops == ("BatchMatMulV2", "Einsum")
 
@@ -45,7 +45,7 @@ def test_tf2_consumers_ignore_unknown_attrs() -> None:
 
 
 def test_tf113_loads_a_saved_model_whose_missing_op_only_an_unrun_function_holds() -> None:
-    info = GraphInfo("saved_model", {"VarHandleOp": {"dtype": {b"d"}}, "DisableCopyOnRead": {}}, {}, "2.12.1",
+    info = GraphInfo("saved_model", {"VarHandleOp": {"dtype": 1}, "DisableCopyOnRead": {}}, {}, "2.12.1",
                      lazy_ops=["DisableCopyOnRead"])
     old = check.check(info, REGISTRY, "1.13.2")
     assert old.verdict == check.SHOULD_LOAD and old.ignored_ops == ("DisableCopyOnRead",) and old.missing_ops == ()
@@ -94,7 +94,7 @@ def test_not_a_model(tmp_path: Path) -> None:
 def _functions_attr() -> GraphInfo:
     """A 2.11 Keras SavedModel's shape: AssignVariableOp.validate_shape only in
     function bodies the serving signature and restore never call."""
-    attrs = {"AssignVariableOp": {"dtype": {b"d"}, "validate_shape": {b"f"}}}
+    attrs = {"AssignVariableOp": {"dtype": 1, "validate_shape": 1}}
     return GraphInfo("saved_model", attrs, {}, "2.11.1", lazy_attrs={"AssignVariableOp": ["validate_shape"]})
 
 

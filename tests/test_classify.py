@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from sandbox import classify as classify_module
@@ -206,7 +208,7 @@ def test_static_check_names_every_missing_op_and_attr() -> None:
     assert found.missing_attrs == ("VarHandleOp.debug_name",)
 
 
-REGISTRY_1X = {"tensorflow": "1.15.5", "ops": {
+REGISTRY_1X: dict[str, Any] = {"tensorflow": "1.15.5", "ops": {
     "Conv2D": {"attrs": ["T", "strides", "padding"]},
     "VarHandleOp": {"attrs": ["dtype", "shape", "container", "shared_name"]}}}
 ARTIFACT = {"Conv2D": ["T", "strides", "explicit_paddings"], "VarHandleOp": ["dtype", "shape", "debug_name"]}

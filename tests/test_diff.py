@@ -119,7 +119,7 @@ def test_naming_another_of_the_same_missing_attrs_is_not_a_change(old: dict[str,
 def test_paths_in_errors_are_not_changes() -> None:
     from sandbox.report.diff import _signature
     long_tail = " Keras 3 only supports V3 `.keras` files" + "x" * 400
-    old = {"status": "load-error", "category": "other", "names": [], "static": None,
+    old: dict[str, Any] = {"status": "load-error", "category": "other", "names": [], "static": None,
            "error": "File format not supported: filepath=/work/main/runs/default/cells/a/artifacts/lstm/m." + long_tail}
     new = {**old, "error": "File format not supported: filepath=/tmp/pytest-7/e2e0/runs/e2e/cells/a/artifacts/lstm/m." + long_tail}
     assert _signature(old) == _signature(new)

@@ -17,7 +17,7 @@ from test_docker_config import docker_cell
 from sandbox import matrix, plan
 from sandbox.envs import ProvisionFailed, engine
 from sandbox.envs.docker import DockerEnvironment
-from sandbox.errors import CommandFailed
+from sandbox.errors import CommandFailed, Interrupted
 
 pytestmark = pytest.mark.docker
 
@@ -91,7 +91,7 @@ def test_interrupt_removes_running_containers_and_starts_no_more(client: docker.
     engine.interrupt()  # what the runner calls on Ctrl-C
     worker.join(60)
     assert not worker.is_alive() and codes and codes[0] != 0
-    with pytest.raises(engine.Interrupted):
+    with pytest.raises(Interrupted):
         engine.run(client, base_image, ["true"], engine.Confinement(), log=None, timeout=30)
 
 

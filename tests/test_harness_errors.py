@@ -18,6 +18,7 @@ from results_schema import assert_valid
 
 from sandbox import cli, crashes, digests, runner, summary
 from sandbox.display import closing_summary
+from sandbox.errors import SandboxError
 from sandbox.records import Artifact, ArtifactStatus, Load, LoadStatus
 from sandbox.report import diff, document, junit, verdict
 from sandbox.report.publish import write_report
@@ -239,7 +240,7 @@ def test_the_exit_code_is_4_with_any_harness_error() -> None:
 def test_an_unexpected_exception_in_the_cli_is_one_line_and_exit_4(monkeypatch: pytest.MonkeyPatch,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     def broken(args: Any) -> int:
-        return {}["nope"]  # type: ignore[no-any-return]
+        return int({"a": "1"}["nope"])
     monkeypatch.setattr(cli, "cmd_pythons", broken)
     assert cli.main(["pythons"]) == 4
     err = capsys.readouterr().err.strip()
@@ -253,7 +254,7 @@ def test_a_version_2_document_is_read_and_version_1_is_one_line(tmp_path: Path) 
     assert document.load(tmp_path)["schema_version"] == document.SCHEMA_VERSION == 3
     data["schema_version"] = 1
     (tmp_path / "results.json").write_text(json.dumps(data))
-    with pytest.raises(cli.SandboxError, match=r"schema_version 1 is not supported \(this sandbox reads 2, 3\)"):
+    with pytest.raises(SandboxError, match=r"schema_version 1 is not supported \(this sandbox reads 2, 3\)"):
         document.load(tmp_path)
 
 

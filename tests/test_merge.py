@@ -15,7 +15,6 @@ from test_shards import Shards
 
 from sandbox import bundles, runner, shards
 from sandbox.envs import EnvInfo, ProvisionFailed
-from sandbox.plan import Cell
 
 # Plan order is the matrix's, not the ids' ("tf10.0-..." sorts before "tf2.0-...")
 MATRIX = """

@@ -64,6 +64,7 @@ def results(first: tuple[subprocess.CompletedProcess[str], dict[str, Any]]) -> d
 
 
 def witness(results: dict[str, Any], producer: str, consumer: str, probe: str, fmt: str) -> dict[str, Any]:
+    found: dict[str, Any]
     [found] = [w for w in results["witnesses"] if (w["producer"], w["consumer"], w["probe"], w["format"])
                == (producer, consumer, probe, fmt)]
     return found
@@ -71,6 +72,7 @@ def witness(results: dict[str, Any], producer: str, consumer: str, probe: str, f
 
 def the_load(results: dict[str, Any], w: dict[str, Any]) -> dict[str, Any]:
     keys = ("consumer", "producer", "probe", "format", "loader")
+    found: dict[str, Any]
     [found] = [l for l in results["loads"] if all(l[k] == w[k] for k in keys)]
     return found
 

@@ -12,6 +12,7 @@ import pytest
 from test_runner import PROVISIONED, FakeEnv, make_cell
 
 from sandbox import collect, digests, matrix, runner
+from sandbox.errors import SandboxError
 from sandbox.pythons import Interpreter
 from sandbox.store import ResultsStore
 from sandbox.untrusted import UnsafeInput
@@ -309,7 +310,7 @@ def test_a_run_folder_that_holds_the_store_is_refused(tmp_path: Path, monkeypatc
     mx = matrix.Matrix(tmp_path / "m.toml", "t", (), ("batchnorm",), ("frozen_graph",), timeout=30)
     store = ResultsStore(tmp_path / "work" / "t" / "store")
     store.put("loads", "ab" * 32, {"status": "ok"})
-    with pytest.raises(runner.SandboxError, match="holds the results store"):
+    with pytest.raises(SandboxError, match="holds the results store"):
         runner.Run(mx, [], tmp_path / "work" / "t", 1, lambda *a: None, store).run()
     assert store.get("loads", "ab" * 32) == {"status": "ok"}
 
