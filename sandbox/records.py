@@ -10,7 +10,7 @@ consumer names when they collect.
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -35,16 +35,6 @@ class LoadStatus(str, enum.Enum):
 
 
 HARNESS_ERROR = "harness-error"  # the status of either
-
-
-class CellStatus(str, enum.Enum):
-    PLANNED = "planned"
-    OK = "ok"
-    SKIPPED = "skipped"
-    INSTALL_FAILED = "install-failed"
-    BROKEN = "broken"
-    ERROR = "error"
-    HARNESS_ERROR = "harness-error"  # the host's own code failed on this cell
 
 
 # An item the run stopped in the middle of (Ctrl-C, SIGTERM): never stored,
@@ -157,7 +147,3 @@ class Load:
         data = asdict(self)
         data["status"] = self.status.value
         return data
-
-
-def field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(cls))

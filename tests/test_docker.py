@@ -48,7 +48,7 @@ print(json.dumps(out))
 @pytest.fixture(autouse=True)
 def no_leftover_containers(client: docker.DockerClient, base_image: str) -> Iterator[None]:
     yield
-    engine.resume_after_interrupt()
+    engine._stopping.clear()  # containers again after a test that interrupted them
     left = client.containers.list(all=True, filters={"ancestor": base_image})
     assert not left, f"containers left behind: {[c.name for c in left]}"
 
