@@ -29,3 +29,14 @@ def lint(session: nox.Session) -> None:
     # the in-cell agent (Python 3.6 syntax, excluded above): at least no undefined or shadowed names
     session.run("ruff", "check", "--isolated", "--target-version", "py37", "--select", "F821,F811,F823", "sandbox/agent")
     session.run("mypy", "sandbox", "tests")
+
+
+@nox.session
+def mutants(session: nox.Session) -> None:
+    """Mutation testing (mutmut, configured in pyproject.toml) of the pure host
+    modules by their fast unit tests, then the score per module. Not part of
+    `tests`; a re-run tests only the mutants of functions that changed.
+    `nox -s mutants -- --survivors` lists the surviving mutants (`mutmut show NAME`)."""
+    session.install("-e", ".[test,mutants]")
+    session.run("mutmut", "run")  # one worker per core
+    session.run("python", "scripts/mutation_score.py", *session.posargs)
