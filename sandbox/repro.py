@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from sandbox import events, protos, pythons
+from sandbox import events, protos, pythons, static
 from sandbox import matrix as matrix_mod
 from sandbox import plan as plan_mod
 from sandbox.agent import catalog
@@ -42,20 +42,6 @@ CELL_KEYS = ("tensorflow", "python", "image", "backend", "docker_image")
 PRODUCER_KEYS = (*CELL_KEYS, "script", "artifact", "format")
 CONSUMER_KEYS = (*CELL_KEYS, "loader", "keras_safe_mode")
 EXPECT_KEYS = ("error",)
-GRAPH_FORMATS = ("saved_model", "keras_saved_model", "frozen_graph")
-# Every loader that applies to a reporter's model, by the format found: a
-# SavedModel folder gets the Keras loaders too ("load_model fails on my
-# SavedModel" is a common report), Keras or not.
-LOADERS: dict[str, tuple[str, ...]] = {
-    "saved_model": ("tf1_session", "tf2_load", "keras2", "keras3"),
-    "keras_saved_model": ("tf1_session", "tf2_load", "keras2", "keras3"),
-    "frozen_graph": ("import_graph_def",),
-    "keras_v3": ("keras2", "keras3"),
-    "keras_h5": ("keras2", "keras3"),
-    "tflite": ("tflite_interpreter",),
-}
-
-
 @dataclass(frozen=True)
 class Spec:
     path: Path
@@ -251,6 +237,15 @@ DETECT: tuple[tuple[str, Callable[[Path], bool]], ...] = (
     ("frozen_graph", lambda p: p.suffix == ".pb" and p.name != "saved_model.pb"),
 )
 
+# Every loader of a TF cell that applies to a reporter's model, by the format
+# found: a SavedModel folder gets the Keras loaders too ("load_model fails on
+# my SavedModel" is a common report), Keras or not.
+LOADERS: dict[str, tuple[str, ...]] = {
+    fmt: tuple(n for n in catalog.loaders_for("keras_saved_model" if fmt == "saved_model" else fmt)
+               if n in catalog.RUNTIME_LOADERS["tensorflow"])
+    for fmt, _test in DETECT
+}
+
 
 def find_artifact(folder: Path, fmt: str | None = None) -> tuple[Path, str]:
     """The model in `folder` (or `folder` itself), and its format."""
@@ -270,7 +265,7 @@ def write_manifest(folder: Path, artifact: Path, fmt: str, producer: str) -> Non
                               "path": str(artifact), "writer": producer, "signature": None,
                               "inputs": None, "outputs": None, "ops": [], "op_attrs": {},
                               "loaders": list(LOADERS[fmt])}
-    if fmt in GRAPH_FORMATS:
+    if fmt in static.GRAPH_FORMATS:
         try:
             info = protos.read_model(artifact)
         except SandboxError as exc:  # a corrupt model: the consumers' own errors will say more

@@ -29,7 +29,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-GRAPH_FORMATS = ("saved_model", "saved_model_tf1", "frozen_graph", "keras_saved_model", "tf_keras_saved_model")
+from sandbox.agent import catalog
+
+GRAPH_FORMATS = (*catalog.SAVED_MODELS, "frozen_graph", *catalog.KERAS_SAVED_MODELS)  # formats holding TF graphs
 GRAPH_LOADERS = ("tf1_session", "tf2_load", "import_graph_def", "keras2")  # loaders that build TF graphs
 SAVED_MODEL_LOADERS = ("tf1_session", "tf2_load", "keras2")
 # Consumers older than this check function bodies only when a function runs.
@@ -92,7 +94,7 @@ def static_check(op_attrs: dict[str, list[str]], registry: dict[str, Any],
                   tolerated_ops)
 
 
-TFLITE_FORMATS = ("tflite", "tflite_dynamic", "tflite_int8", "tflite_flex")
+TFLITE_FORMATS = catalog.TFLITE
 FLEX = "custom:Flex"  # select TF ops: custom ops the Flex delegate runs
 
 

@@ -20,12 +20,16 @@ VERSION = "9.9.9"
 
 
 def wheel(folder: Path, poison: Path) -> Path:
-    """A wheel of `tensorflow` VERSION whose import fails while `poison` exists."""
+    """A wheel of `tensorflow` VERSION whose import fails while `poison` exists
+    (and hangs while slow(poison) does)."""
     folder.mkdir(parents=True, exist_ok=True)
     info = f"tensorflow-{VERSION}.dist-info"
     files = {
-        "tensorflow/__init__.py": (f"import os\nif os.path.exists({str(poison)!r}):\n"
+        "tensorflow/__init__.py": (f"import os, time\nif os.path.exists({str(poison)!r}):\n"
                                    "    raise ImportError('poisoned for the test')\n"
+                                   f"if os.path.exists({str(slow(poison))!r}):\n"
+                                   f"    open({str(started(poison))!r}, 'w').write(str(os.getpid()))\n"
+                                   "    time.sleep(600)\n"
                                    f"__version__ = {VERSION!r}\n"
                                    "class test:\n    @staticmethod\n    def is_gpu_available():\n        return False\n"),
         f"{info}/METADATA": f"Metadata-Version: 2.1\nName: tensorflow\nVersion: {VERSION}\n",
@@ -38,6 +42,15 @@ def wheel(folder: Path, poison: Path) -> Path:
         for name, text in files.items():
             zf.writestr(name, text)
     return path
+
+
+def slow(poison: Path) -> Path:
+    """While this file exists, the wheel's import writes its pid to started() and hangs."""
+    return poison.with_name(poison.name + ".slow")
+
+
+def started(poison: Path) -> Path:
+    return poison.with_name(poison.name + ".started")
 
 
 def _digest(text: str) -> str:

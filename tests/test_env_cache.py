@@ -5,8 +5,11 @@ reported `broken`."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import fake_tf
@@ -15,6 +18,7 @@ from supervision import wait_for
 
 from sandbox import locks
 from sandbox.envs import ProvisionFailed, venv
+from sandbox.errors import Interrupted
 
 FAKE_TF = Path(fake_tf.__file__)
 
@@ -55,6 +59,36 @@ def test_a_venv_still_broken_after_one_rebuild_is_reported_broken(tmp_path: Path
     assert installs(log) == 1  # one rebuild, no more
     (tmp_path / "poison").unlink()
     assert not env.provision(tmp_path / "third.log").reused  # a broken build is never trusted as cached
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
+def test_a_health_check_killed_from_outside_keeps_the_cached_venv(
+        tmp_path: Path, cache: Path, wheels: Path, signum: int) -> None:
+    """The OOM killer or a user's kill stopping `import tensorflow` says nothing
+    about the environment: it is not rebuilt (that deleted good environments)."""
+    env = venv.VenvEnvironment(fake_tf.cell(wheels))
+    env.provision(tmp_path / "first.log")
+    built = (env.path / "pyvenv.cfg").stat().st_mtime_ns
+    poison = tmp_path / "poison"
+    fake_tf.slow(poison).touch()
+    failed: list[BaseException] = []
+
+    def check() -> None:
+        try:
+            env.provision(tmp_path / "second.log")
+        except BaseException as exc:  # noqa: BLE001 - the test looks at what was raised
+            failed.append(exc)
+    thread = threading.Thread(target=check)
+    thread.start()
+    wait_for(lambda: fake_tf.started(poison).exists() and fake_tf.started(poison).read_text(), 60,
+             "the health check imports the wheel")
+    os.kill(int(fake_tf.started(poison).read_text()), signum)
+    thread.join(120)
+    assert [type(e) for e in failed] == [Interrupted]
+    fake_tf.slow(poison).unlink()
+    log = tmp_path / "third.log"
+    assert env.provision(log).reused and installs(log) == 0
+    assert (env.path / "pyvenv.cfg").stat().st_mtime_ns == built
 
 
 def test_two_processes_building_one_venv_take_turns(tmp_path: Path, cache: Path, wheels: Path) -> None:

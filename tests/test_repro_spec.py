@@ -36,7 +36,7 @@ def test_examples_are_valid() -> None:
     ('[producer]\nartifact = "make.py"\n', "'consumers.tensorflow': required"),
     ('[producer]\nartifact = "make.py"\nformat = "onnx"\n[consumers]\ntensorflow = "all"', "unknown format 'onnx'"),
     ('[producer]\nartifact = "make.py"\nformat = "tflite"\n[consumers]\ntensorflow = "all"\nloader = "keras2"',
-     "'consumers.loader': keras2 does not read a tflite (it reads saved_model, keras_saved_model, keras_v3, keras_h5)"),
+     "'consumers.loader': keras2 does not read a tflite (it reads keras_saved_model, saved_model, keras_v3, keras_h5)"),
     ('[producer]\nscript = "make.py"\ntensorflow = "latest"\n[consumers]\ntensorflow = "all"',
      "'producer.tensorflow': 'latest' is not a TensorFlow version"),
     ('[producer]\nartifact = "make.py"\n[consumers]\ntensorflow = []', "'consumers.tensorflow': must not be empty"),

@@ -7,6 +7,7 @@ import functools
 import json
 import platform
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -16,7 +17,7 @@ from typing import Any
 from sandbox import commands, digests, locks
 from sandbox.commands import Completed
 from sandbox.envs import EnvInfo, ProvisionFailed, health_args, health_problem, last_json, register
-from sandbox.errors import CommandFailed
+from sandbox.errors import CommandFailed, Interrupted
 from sandbox.plan import Cell
 from sandbox.store import cache_dir, write_json
 
@@ -153,6 +154,8 @@ class VenvEnvironment:
 
     def _health(self, log: Path) -> dict[str, Any]:
         done = self.run_python(health_args(self.cell), log=log, timeout=300)
+        if stopped_from_outside(done):  # not the environment's fault: rebuilding it would lose a good one
+            raise Interrupted(f"interrupted while checking the environment {self.path}")
         info = last_json(done.output)
         if info is None:
             what = "`import tensorflow` fails" if self.cell.runtime == "tensorflow" else \
@@ -162,6 +165,14 @@ class VenvEnvironment:
         if problem:
             raise ProvisionFailed("broken", problem)
         return info
+
+
+def stopped_from_outside(done: Completed) -> bool:
+    """Whether a command was stopped by the run's own Ctrl-C or a signal sent to
+    it (SIGINT, SIGTERM, SIGKILL), rather than failing: a crash (SIGSEGV,
+    SIGILL at `import tensorflow`) is the command's own."""
+    outside = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
+    return done.interrupted or done.returncode in (*(-s for s in outside), *(128 + s for s in outside))
 
 
 def note(log: Path, message: str) -> None:
