@@ -268,3 +268,41 @@ def test_an_op_loads_up_to_the_highest_version_its_interpreter_measured_and_not_
     assert check.tflite({"FULLY_CONNECTED": measured - 1}, registry, minor).verdict == check.SHOULD_LOAD
     above = check.tflite({"FULLY_CONNECTED": measured + 1}, registry, minor)
     assert (above.verdict, above.missing_ops) == (check.WILL_FAIL, (f"FULLY_CONNECTED@v{measured + 1}",))
+
+
+# -- Keras verdicts at their boundaries, whole (what `sandbox check --json` prints) ----------------
+SAVED = GraphInfo("saved_model", {"MatMul": {"T": 1}}, {}, "2.12.1")
+MATMUL = {"ops": {"MatMul": {"attrs": ["T"]}}}
+
+
+def test_keras_3_loads_no_saved_model_directory() -> None:
+    found = check.check(SAVED, {**MATMUL, "keras": {"version": "3.0.0", "major": 3}}, "2.16.1", "keras", check.SEPARATE)
+    assert found == check.Verdict("2.16.1", check.WILL_FAIL, (), (), (), loader="keras3",
+                                  reasons=("Keras 3 loads no SavedModel directories (only .keras and .h5 files)",))
+
+
+@pytest.mark.parametrize("version, fails", [("2.4.0", True), ("2.5.0", False), ("2.12.0", False)])
+def test_keras_metadata_in_its_own_file_is_read_from_keras_2_5(version: str, fails: bool) -> None:
+    registry = {**MATMUL, "keras": {"version": version, "major": 2}}
+    found = check.check(SAVED, registry, version, "keras", check.SEPARATE)
+    reasons = (f"Keras {version} reads Keras metadata from saved_model.pb; this model keeps it in keras_metadata.pb "
+               "only",) if fails else ()
+    assert found == check.Verdict(version, check.WILL_FAIL if fails else check.SHOULD_LOAD, (), (), (), (), "keras2",
+                                  reasons)
+    inline = check.check(SAVED, registry, version, "keras", check.INLINE)
+    assert (inline.verdict, inline.reasons) == (check.SHOULD_LOAD, ())
+
+
+def test_a_release_without_a_keras_record_is_unknown() -> None:
+    found = check.keras_check(_keras("keras_h5", "2.12.0"), {}, "1.9.0")
+    assert found == check.Verdict("1.9.0", check.UNKNOWN, (), (), (), loader="keras",
+                                  reasons=("no record of this release's tf.keras",))
+
+
+@pytest.mark.parametrize("version, major, fails", [("2.3.0", 2, True), ("2.4.0", 2, False), ("3.0.0", 3, False)])
+def test_the_functional_class_is_known_from_keras_2_4(version: str, major: int, fails: bool) -> None:
+    registry = {"keras": {"version": version, "major": major, "layers": ["Dense", "InputLayer"]}}
+    found = check.keras_check(_keras("keras_h5", "2.12.0"), registry, version)
+    assert found.missing_ops == (("Functional",) if fails else ())
+    assert found.reasons == ((f"Keras {version} predates the Functional class",) if fails else ())
+    assert found.loader == ("keras3" if major == 3 else "keras2") and found.target == version
