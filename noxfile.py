@@ -1,5 +1,7 @@
 """Thin sessions: each calls the package or its tests."""
 
+import shutil
+
 import nox
 
 nox.options.sessions = ["tests"]
@@ -35,8 +37,10 @@ def lint(session: nox.Session) -> None:
 def mutants(session: nox.Session) -> None:
     """Mutation testing (mutmut, configured in pyproject.toml) of the pure host
     modules by their fast unit tests, then the score per module. Not part of
-    `tests`; a re-run tests only the mutants of functions that changed.
-    `nox -s mutants -- --survivors` lists the surviving mutants (`mutmut show NAME`)."""
+    `tests`. `nox -s mutants -- --survivors` lists the surviving mutants (then
+    `mutmut show NAME` shows one)."""
     session.install("-e", ".[test,mutants]")
+    # from scratch: mutmut 3.8 keeps an earlier run's unmutated copy of a module added to only_mutate since
+    shutil.rmtree("mutants", ignore_errors=True)
     session.run("mutmut", "run")  # one worker per core
     session.run("python", "scripts/mutation_score.py", *session.posargs)
