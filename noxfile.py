@@ -26,7 +26,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    session.install("-e", ".[lint]")
+    session.install("-e", ".[lint,test]")  # the tests' dependencies too: mypy reads the tests' imports
     session.run("ruff", "check", "sandbox", "tests")
     # the in-cell agent (Python 3.6 syntax, excluded above): at least no undefined or shadowed names
     session.run("ruff", "check", "--isolated", "--target-version", "py37", "--select", "F821,F811,F823", "sandbox/agent")
