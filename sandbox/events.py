@@ -84,9 +84,5 @@ Event = Union[StageStarted, PhaseStarted, ItemDone, PhaseFinished, Provisioned, 
 Listener = Callable[[Event], None]
 
 
-def ignore(event: Event) -> None:
-    """A listener for callers that want no reports (tests, library use)."""
-
-
 def counts(statuses: dict[str, int]) -> tuple[tuple[str, int], ...]:
     return tuple(sorted((s, n) for s, n in statuses.items() if n))

@@ -366,8 +366,8 @@ class _Collector:
 class _Graph:
     """One GraphDef (a frozen graph's, or a meta graph's) read as a stream:
     main-graph nodes, then each function, with integrity checks. For
-    SavedModels it keeps what run_functions needs, compactly: per main node
-    its input hashes and the functions its attrs or op name."""
+    SavedModels it keeps what `run` needs, compactly: per main node its input
+    hashes and the functions its attrs or op name."""
 
     def __init__(self, data: bytes, start: int, end: int, collector: _Collector, keep_edges: bool) -> None:
         self.collector = collector
@@ -458,8 +458,9 @@ class _Graph:
         self.functions[signature.name] = (ops, attrs, callees)
 
     def run(self, roots: list[str] | None) -> set[str] | None:
-        """The functions a Session load runs from `roots` (run_functions'
-        rule, on the compact edges); None: all of them."""
+        """The functions a TF 1.x Session load and its serving run call: those
+        `roots` (the serving signature's outputs, the restore op) reach through
+        the main graph, and the functions those call; None: all of them."""
         if roots is None:
             return None
         seen = bytearray(self.nodes)
@@ -557,8 +558,8 @@ def _meta_info(data: bytes, start: int, end: int, defaults: dict[str, dict[str, 
 
 def _roots(data: bytes, saver: _Span | None, signatures: list[_Span],
            signature: str = "serving_default") -> list[str] | None:
-    """What run_functions starts from: the serving signature's outputs and
-    the restore op; None without that signature."""
+    """What a Session load runs from (_Graph.run): the serving signature's
+    outputs and the restore op; None without that signature."""
     outputs = None
     for start, end in signatures:
         item = _parse("SignatureDefItem", data[start:end])
@@ -590,50 +591,6 @@ def signature_keys(path: Path, signature: str = "serving_default") -> tuple[list
     except _Broken as exc:
         raise CorruptModel(f"{path}: corrupt or truncated SavedModel: {exc}") from None
     return None
-
-
-# -- the same rule on parsed messages (hand-built models in tests) --------------
-def run_functions(meta: Any, signature: str = "serving_default") -> set[str] | None:
-    """The functions a TF 1.x Session load and its serving run call: those the
-    signature's outputs and the restore op reach through the main graph, and
-    the functions those call. None (all of them) without such a signature."""
-    if signature not in meta.signature_def:
-        return None
-    graph = meta.graph_def
-    roots = [t.name for t in meta.signature_def[signature].outputs.values()] + [meta.saver_def.restore_op_name]
-    return reachable_functions(graph, [r for r in roots if r])
-
-
-def reachable_functions(graph: Any, roots: list[str]) -> set[str]:
-    """Functions called by the main-graph nodes that `roots` ("node:0",
-    "^node") depend on, and by the bodies of those functions, recursively."""
-    nodes = {n.name: n for n in graph.node}
-    library = {f.signature.name: f for f in graph.library.function}
-    seen: set[str] = set()
-    todo = [_node_name(r) for r in roots]
-    called: list[str] = []
-    while todo:
-        name = todo.pop()
-        if name in seen or name not in nodes:
-            continue
-        seen.add(name)
-        todo += [_node_name(i) for i in nodes[name].input]
-        called += _calls(nodes[name], library)
-    found: set[str] = set()
-    while called:
-        name = called.pop()
-        if name not in found:
-            found.add(name)
-            called += [c for node in library[name].node_def for c in _calls(node, library)]
-    return found
-
-
-def _calls(node: Any, library: dict[str, Any]) -> list[str]:
-    """Library functions a node calls: by attr (`f`, `body`, `then_branch`, ...)
-    or as its op."""
-    names = [node.op] + [value.func.name for value in node.attr.values()]
-    names += [f.name for value in node.attr.values() for f in value.list.func]
-    return [n for n in names if n in library]
 
 
 def _by_op(verdict: dict[tuple[str, str], bool]) -> dict[str, list[str]]:

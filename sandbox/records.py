@@ -10,7 +10,7 @@ consumer names when they collect.
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -193,7 +193,3 @@ class Load:
         data = asdict(self)
         data["status"] = self.status.value
         return data
-
-
-def field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(cls))

@@ -326,11 +326,6 @@ def require_loader(results: ResultsDocument, spec: Spec) -> None:
                            f"(loaders that did: {did})")
 
 
-def results_json(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
-
-
 # -- orchestration ---------------------------------------------------------------
 def prepare_producer(spec: Spec, run_dir: Path, catalog: Catalog, found: pythons.Discovery,
                      emit: events.Listener) -> tuple[str, Path]:

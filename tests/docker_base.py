@@ -32,7 +32,8 @@ def apt_mirror(root: Path = Path("/etc/apt")) -> str:
             text = path.read_text()
         except OSError:
             continue
-        for uri in re.findall(r"^URIs:\s*(\S+)", text, re.MULTILINE) + re.findall(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+)", text, re.MULTILINE):
+        uris: list[str] = re.findall(r"^URIs:\s*(\S+)", text, re.MULTILINE) + re.findall(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+)", text, re.MULTILINE)
+        for uri in uris:
             if uri.rstrip("/").endswith("/debian"):
                 return uri.rstrip("/")
     return FALLBACK_MIRROR

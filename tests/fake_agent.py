@@ -7,11 +7,14 @@ started through the real runner): every item sleeps that long instead, and
 nothing crashes. `--item-timeout SECONDS` arms the real agent's watchdog
 (sandbox/agent/watchdog.py), as the real agent does."""
 
+from __future__ import annotations
+
 import functools
 import json
 import os
 import sys
 import time
+from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sandbox", "agent"))
 import watchdog  # noqa: E402  (the real agent's)
@@ -21,12 +24,12 @@ CRASH_ON = ("batchnorm", "saved_model")
 HANG_ON = ("batch_matmul", "frozen_graph")
 
 
-def append(path, record):
+def append(path: str, record: dict[str, Any]) -> None:
     with open(path, "a") as fh:
         fh.write(json.dumps(record) + "\n")
 
 
-def ended(path, kind, keys):
+def ended(path: str, kind: str, keys: tuple[str, ...]) -> set[tuple[Any, ...]]:
     if not os.path.exists(path):
         return set()
     with open(path) as fh:
@@ -34,8 +37,9 @@ def ended(path, kind, keys):
     return {tuple(r[k] for k in keys) for r in records if r["kind"] == kind}
 
 
-def arg(name, default=None):
+def arg(name: str, default: str | None = None) -> str:
     if name not in sys.argv:
+        assert default is not None, f"{name} is required"
         return default
     return sys.argv[sys.argv.index(name) + 1]
 
@@ -47,11 +51,11 @@ HANG = float(arg("--hang", os.environ.get("FAKE_AGENT_HANG", "0")))
 ZOO = os.environ.get("FAKE_AGENT_ZOO") == "1"
 
 
-def tf_of(cell):
+def tf_of(cell: str) -> tuple[int, ...]:
     return tuple(int(p) for p in cell[2:].split("-")[0].split(".") if p.isdigit())
 
 
-def zoo_status(item, out):
+def zoo_status(item: dict[str, str], out: str) -> dict[str, Any]:
     consumer = os.path.basename(os.path.dirname(os.path.abspath(out)))
     if item["probe"] == "einsum" and item["format"] == "tflite":
         return {"status": "not-applicable", "reason": "no such thing in the fake"}
@@ -61,7 +65,7 @@ def zoo_status(item, out):
     return {"status": "ok", "max_abs_err": 0.0, "max_rel_err": 0.0}
 
 
-def work(item, crash=False, hang=0.0):
+def work(item: tuple[str, ...], crash: bool = False, hang: float = 0.0) -> None:
     """One item: sleep HANG seconds in hang mode, else misbehave as told."""
     watchdog.begin("/".join(item))
     if HANG:
@@ -72,7 +76,7 @@ def work(item, crash=False, hang=0.0):
         time.sleep(hang)
 
 
-def export():
+def export() -> None:
     manifest = os.path.join(arg("--out"), "manifest.jsonl")
     done = ended(manifest, "artifact", ("probe", "format"))
     if not done:
@@ -91,7 +95,7 @@ def export():
                                                           "ops": ["Conv2D"], "op_attrs": {"Conv2D": ["T"]}}))
 
 
-def load():
+def load() -> None:
     out = arg("--out")
     done = ended(out, "load", ("producer", "probe", "format", "loader"))
     with open(arg("--items")) as fh:
@@ -107,7 +111,7 @@ def load():
         watchdog.end(functools.partial(append, out, dict(record, kind="load", **result)))
 
 
-def registry():
+def registry() -> None:
     with open(arg("--out"), "w") as fh:
         json.dump({"ops": {"Conv2D": {"attrs": ["T"]}}, "cell": {"kind": "cell", "tensorflow": "fake"}}, fh)
 

@@ -45,6 +45,6 @@ def fake_plan(path: Path, offline: bool) -> tuple[matrix.Matrix, list[plan.Cell]
 
 
 if __name__ == "__main__":
-    cli._resolve = fake_plan  # type: ignore[assignment]
-    runner.environment = FakeEnv  # type: ignore[assignment]
+    cli._resolve = fake_plan
+    runner.environment = FakeEnv  # type: ignore[attr-defined]  # the runner's seam (its name for envs.environment)
     sys.exit(cli.main(sys.argv[1:]))

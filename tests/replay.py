@@ -106,8 +106,8 @@ def main(argv: list[str]) -> int:
         prepare(json.loads(Path(argv[1]).read_text()), Path(argv[2]))
         return 0
     os.chdir(argv[1])
-    cli._resolve = replay_plan  # type: ignore[assignment]
-    runner.environment = ReplayEnv  # type: ignore[assignment]
+    cli._resolve = replay_plan
+    runner.environment = ReplayEnv  # type: ignore[attr-defined]  # the runner's seam (its name for envs.environment)
     return cli.main(argv[2:])
 
 

@@ -4,18 +4,21 @@ comes back as the recording has it, with no TensorFlow. Which cell it runs
 in is read from the folder the host gives it (runs/<name>/cells/<cell>/...).
 An item the recording lacks is not applicable ("not in the recording")."""
 
+from __future__ import annotations
+
 import json
 import os
 import sys
+from typing import IO, Any
 
 REPLAY = os.environ["REPLAY_DIR"]
 
 
-def arg(name, default=None):
-    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else default
+def arg(name: str) -> str:
+    return sys.argv[sys.argv.index(name) + 1]
 
 
-def cell_of(path, up):
+def cell_of(path: str, up: int) -> str:
     """The cell folder's name, `up` levels above `path`."""
     folder = os.path.abspath(path)
     for _ in range(up):
@@ -23,17 +26,18 @@ def cell_of(path, up):
     return os.path.basename(folder)
 
 
-def recorded(kind, cell):
+def recorded(kind: str, cell: str) -> dict[str, Any]:
     with open(os.path.join(REPLAY, kind, cell + ".json")) as fh:
-        return json.load(fh)
+        found: dict[str, Any] = json.load(fh)
+    return found
 
 
-def append(fh, record):
+def append(fh: IO[str], record: dict[str, Any]) -> None:
     fh.write(json.dumps(record) + "\n")
     fh.flush()
 
 
-def export():
+def export() -> None:
     out = arg("--out")
     cell = cell_of(out, 1)
     artifacts = recorded("exports", cell)
@@ -54,7 +58,7 @@ def export():
             append(fh, dict(record, kind="artifact"))
 
 
-def load():
+def load() -> None:
     out = arg("--out")
     loads = recorded("loads", cell_of(out, 1))
     keys = ("producer", "probe", "format", "loader")
@@ -69,7 +73,7 @@ def load():
             append(fh, dict(record, kind="load", **head))
 
 
-def registry():
+def registry() -> None:
     with open(arg("--out"), "w") as fh:
         json.dump(recorded("registries", cell_of(arg("--out"), 1)), fh)
 

@@ -72,6 +72,7 @@ def healthy_run(folder: Path, text: str, name: str, cells: tuple[str, ...]) -> d
 
 
 def artifact(results: dict[str, Any], producer: str, probe: str, fmt: str) -> dict[str, Any]:
+    found: dict[str, Any]
     [found] = [a for a in results["artifacts"] if (a["producer"], a["probe"], a["format"]) == (producer, probe, fmt)]
     return found
 

@@ -15,13 +15,13 @@ REGISTRY = {"ops": {"Conv2D": {"attrs": ["T", "strides"]}, "VarHandleOp": {"attr
 
 
 def model(kind: str, default_attrs: dict[str, list[str]] | None = None) -> GraphInfo:
-    attrs = {"Conv2D": {"T": {b"t"}, "strides": {b"s"}, "explicit_paddings": {b""}},
-             "VarHandleOp": {"dtype": {b"d"}, "debug_name": {b"v1"}}}
+    attrs = {"Conv2D": {"T": 1, "strides": 1, "explicit_paddings": 1},
+             "VarHandleOp": {"dtype": 1, "debug_name": 1}}
     return GraphInfo(kind, attrs, {}, "2.18.1", default_attrs or {})
 
 
 def test_missing_ops_fail_everywhere() -> None:
-    info = GraphInfo("graph_def", {"BatchMatMulV2": {"T": {b"t"}}, "Einsum": {}}, {}, None)
+    info = GraphInfo("graph_def", {"BatchMatMulV2": {"T": 1}, "Einsum": {}}, {}, None)
     verdict = check.check(info, REGISTRY, "2.12.1")
     assert verdict.verdict == check.WILL_FAIL and verdict.missing_ops == ("BatchMatMulV2", "Einsum")
 
@@ -45,7 +45,7 @@ def test_tf2_consumers_ignore_unknown_attrs() -> None:
 
 
 def test_tf113_loads_a_saved_model_whose_missing_op_only_an_unrun_function_holds() -> None:
-    info = GraphInfo("saved_model", {"VarHandleOp": {"dtype": {b"d"}}, "DisableCopyOnRead": {}}, {}, "2.12.1",
+    info = GraphInfo("saved_model", {"VarHandleOp": {"dtype": 1}, "DisableCopyOnRead": {}}, {}, "2.12.1",
                      lazy_ops=["DisableCopyOnRead"])
     old = check.check(info, REGISTRY, "1.13.2")
     assert old.verdict == check.SHOULD_LOAD and old.ignored_ops == ("DisableCopyOnRead",) and old.missing_ops == ()
@@ -94,7 +94,7 @@ def test_not_a_model(tmp_path: Path) -> None:
 def _functions_attr() -> GraphInfo:
     """A 2.11 Keras SavedModel's shape: AssignVariableOp.validate_shape only in
     function bodies the serving signature and restore never call."""
-    attrs = {"AssignVariableOp": {"dtype": {b"d"}, "validate_shape": {b"f"}}}
+    attrs = {"AssignVariableOp": {"dtype": 1, "validate_shape": 1}}
     return GraphInfo("saved_model", attrs, {}, "2.11.1", lazy_attrs={"AssignVariableOp": ["validate_shape"]})
 
 
@@ -256,3 +256,53 @@ def test_a_keras_config_nested_too_deep_is_one_line(tmp_path: Path, name: str,
         with h5py.File(path, "r+") as f:
             f.attrs["model_config"] = deep
     assert "nested" in _check([str(path), "--against", "tf==2.15"], capsys, 2)[1]
+
+
+@pytest.mark.parametrize("minor", ["2.12", "2.18"])
+def test_an_op_loads_up_to_the_highest_version_its_interpreter_measured_and_not_one_above(minor: str) -> None:
+    """The boundary, read off a shipped registry (measured by the registry verb):
+    FULLY_CONNECTED at the interpreter's highest version loads, one above does not."""
+    measured = registries.load(minor)[1]["tflite_ops"]["FULLY_CONNECTED"]
+    registry = {"tflite_ops": {"FULLY_CONNECTED": measured}}
+    assert check.tflite({"FULLY_CONNECTED": measured}, registry, minor).verdict == check.SHOULD_LOAD
+    assert check.tflite({"FULLY_CONNECTED": measured - 1}, registry, minor).verdict == check.SHOULD_LOAD
+    above = check.tflite({"FULLY_CONNECTED": measured + 1}, registry, minor)
+    assert (above.verdict, above.missing_ops) == (check.WILL_FAIL, (f"FULLY_CONNECTED@v{measured + 1}",))
+
+
+# -- Keras verdicts at their boundaries, whole (what `sandbox check --json` prints) ----------------
+SAVED = GraphInfo("saved_model", {"MatMul": {"T": 1}}, {}, "2.12.1")
+MATMUL = {"ops": {"MatMul": {"attrs": ["T"]}}}
+
+
+def test_keras_3_loads_no_saved_model_directory() -> None:
+    found = check.check(SAVED, {**MATMUL, "keras": {"version": "3.0.0", "major": 3}}, "2.16.1", "keras", check.SEPARATE)
+    assert found == check.Verdict("2.16.1", check.WILL_FAIL, (), (), (), loader="keras3",
+                                  reasons=("Keras 3 loads no SavedModel directories (only .keras and .h5 files)",))
+
+
+@pytest.mark.parametrize("version, fails", [("2.4.0", True), ("2.5.0", False), ("2.12.0", False)])
+def test_keras_metadata_in_its_own_file_is_read_from_keras_2_5(version: str, fails: bool) -> None:
+    registry = {**MATMUL, "keras": {"version": version, "major": 2}}
+    found = check.check(SAVED, registry, version, "keras", check.SEPARATE)
+    reasons = (f"Keras {version} reads Keras metadata from saved_model.pb; this model keeps it in keras_metadata.pb "
+               "only",) if fails else ()
+    assert found == check.Verdict(version, check.WILL_FAIL if fails else check.SHOULD_LOAD, (), (), (), (), "keras2",
+                                  reasons)
+    inline = check.check(SAVED, registry, version, "keras", check.INLINE)
+    assert (inline.verdict, inline.reasons) == (check.SHOULD_LOAD, ())
+
+
+def test_a_release_without_a_keras_record_is_unknown() -> None:
+    found = check.keras_check(_keras("keras_h5", "2.12.0"), {}, "1.9.0")
+    assert found == check.Verdict("1.9.0", check.UNKNOWN, (), (), (), loader="keras",
+                                  reasons=("no record of this release's tf.keras",))
+
+
+@pytest.mark.parametrize("version, major, fails", [("2.3.0", 2, True), ("2.4.0", 2, False), ("3.0.0", 3, False)])
+def test_the_functional_class_is_known_from_keras_2_4(version: str, major: int, fails: bool) -> None:
+    registry = {"keras": {"version": version, "major": major, "layers": ["Dense", "InputLayer"]}}
+    found = check.keras_check(_keras("keras_h5", "2.12.0"), registry, version)
+    assert found.missing_ops == (("Functional",) if fails else ())
+    assert found.reasons == ((f"Keras {version} predates the Functional class",) if fails else ())
+    assert found.loader == ("keras3" if major == 3 else "keras2") and found.target == version

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from sandbox import classify as classify_module
+from sandbox.agent.tflite_ops import BUILTIN_OPS
 from sandbox.classify import CATEGORIES, FAILED, Classified, classify
 from sandbox.static import static_check
 
@@ -77,6 +80,18 @@ CASES = [
      ("MultiHeadAttention.value_shape",)),
     ("load-error", "<class 'keras.src.initializers.constant_initializers.Zeros'> could not be deserialized properly."
      "\n\nException encountered: Zeros() takes no arguments", "TypeError", None, None, "keras-config", ("Zeros",)),
+    # nested: the class is the last one named before the innermost error (TF 1.14's .h5 in Keras 3.3, tf-map)
+    ("load-error", "Error when deserializing class 'LayerNormalization' using config={'name': 'layer_normalization', "
+     "'trainable': True, 'dtype': 'float32', 'epsilon': 0.001, 'center': True, 'scale': True, 'beta_initializer': "
+     "{'class_name': 'Zeros', 'config': {'dtype': 'float32'}}, 'gamma_initializer': {'class_name': 'Ones', 'config': "
+     "{'dtype': 'float32'}}, 'beta_regularizer': None, 'gamma_regularizer': None, 'beta_constraint': None, "
+     "'gamma_constraint': None, 'axis': 1}.\n\nException encountered: <class "
+     "'keras.src.initializers.constant_initializers.Zeros'> could not be deserialized properly. Please ensure that "
+     "components that are Python object instances (layers, models, etc.) returned by `get_config()` are explicitly "
+     "deserialized in the model's `from_config()` method.\n\nconfig={'module': 'keras.initializers', 'class_name': "
+     "'Zeros', 'config': {'dtype': 'float32'}, 'registered_name': None}.\n\nException encountered: Zeros() takes no "
+     "arguments", "TypeError", "keras/src/ops/operation.py:236 in from_config", "LayerNormalization.from_config",
+     "keras-config", ("Zeros",)),
     # Keras 2.13 reading a 2.15 .keras: the weights moved inside model.weights.h5
     ("load-error", "Layer 'dense' expected 2 variables, but received 0 variables during loading. Expected: "
      "['dense/kernel:0', 'dense/bias:0']", "ValueError", "keras/src/saving/saving_lib.py:446 in _load_state",
@@ -122,6 +137,9 @@ CASES = [
      ("tensorflow.SavedModel",)),
     ("load-error", "google.protobuf.message.DecodeError: Truncated message.", "DecodeError", None, None, "protobuf-parse",
      ("protobuf message",)),
+    # FromString on bytes that do not parse: protobuf 3.14 (cpp, TF 1.15) and 4.23 (upb, TF 2.12) alike, measured;
+    # it names no message type, so no culprit
+    ("load-error", "Error parsing message", "DecodeError", None, None, "protobuf-parse", ()),
     ("crash", "the agent process died of SIGSEGV (segmentation fault) while exporting lstm/tflite_int8",
      "SIGSEGV", "tensorflow/lite/python/optimize/calibrator.py:152 in _feed_tensors", None, "crash",
      ("SIGSEGV in calibrator._feed_tensors",)),
@@ -158,6 +176,15 @@ def test_every_pattern_decides_a_case() -> None:
 def test_every_category_is_documented_and_reached() -> None:
     reached = {case[5] for case in CASES}
     assert reached == set(CATEGORIES), set(CATEGORIES) ^ reached
+
+
+def test_a_builtin_code_past_the_known_table_is_named_by_its_number() -> None:
+    """"Op builtin_code out of range: N" from an interpreter older than the op; an N the agent's
+    table (sandbox/agent/tflite_ops.py) does not reach yet is BUILTIN_N, not a crash."""
+    for code in (len(BUILTIN_OPS), len(BUILTIN_OPS) + 7):
+        found = classify("load-error", f"Op builtin_code out of range: {code}. Are you using old TFLite binary with newer "
+                         "model?Registration failed.")
+        assert found == Classified("tflite-op-version", (f"BUILTIN_{code}",))
 
 
 def test_tf113_savedmodel_loader_keyerror_names_the_missing_op() -> None:
@@ -206,7 +233,7 @@ def test_static_check_names_every_missing_op_and_attr() -> None:
     assert found.missing_attrs == ("VarHandleOp.debug_name",)
 
 
-REGISTRY_1X = {"tensorflow": "1.15.5", "ops": {
+REGISTRY_1X: dict[str, Any] = {"tensorflow": "1.15.5", "ops": {
     "Conv2D": {"attrs": ["T", "strides", "padding"]},
     "VarHandleOp": {"attrs": ["dtype", "shape", "container", "shared_name"]}}}
 ARTIFACT = {"Conv2D": ["T", "strides", "explicit_paddings"], "VarHandleOp": ["dtype", "shape", "debug_name"]}

@@ -60,7 +60,7 @@ def changed(tmp_path: Path, module: str, definition: str) -> set[tuple[str, ...]
 
 def every(kind: str, *, probe: str | None = None, fmt: str | None = None,
           loaders: tuple[str, ...] | None = None) -> set[tuple[str, ...]]:
-    found = set()
+    found: set[tuple[str, ...]] = set()
     for p in PROBES:
         for f in FORMATS:
             if (probe or p) != p or (fmt or f) != f:

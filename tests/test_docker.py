@@ -17,7 +17,7 @@ from test_docker_config import docker_cell
 from sandbox import matrix, plan
 from sandbox.envs import ProvisionFailed, engine
 from sandbox.envs.docker import DockerEnvironment
-from sandbox.errors import CommandFailed
+from sandbox.errors import CommandFailed, Interrupted
 
 pytestmark = pytest.mark.docker
 
@@ -48,7 +48,7 @@ print(json.dumps(out))
 @pytest.fixture(autouse=True)
 def no_leftover_containers(client: docker.DockerClient, base_image: str) -> Iterator[None]:
     yield
-    engine.resume_after_interrupt()
+    engine._stopping.clear()  # containers again after a test that interrupted them
     left = client.containers.list(all=True, filters={"ancestor": base_image})
     assert not left, f"containers left behind: {[c.name for c in left]}"
 
@@ -91,7 +91,7 @@ def test_interrupt_removes_running_containers_and_starts_no_more(client: docker.
     engine.interrupt()  # what the runner calls on Ctrl-C
     worker.join(60)
     assert not worker.is_alive() and codes and codes[0] != 0
-    with pytest.raises(engine.Interrupted):
+    with pytest.raises(Interrupted):
         engine.run(client, base_image, ["true"], engine.Confinement(), log=None, timeout=30)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from test_runner import FakeEnv, make_cell
 
-from sandbox import collect, matrix, plan, runner
+from sandbox import collect, envs, matrix, plan, runner
 from sandbox.envs import EnvInfo, ProvisionFailed, engine
 from sandbox.envs.docker import DockerEnvironment
 from sandbox.envs.wheelhouse import Target
@@ -90,7 +90,7 @@ def test_ctrl_c_stops_the_backends_containers(tmp_path: Path, monkeypatch: pytes
             raise KeyboardInterrupt
 
     stopped: list[bool] = []
-    monkeypatch.setattr(runner.envs, "interrupt", lambda: stopped.append(True))
+    monkeypatch.setattr(envs, "interrupt", lambda: stopped.append(True))
     monkeypatch.setattr(runner, "environment", Interrupting)
     cell = make_cell("1.0", Interpreter(Path(sys.executable), (3, 11, 0), "x86_64", "PATH"))
     mx = matrix.Matrix(tmp_path / "m.toml", "t", (), ("batchnorm",), ("frozen_graph",), timeout=3)

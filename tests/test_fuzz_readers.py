@@ -313,8 +313,8 @@ def test_fuzz_bundles(tmp_path: Path, shard_run: tuple[list[Path], list[Path]], 
     target = bundle / "bundle.json"
     if which == "record":
         target = sorted((bundle / "store").rglob("*.json"))[0]
-    seed = target.read_bytes()
-    _resign(target, choice.draw(st.one_of(mutants(seed, text=True), json_mutants(seed))))
+    original = target.read_bytes()
+    _resign(target, choice.draw(st.one_of(mutants(original, text=True), json_mutants(original))))
     if which == "record":  # and bundle.json names the forged record's digest, as a forger would
         data = json.loads((bundle / "bundle.json").read_text())
         try:

@@ -20,6 +20,7 @@ from results_schema import assert_valid
 
 from sandbox import cli, crashes, digests, runner, summary
 from sandbox.display import closing_summary
+from sandbox.errors import SandboxError
 from sandbox.records import Artifact, ArtifactStatus, Load, LoadStatus
 from sandbox.report import diff, document, junit, verdict
 from sandbox.report.document import ResultsDocument
@@ -240,14 +241,23 @@ def test_the_exit_code_is_4_with_any_harness_error() -> None:
     assert cli._exit_code([errored, ours]) == 4
 
 
+INTERNAL = "sandbox: internal error: KeyError: 'nope' (a bug in sandbox: please report it; --debug shows the trace)"
+
+
+@pytest.mark.parametrize("argv, traceback", [(["pythons"], False), (["--debug", "pythons"], True),
+                                             (["pythons", "--debug"], True)])
 def test_an_unexpected_exception_in_the_cli_is_one_line_and_exit_4(monkeypatch: pytest.MonkeyPatch,
-                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+                                                                    capsys: pytest.CaptureFixture[str], argv: list[str],
+                                                                    traceback: bool) -> None:
+    """A bug of ours (here a verb that raises KeyError) is one line and exit 4; --debug adds the trace."""
     def broken(args: Any) -> int:
-        return {}["nope"]  # type: ignore[no-any-return]
+        return int({"a": "1"}["nope"])
     monkeypatch.setattr(cli, "cmd_pythons", broken)
-    assert cli.main(["pythons"]) == 4
-    err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "internal error: KeyError" in err and "Traceback" not in err
+    assert cli.main(argv) == 4
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert lines[-1] == INTERNAL and out == ""
+    assert ("Traceback (most recent call last):" in err) == traceback and (len(lines) == 1) != traceback
 
 
 def test_a_version_2_document_is_read_and_version_1_is_one_line(tmp_path: Path) -> None:
@@ -257,7 +267,7 @@ def test_a_version_2_document_is_read_and_version_1_is_one_line(tmp_path: Path) 
     assert document.load(tmp_path).schema_version == document.SCHEMA_VERSION == 3
     data["schema_version"] = 1
     (tmp_path / "results.json").write_text(json.dumps(data))
-    with pytest.raises(cli.SandboxError, match=r"schema_version 1 is not supported \(this sandbox reads 2, 3\)"):
+    with pytest.raises(SandboxError, match=r"schema_version 1 is not supported \(this sandbox reads 2, 3\)"):
         document.load(tmp_path)
 
 

@@ -4,13 +4,14 @@ built or run before the input is known to be good (issue 13)."""
 
 from __future__ import annotations
 
+import platform
 from pathlib import Path
 from typing import Any
 
 import pytest
 from test_plan import PYTHONS, FakeCatalog
 
-from sandbox import cli, repro, runner
+from sandbox import cli, matrix, pythons, repro, runner, versions
 from sandbox.errors import ConfigError, SandboxError
 
 
@@ -25,9 +26,9 @@ def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
 def offline_world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A fake release catalog and interpreters; anything that would build an
     environment or run the reporter's code fails the test."""
-    monkeypatch.setattr(cli.versions, "Catalog", lambda offline=False: FakeCatalog())
-    monkeypatch.setattr(cli.versions.platform, "machine", lambda: "x86_64")
-    monkeypatch.setattr(cli.pythons, "discover", lambda: PYTHONS)
+    monkeypatch.setattr(versions, "Catalog", lambda offline=False: FakeCatalog())
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(pythons, "discover", lambda: PYTHONS)
     monkeypatch.setenv("SANDBOX_CACHE_DIR", str(tmp_path / "cache"))
 
     def forbidden(*args: Any, **kwargs: Any) -> Any:
@@ -151,6 +152,6 @@ def test_an_os_error_nobody_foresaw_is_still_one_line(tmp_path: Path, monkeypatc
     def boom(path: Path) -> None:
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(cli.matrix, "load", boom)
+    monkeypatch.setattr(matrix, "load", boom)
     assert cli.main(["plan", str(tmp_path / "m.toml")]) == SandboxError.exit_code
     assert f"cannot use {tmp_path / 'm.toml'}: Permission denied" in one_line_error(capsys)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import platform
 from pathlib import Path
 
 import pytest
 
 from sandbox import cli, matrix, plan, versions
-from sandbox.errors import ConfigError
+from sandbox.errors import ConfigError, SandboxError
 from sandbox.pythons import Discovery, Interpreter
 
-FILES = [
+Wheels = list[tuple[str, ...]]  # (file name, upload time[, requires-python])
+FILES: Wheels = [
     ("tensorflow-1.13.1-cp37-cp37m-manylinux1_x86_64.whl", "2019-02-26T00:00:00Z"),
     ("tensorflow-1.13.2-cp37-cp37m-manylinux1_x86_64.whl", "2019-07-15T10:00:00Z"),
     ("tensorflow-1.13.2-cp36-cp36m-manylinux1_x86_64.whl", "2019-07-16T09:27:42Z"),
@@ -21,11 +23,11 @@ FILES = [
     ("tensorflow-2.16.0rc0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", "2024-02-01T00:00:00Z"),
     ("tensorflow-1.11.0-cp36-cp36m-manylinux1_x86_64.whl", "2018-09-27T00:00:00Z"),
 ]
-CPU_FILES = [
+CPU_FILES: Wheels = [
     ("tensorflow_cpu-2.15.1-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", "2024-03-09T00:00:00Z"),
 ]
 # Runtimes beside TF (file names and dates as on PyPI)
-RUNTIME_FILES = {
+RUNTIME_FILES: dict[str, Wheels] = {
     "tf-keras": [("tf_keras-2.15.0-py3-none-any.whl", "2023-11-07T00:00:00Z"),
                  ("tf_keras-2.15.1-py3-none-any.whl", "2024-03-08T12:00:00Z")],
     "keras": [("keras-3.0.5-py3-none-any.whl", "2024-02-14T00:00:00Z", ">=3.9"),
@@ -62,7 +64,7 @@ PYTHONS = Discovery({"3.7": interp("3.7.16"), "3.11": interp("3.11.7")}, ("PATH"
 
 @pytest.fixture(autouse=True)
 def x86(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(versions.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
 
 
 def test_minor_means_newest_patch_for_that_python() -> None:
@@ -180,7 +182,7 @@ def test_a_range_that_matches_nothing_is_one_line(tmp_path: Path) -> None:
 
 
 # A catalog with a Keras 3 era TF: the map's tf-keras cells start at 2.16.
-MAP_FILES = {
+MAP_FILES: dict[str, Wheels] = {
     "tensorflow": [*FILES, ("tensorflow-2.16.2-cp311-cp311-manylinux_2_17_x86_64.whl", "2024-06-28T00:00:00Z")],
     "tensorflow-cpu": [*CPU_FILES, ("tensorflow_cpu-2.16.2-cp311-cp311-manylinux_2_17_x86_64.whl", "2024-06-28T00:00:00Z")],
     "tf-keras": [*RUNTIME_FILES["tf-keras"], ("tf_keras-2.16.0-py3-none-any.whl", "2024-03-09T00:00:00Z")],
@@ -242,5 +244,5 @@ def test_shell_takes_a_cell_from_the_matrix_with_its_pinned_packages(tmp_path: P
     path.write_text('tensorflow = ["2.15"]\npython = "3.11"\npackages = ["tf-keras==2.15.0"]\n')
     cell = cli.shell_cell("tf2.15.1-py3.11-cpu+tf-keras", path, FakeCatalog(), PYTHONS)
     assert cell.requirements == ("tensorflow==2.15.1", "tf-keras==2.15.0")
-    with pytest.raises(cli.SandboxError, match="is not a cell id like"):
+    with pytest.raises(SandboxError, match="is not a cell id like"):
         cli.shell_cell("tf2.15.1_py3.11", path, FakeCatalog(), PYTHONS)

@@ -63,7 +63,7 @@ def test_the_readme_sample_is_what_sandbox_prints_for_the_published_run() -> Non
 
     phases = [PHASE.match(l) for l in rest if l.startswith("[")]
     assert phases and all(phases), [l for l in rest if l.startswith("[")]
-    seen = Counter()
+    seen: Counter[str] = Counter()
     for found in phases:
         assert found
         cell, phase, words = found["cell"], found["phase"], found["rest"]

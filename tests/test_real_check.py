@@ -52,8 +52,9 @@ def results(work: Path) -> dict[str, Any]:
 
 
 def artifact_path(work: Path, results: dict[str, Any], producer: str, probe: str, fmt: str) -> Path:
+    found: dict[str, Any]
     [found] = [a for a in results["artifacts"] if (a["producer"], a["probe"], a["format"]) == (producer, probe, fmt)]
-    return work / "runs" / "check" / "cells" / producer / "artifacts" / found["path"]
+    return work / "runs" / "check" / "cells" / producer / "artifacts" / str(found["path"])
 
 
 def verdicts(path: Path, consumer: str) -> dict[str, check.Verdict]:

@@ -59,6 +59,7 @@ def registries(work: Path, results: dict[str, Any]) -> dict[str, dict[str, Any]]
 
 
 def load(results: dict[str, Any], producer: str, consumer: str, probe: str, fmt: str, loader: str) -> dict[str, Any]:
+    found: dict[str, Any]
     [found] = [l for l in results["loads"] if (l["producer"], l["consumer"], l["probe"], l["format"], l["loader"])
                == (producer, consumer, probe, fmt, loader)]
     return found

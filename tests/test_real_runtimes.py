@@ -115,6 +115,7 @@ def files(folder: Path, producer: str, probe: str, fmt: str) -> tuple[str, str, 
 
 
 def load(found: dict[str, Any], producer: str, consumer: str, probe: str, fmt: str, loader: str) -> dict[str, Any]:
+    hit: dict[str, Any]
     [hit] = [l for l in found["loads"] if (l["producer"], l["consumer"], l["probe"], l["format"], l["loader"])
              == (producer, consumer, probe, fmt, loader)]
     return hit

@@ -18,7 +18,7 @@ from results_schema import assert_valid
 from sandbox_cli import results as read_results
 from sandbox_cli import sandbox
 
-from sandbox import cli, events, runner
+from sandbox import cli, runner
 from sandbox.envs import environment
 from sandbox.records import LoadStatus
 from sandbox.report.document import LoadRow, ResultsDocument
@@ -66,6 +66,7 @@ def results(first: tuple[subprocess.CompletedProcess[str], dict[str, Any]]) -> d
 
 
 def witness(results: dict[str, Any], producer: str, consumer: str, probe: str, fmt: str) -> dict[str, Any]:
+    found: dict[str, Any]
     [found] = [w for w in results["witnesses"] if (w["producer"], w["consumer"], w["probe"], w["format"])
                == (producer, consumer, probe, fmt)]
     return found
@@ -73,6 +74,7 @@ def witness(results: dict[str, Any], producer: str, consumer: str, probe: str, f
 
 def the_load(results: dict[str, Any], w: dict[str, Any]) -> dict[str, Any]:
     keys = ("consumer", "producer", "probe", "format", "loader")
+    found: dict[str, Any]
     [found] = [l for l in results["loads"] if all(l[k] == w[k] for k in keys)]
     return found
 
@@ -135,7 +137,7 @@ def test_witnesses_of_loads_that_work_give_the_producers_outputs(work: Path, res
     assert set(ok) >= {"tf1_session", "tf2_load", "import_graph_def", "keras2", "keras3", "tflite_interpreter",
                        "checkpoint_restore"}, set(ok)
     mx, cells = cli._resolve(work / "matrix.toml", offline=True)
-    run = runner.Run(mx, cells, work / "runs" / "witness-ok", 2, events.ignore, ResultsStore())
+    run = runner.Run(mx, cells, work / "runs" / "witness-ok", 2, lambda event: None, ResultsStore())
     items = [runs.Item(f"ok by {loader}", load) for loader, load in ok.items()]
     runs.witness(items, run)
     for item in items:

@@ -397,7 +397,8 @@ def map_page(browser: chromium.Browser, mapped: dict[str, Any],
 
 def cell_of(results: dict[str, Any], minor: str) -> str:
     """The cell of the newest TF of a minor ("1.15")."""
-    return [c for c in expected_of(results).cells if c.startswith(f"tf{minor}.")][-1]
+    found: list[str] = [c for c in expected_of(results).cells if c.startswith(f"tf{minor}.")]
+    return found[-1]
 
 
 def minor(cell: str) -> str:

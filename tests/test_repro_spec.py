@@ -10,6 +10,7 @@ from test_plan import FakeCatalog
 
 from sandbox import repro
 from sandbox.errors import ConfigError, SandboxError
+from sandbox.store import read_jsonl
 
 EXAMPLES = Path(__file__).parent.parent / "examples" / "repro"
 
@@ -84,7 +85,7 @@ def test_artifact_detection(tmp_path: Path) -> None:
 
 def test_manifest_carries_the_static_ops(tmp_path: Path) -> None:
     repro.write_manifest(tmp_path, EXAMPLES / "batch_matmul_tf1.15.pb", "frozen_graph", "artifact")
-    record = repro.results_json(tmp_path / "manifest.jsonl")
+    [record] = read_jsonl(tmp_path / "manifest.jsonl")
     assert "BatchMatMulV2" in record["ops"] and record["inputs"] is None
 
 
@@ -92,6 +93,6 @@ def test_a_corrupt_model_still_goes_to_the_consumers(tmp_path: Path) -> None:
     bad = tmp_path / "model.pb"
     bad.write_bytes(b"\x0a\xff\xff\xff not a graph")
     repro.write_manifest(tmp_path / "producer", bad, "frozen_graph", "artifact")
-    record = repro.results_json(tmp_path / "producer" / "manifest.jsonl")
+    [record] = read_jsonl(tmp_path / "producer" / "manifest.jsonl")
     assert record["status"] == "exported" and record["ops"] == []
     assert "corrupt or truncated GraphDef" in record["reason"]

@@ -134,7 +134,7 @@ def test_runtime_registries_live_in_folders_of_their_own(tmp_path: Path, monkeyp
         registries.load("3.0", "keras")
 
 
-CELLS = [
+CELLS: list[dict[str, Any]] = [
     {"id": "keras3.5.0-jax0.4.31-py3.12-cpu", "status": "ok", "tensorflow": "", "python": "3.12.1", "image": "cpu",
      "backend": "venv", "runtime": {"name": "keras", "package": "keras", "version": "3.5.0", "backend": "jax",
                                     "backend_version": "0.4.31"}},

@@ -52,8 +52,8 @@ def test_every_cell_is_produced_before_any_load_starts_and_each_pair_is_loaded_o
 def test_a_worker_loads_instead_of_waiting_for_the_slowest_export() -> None:
     # 2 workers, one export four times as slow as the others: the barrier between
     # exports and loads would leave a worker idle for most of it
-    cells = {"a": 1, "b": 1, "slow": 4}
-    loads = {"a": 3, "b": 3, "slow": 3}
+    cells = {"a": 1.0, "b": 1.0, "slow": 4.0}
+    loads = {"a": 3.0, "b": 3.0, "slow": 3.0}
     wall, started, idle = simulate(cells, loads, workers=2)
     early = [t for at, t in started if t.kind == "load" and at < 4]
     assert early and all("slow" not in t.producers for t in early)  # loads of what is ready
@@ -64,8 +64,8 @@ def test_a_worker_loads_instead_of_waiting_for_the_slowest_export() -> None:
 def test_at_the_end_the_last_consumers_producers_are_split_over_the_free_workers() -> None:
     # the slowest consumer is the last to be ready: alone at the end it would keep one worker
     # busy while the other waits; split in halves (and halves again), both work to the end
-    cells = {"a": 1, "b": 1, "slow": 1, "c": 1}
-    loads = {"a": 2, "b": 2, "c": 2, "slow": 16}
+    cells = {"a": 1.0, "b": 1.0, "slow": 1.0, "c": 1.0}
+    loads = {"a": 2.0, "b": 2.0, "c": 2.0, "slow": 16.0}
     wall, started, idle = simulate(cells, loads, workers=2, per_batch=0.1)
     slow = [t for _, t in started if t.kind == "load" and t.cell == "slow"]
     assert len(slow) > 1 and sorted(p for t in slow for p in t.producers) == sorted(cells)

@@ -12,6 +12,7 @@ import pytest
 from test_runner import PROVISIONED, FakeEnv, make_cell
 
 from sandbox import collect, digests, matrix, runner
+from sandbox.errors import SandboxError
 from sandbox.pythons import Interpreter
 from sandbox.store import ResultsStore
 from sandbox.untrusted import UnsafeInput
@@ -309,7 +310,7 @@ def test_a_run_folder_that_holds_the_store_is_refused(tmp_path: Path, monkeypatc
     mx = matrix.Matrix(tmp_path / "m.toml", "t", (), ("batchnorm",), ("frozen_graph",), timeout=30)
     store = ResultsStore(tmp_path / "work" / "t" / "store")
     store.put("loads", "ab" * 32, {"status": "ok"})
-    with pytest.raises(runner.SandboxError, match="holds the results store"):
+    with pytest.raises(SandboxError, match="holds the results store"):
         runner.Run(mx, [], tmp_path / "work" / "t", 1, lambda *a: None, store).run()
     assert store.get("loads", "ab" * 32) == {"status": "ok"}
 
@@ -318,3 +319,33 @@ def test_a_journal_line_nested_too_deep_is_skipped_like_a_torn_one() -> None:
     from sandbox.store import json_objects
     deep = '{"a": ' * 100_000 + "1" + "}" * 100_000
     assert list(json_objects([deep, '{"kind": "load"}'])) == [{"kind": "load"}]
+
+
+def test_a_renamed_export_file_fails_verification(tmp_path: Path) -> None:
+    """The files' digest covers their names, not only their bytes: a SavedModel
+    whose variables file took another name is another model (a file renamed by
+    hand or by a forged bundle is caught like an edited one)."""
+    source = tmp_path / "src" / "p" / "saved_model"
+    (source / "variables").mkdir(parents=True)
+    (source / "saved_model.pb").write_bytes(b"graph")
+    (source / "variables" / "variables.index").write_bytes(b"index")
+    store = ResultsStore(tmp_path / "store")
+    key, payload = store.put_export("ab" * 32, {"probe": "p", "format": "saved_model", "status": "exported"}, None,
+                                    {"p/saved_model": source})
+    folder = store.files_dir(key, payload["files_digest"])
+    assert ResultsStore(tmp_path / "store").verify_files(key, payload)
+    variables = folder / "p" / "saved_model" / "variables"
+    (variables / "variables.index").rename(variables / "variables.indeX")
+    assert not ResultsStore(tmp_path / "store").verify_files(key, payload)
+    assert store.get_export(key) is None
+
+
+def test_the_digest_of_a_tree_names_each_file(tmp_path: Path) -> None:
+    """Same bytes under another name: another digest; back under the first name: the first."""
+    (tmp_path / "a").write_bytes(b"1")
+    (tmp_path / "b").write_bytes(b"2")
+    first = digests.of_tree(tmp_path)
+    (tmp_path / "b").rename(tmp_path / "c")
+    assert digests.of_tree(tmp_path) != first
+    (tmp_path / "c").rename(tmp_path / "b")
+    assert digests.of_tree(tmp_path) == first

@@ -25,7 +25,6 @@ from sandbox.errors import CommandFailed
 from sandbox.plan import Cell
 
 PROBE_TIMEOUT = 300.0
-PULL_TIMEOUT = 1800
 
 # What an image holds. Python 3.6+ syntax; TF is optional here.
 INSPECT = (

@@ -105,11 +105,6 @@ def interrupt() -> None:
         box.remove()
 
 
-def resume_after_interrupt() -> None:
-    """Allow containers again (tests, or a library caller that carries on)."""
-    _stopping.clear()
-
-
 class Container:
     """A created-and-started container, removed on leaving the `with` block."""
 
