@@ -36,6 +36,7 @@ CATEGORIES = {
     "tflite-flex-op": "the model needs select TF ops (Flex) the consumer's interpreter does not run",
     "protobuf-parse": "the consumer cannot parse the file",
     "converter-refused": "a TensorFlow converter refused the model (an export)",
+    "keras-save": "the producer's Keras cannot write the model in this format (an export)",
     "crash": "the process died of a signal in native code",
     "timeout": "no result within the time limit",
     "other": "not explained yet (a bug of the classifier to fix)",
@@ -166,6 +167,15 @@ _RULES: tuple[tuple[str, re.Pattern[str], Namer], ...] = (
     ("keras-deserialization", re.compile(r"<class '[A-Za-z0-9_.]*?\.([A-Za-z0-9_]+)'> could not be deserialized"),
      _first),
     ("keras-deserialization", re.compile(r"Unable to restore object of class '(\w+)'"), _first),
+    # Keras 3.0 reading an initializer (or other object) by a class name it does not have
+    # (its Orthogonal was OrthogonalInitializer): the config's class_name, else the bare identifier
+    ("keras-deserialization", re.compile(r"Could not interpret (?:\w+ ){1,2}identifier: \{.*?'class_name': '(\w+)'"),
+     _first),
+    ("keras-deserialization", re.compile(r"Could not interpret (?:\w+ ){1,2}identifier: '?([\w.]+)"), _first),
+    # Keras 3.0 rebuilding the graph of a newer Keras 3's Functional config: its nodes' arguments
+    # come in another shape (get_tensor() takes 3 positional arguments but 11 were given)
+    ("keras-deserialization", re.compile(r"functional_from_config\.<locals>\.\w+\(\) takes \d+ positional "
+                                         r"arguments? but \d+ (?:were|was) given"), _named("Functional")),
     # TF 1.x Keras: "Unknown layer: Functional"
     ("keras-deserialization", re.compile(r"Unknown (?:layer|object|initializer|activation|optimizer|loss|metric)"
                                          r"(?: type)?:? ?['\"]?([A-Za-z0-9_.]+)"), _first),
@@ -184,6 +194,9 @@ _RULES: tuple[tuple[str, re.Pattern[str], Namer], ...] = (
     ("keras-deserialization", re.compile(r"File format not supported: filepath="), _named("legacy SavedModel format")),
     ("keras-deserialization", re.compile(r"Unable to (?:open|synchronously open) file \(file signature not found"),
      _named("HDF5 file signature")),
+    # Keras 3.0-3.2 writing two weights of one layer (MultiHeadAttention's) under one HDF5 name
+    ("keras-save", re.compile(r"Unable to (?:synchronously )?create dataset \(name already exists\)"),
+     _named("HDF5 dataset name")),
     # freezing a tf.function whose while loop reads a variable (convert_variables_to_constants_v2, TF 2.0-2.2)
     ("converter-refused", re.compile(r"Cannot find the Placeholder op that is an input to the (\w+)"), _first),
     ("protobuf-parse", re.compile(r"Error parsing message(?: with type '([\w.]+)')?", re.I), _first),

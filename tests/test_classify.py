@@ -14,6 +14,18 @@ from sandbox.static import static_check
 # (status, text, error_type, raised_in, raised_by) -> (category, names)
 KERAS_210 = "keras/engine/input_layer.py:152 in __init__"
 CASES = [
+    # measured in reports/keras-map: Keras 3.0.5 reading LSTM/GRU files of Keras 2 and newer Keras 3
+    ("load-error", "Could not interpret initializer identifier: {'module': 'keras.initializers', 'class_name': "
+     "'Orthogonal', 'config': {'seed': None, 'gain': 1.0}, 'registered_name': None}", "ValueError",
+     "keras/src/initializers/__init__.py:117 in get", "LSTMCell.__init__", "keras-deserialization", ("Orthogonal",)),
+    # the words of Keras 3.0's activations.get (keras/src/activations/__init__.py) for a name it lacks
+    ("load-error", "Could not interpret activation function identifier: gelu_new", "ValueError",
+     "keras/src/activations/__init__.py:104 in get", "Dense.__init__", "keras-deserialization", ("gelu_new",)),
+    ("load-error", "functional_from_config.<locals>.get_tensor() takes 3 positional arguments but 11 were given",
+     "TypeError", "keras/src/models/functional.py:552 in <listcomp>", "Functional.functional_from_config",
+     "keras-deserialization", ("Functional",)),
+    ("error", "Unable to synchronously create dataset (name already exists)", "ValueError",
+     "h5d.pyx:137 in h5py.h5d.create", "Group.create_dataset", "keras-save", ("HDF5 dataset name",)),
     ("load-error", "Op type not registered 'FusedBatchNormV3' in binary running on host. Make sure the Op and Kernel "
      "are registered in the binary running in this process.", None, None, None, "op-not-registered", ("FusedBatchNormV3",)),
     ("load-error", "No op named BatchMatMulV2 in defined operations.", None, None, None, "op-not-registered",
