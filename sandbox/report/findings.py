@@ -231,7 +231,7 @@ def _notes(grid: Grid, producer: str) -> tuple[str, ...]:
 
 def _consumer_rows(grid: Grid, names: dict[str, str]) -> list[ConsumerRow]:
     rows: list[tuple[list[str], tuple[str, str]]] = []
-    for consumer in grid.consumers:
+    for consumer in grid.readers:
         loaded = [p for p in grid.producers if grid.square(p, consumer).loads]
         key = (runs(grid.consumers, set(loaded), names), names[loaded[-1]] if loaded else "")
         if rows and rows[-1][1] == key:

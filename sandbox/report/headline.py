@@ -14,8 +14,9 @@ from collections import defaultdict
 
 from tabulate import tabulate
 
+from sandbox import runtimes
 from sandbox.records import ArtifactStatus
-from sandbox.report.document import ExportRow, ResultsDocument
+from sandbox.report.document import CellRow, ExportRow, ResultsDocument
 from sandbox.report.findings import Group, export_problem, groups
 from sandbox.report.tables import (
     Grid,
@@ -26,6 +27,8 @@ from sandbox.report.tables import (
     labels,
     probe_order,
     runs,
+    runtime,
+    span,
 )
 from sandbox.report.verdict import VERSION_FINDINGS, Devices, devices
 
@@ -53,30 +56,44 @@ def counts(results: ResultsDocument) -> str:
     """The size of a report in one sentence: cells, probes, formats, exports, loads."""
     ids = healthy(results)
     cells = results.cell()
-    span = f" (TensorFlow {cells[ids[0]].tensorflow} to {cells[ids[-1]].tensorflow})" if ids else ""
+    only_tf = all(runtime(cells[c]).get("name") == runtimes.TENSORFLOW for c in ids)
+    ranges = f" ({span(results)})" if ids else ""
     failed = sum(a.failed for a in results.artifacts)
-    return (f"{len(ids)} TensorFlow cells{span}, {len(probe_order(results))} probes, "
+    return (f"{len(ids)} {'TensorFlow ' if only_tf else ''}cells{ranges}, {len(probe_order(results))} probes, "
             f"{len({a.format for a in results.artifacts})} formats: {len(results.artifacts):,} exports "
             f"({failed} failed), {len(results.loads):,} loads.")
 
 
 def _table(results: ResultsDocument, found: list[Grid], grouped: list[Group], ids: list[str], names: dict[str, str]) -> list[str]:
     cells = results.cell()
-    plain = [c for c in ids if not extra_packages(cells[c])]  # a "+tf-keras" twin is not what "newest" means
-    newest = (plain or ids)[-1]
-    majors = [c for c in ids if str(cells[c].tensorflow).split(".")[0] == str(cells[ids[0]].tensorflow).split(".")[0]]
-    old = majors[-1] if majors[-1] != newest else None
-    headers = ["format", "loader", f"saved with {names[newest]}, loads in", f"{names[newest]} loads models saved with"]
+    newest = _newest([c for c in ids if cells[c].role != "consumer"] or ids, cells)  # the newest that saves
+    reader = _newest([c for c in ids if cells[c].role != "producer"] or ids, cells)  # ... and that loads
+    old = _oldest_major(results, [c for c in ids if cells[c].role != "producer"], reader)
+    headers = ["format", "loader", f"saved with {names[newest]}, loads in", f"{names[reader]} loads models saved with"]
     headers += [f"{names[old]} loads models saved with"] if old else []
     rows = []
     breakers = _breakers(grouped)
     for grid in found:
-        loads_in = {c for c in grid.consumers if grid.square(newest, c).loads}
+        loads_in = {c for c in grid.readers if grid.square(newest, c).loads}
         rows.append([f"`{grid.format}`", f"`{grid.loader}`",
-                     (runs(grid.consumers, loads_in, names) or "none") if newest in grid.producers else "wrote none",
-                     _loads_from(grid, newest, names)] + ([_loads_from(grid, old, names)] if old else [])
+                     (runs(grid.readers, loads_in, names) or "none") if newest in grid.producers else "wrote none",
+                     _loads_from(grid, reader, names)] + ([_loads_from(grid, old, names)] if old else [])
                     + ["; ".join(breakers.get((grid.format, grid.loader), []))])
     return [tabulate(rows, [*headers, "what breaks the most pairs"], tablefmt="github")]
+
+
+def _newest(ids: list[str], cells: dict[str, CellRow]) -> str:
+    plain = [c for c in ids if not extra_packages(cells[c])]  # a "+tf-keras" twin is not what "newest" means
+    return (plain or ids)[-1]
+
+
+def _oldest_major(results: ResultsDocument, consumers: list[str], newest: str) -> str | None:
+    """The newest TensorFlow of the oldest major version that loads (TF 1.15
+    serving TF 2 models), when that is not `newest`; runtime cells have none."""
+    cells = results.cell()
+    tf = [c for c in consumers if runtime(cells[c]).get("name") == runtimes.TENSORFLOW]
+    majors = [c for c in tf if cells[c].tensorflow.split(".")[0] == cells[tf[0]].tensorflow.split(".")[0]] if tf else []
+    return majors[-1] if majors and majors[-1] != newest else None
 
 
 def _loads_from(grid: Grid, consumer: str, names: dict[str, str]) -> str:

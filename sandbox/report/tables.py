@@ -46,6 +46,12 @@ class Grid:
     problems: dict[tuple[str, str], list[LoadRow]] = field(default_factory=dict)
     # producer -> its exports of this format that failed (error, crash, timeout, harness error)
     exports: dict[str, list[ExportRow]] = field(default_factory=dict)
+    exporters: frozenset[str] = frozenset()  # cells that only export (role "producer"): they load nothing
+
+    @property
+    def readers(self) -> list[str]:
+        """The consumers that load: every cell but those that only export."""
+        return [c for c in self.consumers if c not in self.exporters]
 
     def square(self, producer: str, consumer: str, chosen: Sequence[int] | None = None) -> Square:
         letters = self.letters.get((producer, consumer), NONE * len(self.probes))
@@ -60,6 +66,11 @@ FORMAT_TEXT = {
     "keras_saved_model": "Keras model saved in the SavedModel format (Keras 2)",
     "keras_h5": "Keras .h5 (HDF5) file",
     "keras_v3": "Keras .keras file (the Keras 3 format; late Keras 2 releases write it too)",
+    "tf_keras_saved_model": "Keras SavedModel written by tf-keras (Keras 2 beside a Keras 3 TF)",
+    "tf_keras_h5": ".h5 file written by tf-keras (Keras 2 beside a Keras 3 TF)",
+    "tf_keras_v3": ".keras file written by tf-keras (Keras 2 beside a Keras 3 TF)",
+    "tflite_dynamic": "TensorFlow Lite flatbuffer, dynamic-range quantized weights",
+    "tflite_int8": "TensorFlow Lite flatbuffer, full-integer (int8) quantized",
     "tflite": "TensorFlow Lite flatbuffer",
     "tflite_flex": "TensorFlow Lite flatbuffer with select TF ops (Flex)",
     "checkpoint": "tf.train.Checkpoint restored into the probe's own model code",
@@ -196,6 +207,8 @@ def grids(results: ResultsDocument, found: Devices | None = None) -> list[Grid]:
         if artifact.failed:
             failed[(artifact.producer, artifact.format)].append(artifact)
     chosen = {c: tuple(at[p] for p in devs.portable(probes, c)) for c in ids}
+    cells = results.cell()
+    exporters = frozenset(c for c in ids if cells[c].role == "producer")  # cells that only export: they load nothing
     order = {f: i for i, f in enumerate(results.formats)}
     out = []
     for (fmt, loader) in sorted(by, key=lambda k: (order.get(k[0], 99), k[1])):
@@ -209,7 +222,7 @@ def grids(results: ResultsDocument, found: Devices | None = None) -> list[Grid]:
         problems = {key: bad for key in letters if (bad := [l for l in pairs.get(key, []) if devs.outcome(l) in
                                                             (FAILS, DIFFERS, DEVICE, HARNESS)])}
         exports = {p: failed[(p, fmt)] for p in producers if failed.get((p, fmt))}
-        out.append(Grid(fmt, loader, producers, ids, probes, letters, chosen, problems, exports))
+        out.append(Grid(fmt, loader, producers, ids, probes, letters, chosen, problems, exports, exporters))
     return out
 
 
