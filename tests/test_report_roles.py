@@ -50,3 +50,18 @@ def test_a_report_with_runtime_cells_counts_cells_by_what_they_run() -> None:
     data["cells"].append(keras)
     assert headline.counts(of(data)).startswith(
         f"{len(data['cells'])} cells (TensorFlow 1.13.2 to 2.18.1, Keras 3.5.0)")
+
+
+def test_each_loader_of_a_runtime_map_is_answered_by_its_own_newest_reader() -> None:
+    """In reports/tflite-map LiteRT and tflite-runtime read with different
+    loaders: the row of each names the newest cell that loaded with it, read
+    off results.json here."""
+    path = Path(__file__).parent.parent / "reports" / "tflite-map" / "results.json"
+    data = json.loads(path.read_text())
+    text = "\n".join(headline.lines(of(data)))
+    for loader, title in (("ai_edge_litert", "LiteRT"), ("tflite_runtime", "tflite-runtime")):
+        tried = {l["consumer"] for l in data["loads"] if l["loader"] == loader and l["status"] != "not-applicable"}
+        versions = [c["runtime"]["version"] for c in data["cells"] if c["id"] in tried and c["status"] == "ok"]
+        newest = max(versions, key=lambda v: tuple(int(x) for x in v.split(".")))
+        row = next(line for line in text.splitlines() if line.startswith("| `tflite` ") and f"`{loader}`" in line)
+        assert f"{title} {newest}:" in row, row

@@ -30,7 +30,7 @@ from sandbox.report.tables import (
     runtime,
     span,
 )
-from sandbox.report.verdict import VERSION_FINDINGS, Devices, devices
+from sandbox.report.verdict import NA, NONE, VERSION_FINDINGS, Devices, devices
 
 BREAKERS = 2  # findings named per format and loader
 
@@ -66,20 +66,34 @@ def counts(results: ResultsDocument) -> str:
 
 def _table(results: ResultsDocument, found: list[Grid], grouped: list[Group], ids: list[str], names: dict[str, str]) -> list[str]:
     cells = results.cell()
-    newest = _newest([c for c in ids if cells[c].role != "consumer"] or ids, cells)  # the newest that saves
-    reader = _newest([c for c in ids if cells[c].role != "producer"] or ids, cells)  # ... and that loads
+    writers = {a.producer for a in results.artifacts}
+    newest = _newest([c for c in ids if c in writers] or ids, cells)  # the newest that saves
+    # the newest that loads, per grid (a runtime map's loaders are read by different cells)
+    readers = {id(g): _newest(_tried(g) or g.readers or ids, cells) for g in found}
+    reader = _newest([c for c in ids if cells[c].role != "producer"] or ids, cells)
+    tf_only = all(runtime(cells[c]).get("name") == runtimes.TENSORFLOW for c in ids)
+    one_reader = tf_only or all(r == reader for r in readers.values())  # a TF map names its newest TF
     old = _oldest_major(results, [c for c in ids if cells[c].role != "producer"], reader)
-    headers = ["format", "loader", f"saved with {names[newest]}, loads in", f"{names[reader]} loads models saved with"]
+    head = f"{names[reader]} loads models saved with" if one_reader else "the newest that loads it, loads models saved with"
+    headers = ["format", "loader", f"saved with {names[newest]}, loads in", head]
     headers += [f"{names[old]} loads models saved with"] if old else []
     rows = []
     breakers = _breakers(grouped)
     for grid in found:
         loads_in = {c for c in grid.readers if grid.square(newest, c).loads}
+        mine = reader if one_reader else readers[id(grid)]
+        loaded = _loads_from(grid, mine, names) if one_reader else f"{names[mine]}: {_loads_from(grid, mine, names)}"
         rows.append([f"`{grid.format}`", f"`{grid.loader}`",
                      (runs(grid.readers, loads_in, names) or "none") if newest in grid.producers else "wrote none",
-                     _loads_from(grid, reader, names)] + ([_loads_from(grid, old, names)] if old else [])
+                     loaded] + ([_loads_from(grid, old, names)] if old else [])
                     + ["; ".join(breakers.get((grid.format, grid.loader), []))])
     return [tabulate(rows, [*headers, "what breaks the most pairs"], tablefmt="github")]
+
+
+def _tried(grid: Grid) -> list[str]:
+    """The consumers that tried some load of this grid (not all not-applicable)."""
+    return [c for c in grid.readers
+            if any(set(grid.letters.get((p, c), "")) - {NA, NONE} for p in grid.producers)]
 
 
 def _newest(ids: list[str], cells: dict[str, CellRow]) -> str:
