@@ -29,9 +29,9 @@ from typing import Any, Callable
 from sandbox import __version__, digests, untrusted
 from sandbox.errors import SandboxError
 from sandbox.matrix import Matrix
-from sandbox.records import Artifact, Load
+from sandbox.records import Artifact, CellResult, CellState, Load, Source
 from sandbox.report import document
-from sandbox.runner import CellResult, CellState, Run, Source
+from sandbox.runner import Run
 from sandbox.store import STORE_SCHEMA, ResultsStore, write_json
 
 BUNDLE_FILE = "bundle.json"

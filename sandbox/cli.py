@@ -49,7 +49,7 @@ from sandbox import (
 )
 from sandbox.argparsing import Parser
 from sandbox.errors import HarnessError, Interrupted, SandboxError
-from sandbox.records import HARNESS_ERROR
+from sandbox.records import HARNESS_ERROR, CellResult
 from sandbox.report import diff, document
 from sandbox.report.publish import check_writable, write_report
 from sandbox.report.redact import redact
@@ -436,7 +436,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     return _exit_code([result])
 
 
-def _exit_code(results: list[runner.CellResult]) -> int:
+def _exit_code(results: list[CellResult]) -> int:
     """4 when sandbox's own code failed anywhere (a cell, an export, a load), 1 when a cell errored."""
     if any(r.state.status == HARNESS_ERROR or any(a.status.value == HARNESS_ERROR for _, a in r.artifacts)
            or any(l.status.value == HARNESS_ERROR for _, l in r.loads) for r in results):

@@ -36,7 +36,8 @@ from sandbox.store import ResultsStore, StoreError
 from sandbox.summary import Summary, from_json, to_json
 
 if TYPE_CHECKING:
-    from sandbox.runner import CellResult, Run
+    from sandbox.records import CellResult
+    from sandbox.runner import Run
 
 KIND = "published"
 

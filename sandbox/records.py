@@ -5,6 +5,10 @@ A stored record names no cell: what it measured is addressed by its key
 (environment, code, artifact digest...), so the same record serves every run,
 matrix or repro that asks the same question. Runs attach the producer and
 consumer names when they collect.
+
+A run's own data types follow (a cell's state and result, a source of
+artifacts): what a run hands on, to collect, bundles and shards, which need
+nothing else of the runner.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from sandbox.agent import catalog
 
 
 class ArtifactStatus(str, enum.Enum):
@@ -193,3 +199,51 @@ class Load:
         data = asdict(self)
         data["status"] = self.status.value
         return data
+
+
+# a run's data types ------------------------------------------------------------
+@dataclass
+class CellState:
+    """Where one cell stands in a run, and the facts of the environment that measured."""
+
+    id: str
+    status: str = "planned"  # ok | skipped | install-failed | broken | error | harness-error (a bug of ours)
+    reason: str | None = None
+    detail: str | None = None
+    env: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CellResult:
+    """What a run knows of one cell: its plan, state, and records from the store."""
+
+    facts: dict[str, Any]  # the plan's facts (runner.cell_facts): a merge has no Cell
+    state: CellState
+    identity: str = ""  # the environment's key in the store
+    artifacts: list[tuple[str, Artifact]] = field(default_factory=list)  # (export key, record)
+    loads: list[tuple[str, Load]] = field(default_factory=list)  # (producer, record)
+    registry: dict[str, Any] | None = None
+    info: dict[str, Any] = field(default_factory=dict)  # what the cell reported about itself
+    load_keys: list[str] = field(default_factory=list)  # the store's key of each of `loads`
+    registry_key: str | None = None
+    complete: bool = False  # the store holds every record this cell asked for: a re-run measures nothing
+
+    def records(self) -> list[tuple[str, str]]:
+        """(kind, key) of every store record this result holds."""
+        found = [("exports", key) for key, _ in self.artifacts] + [("loads", key) for key in self.load_keys]
+        return found + ([("registries", self.registry_key)] if self.registry_key and self.registry else [])
+
+
+@dataclass(frozen=True)
+class Source:
+    """An artifact some consumer may load: a producer's name and its export."""
+
+    producer: str
+    key: str
+    artifact: Artifact
+
+
+def loaders_of(artifact: Artifact) -> list[str]:
+    """What every consumer loads an artifact with: the loaders found to read a
+    user's model, else every loader of its format."""
+    return artifact.loaders or catalog.loaders_for(artifact.format)

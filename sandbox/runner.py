@@ -25,13 +25,12 @@ from typing import Any, Callable
 
 from sandbox import commands, crashes, digests, envs, runtimes, schedule
 from sandbox import events as ev
-from sandbox.agent import catalog
 from sandbox.envs import Environment, ProvisionFailed, environment
 from sandbox.errors import CommandFailed, Interrupted, SandboxError
 from sandbox.journal import Verb, Watcher
 from sandbox.matrix import Matrix
 from sandbox.plan import Cell
-from sandbox.records import HARNESS_ERROR, INTERRUPTED, Artifact, Load, RecordError
+from sandbox.records import HARNESS_ERROR, INTERRUPTED, Artifact, CellResult, CellState, Load, RecordError, Source, loaders_of
 from sandbox.store import CellPaths, ResultsStore, StoreError, read_jsonl, write_json, write_text
 
 AGENT = digests.AGENT
@@ -39,45 +38,6 @@ MAX_RESUMES = 50
 ROUNDS = 3  # load rounds: files found damaged in one are exported again for the next
 AGENT_MEMORY = 2 << 30  # what one agent (TF, a probe's models, a converter) may hold at its peak: -j's unit
 ITEM_TIMED_OUT = 124  # the agent's exit code when its watchdog ended an item
-
-@dataclass
-class CellState:
-    id: str
-    status: str = "planned"  # ok | skipped | install-failed | broken | error | harness-error (a bug of ours)
-    reason: str | None = None
-    detail: str | None = None
-    env: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class CellResult:
-    """What a run knows of one cell: its plan, state, and records from the store."""
-
-    facts: dict[str, Any]  # the plan's facts (collect.cell_facts): a merge has no Cell
-    state: CellState
-    identity: str = ""  # the environment's key in the store
-    artifacts: list[tuple[str, Artifact]] = field(default_factory=list)  # (export key, record)
-    loads: list[tuple[str, Load]] = field(default_factory=list)  # (producer, record)
-    registry: dict[str, Any] | None = None
-    info: dict[str, Any] = field(default_factory=dict)  # what the cell reported about itself
-    load_keys: list[str] = field(default_factory=list)  # the store's key of each of `loads`
-    registry_key: str | None = None
-    complete: bool = False  # the store holds every record this cell asked for: a re-run measures nothing
-
-    def records(self) -> list[tuple[str, str]]:
-        """(kind, key) of every store record this result holds."""
-        found = [("exports", key) for key, _ in self.artifacts] + [("loads", key) for key in self.load_keys]
-        return found + ([("registries", self.registry_key)] if self.registry_key and self.registry else [])
-
-
-@dataclass(frozen=True)
-class Source:
-    """An artifact some consumer may load: a producer's name and its export."""
-
-    producer: str
-    key: str
-    artifact: Artifact
-
 
 @dataclass
 class Tally:
@@ -125,7 +85,7 @@ class Run:
         self.external = [s for name, folder in (external or {}).items() for s in self._external(name, folder)]
         state = schedule.State([c.cell.id for c in self.cells], workers=self.jobs)
         for source in self.external:
-            state.weight[source.producer] = state.weight.get(source.producer, 0) + _loads_of(source)
+            state.weight[source.producer] = state.weight.get(source.producer, 0) + len(loaders_of(source.artifact))
         try:
             self._work(state, export, loads)
             self._reload_damaged(export)
@@ -149,7 +109,7 @@ class Run:
                                consumers=[c.cell.id for c in self.cells
                                           if c.result.state.status == "ok" and c.cell.request.role != "producer"])
         for source in sources:
-            state.weight[source.producer] = state.weight.get(source.producer, 0) + _loads_of(source)
+            state.weight[source.producer] = state.weight.get(source.producer, 0) + len(loaders_of(source.artifact))
         self._load_stage(state)
         self._work(state, export=False, loads=True)
         self._reload_damaged(False)
@@ -277,7 +237,7 @@ class Run:
         if task.kind == "produce":
             cell.produce(export)
             healthy = cell.result.state.status == "ok"
-            weight = sum(_loads_of(s) for s in cell.sources()) if healthy else 0
+            weight = sum(len(loaders_of(s.artifact)) for s in cell.sources()) if healthy else 0
             with cond:
                 if healthy:
                     self.produced[task.cell] = cell.sources()
@@ -337,12 +297,6 @@ def keys_of(matrix: Matrix) -> Run:
     """A run with no cells: the keys a run of `matrix` stores its records by
     (a merge re-derives them from what bundles claim)."""
     return Run(matrix, [], Path("."), 1, lambda event: None, ResultsStore(Path("."), readonly=True))
-
-
-def loaders_of(artifact: Artifact) -> list[str]:
-    """What every consumer loads an artifact with: the loaders found to read a
-    user's model, else every loader of its format."""
-    return artifact.loaders or catalog.loaders_for(artifact.format)
 
 
 def _external_files(folder: Path, record: dict[str, Any]) -> tuple[dict[str, Path], dict[str, Any]]:
@@ -767,11 +721,6 @@ def default_jobs() -> int:
     except (OSError, StopIteration, ValueError, IndexError):
         return max(1, cores)
     return max(1, min(cores, available // AGENT_MEMORY))
-
-
-def _loads_of(source: Source) -> int:
-    """How many loads one artifact makes in each consumer: one per loader of its format."""
-    return len(source.artifact.loaders or catalog.loaders_for(source.artifact.format))
 
 
 def cell_facts(cell: Cell) -> dict[str, Any]:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from sandbox.bundles import Bundle, BundleError, export_result, exports_by_cell, load_records
 from sandbox.matrix import Matrix
-from sandbox.records import Load
-from sandbox.runner import CellResult, CellState, Run, Source, keys_of, loaders_of
+from sandbox.records import CellResult, CellState, Load, Source, loaders_of
+from sandbox.runner import Run, keys_of
 
 LoadId = tuple[str, str, str, str]  # producer, probe, format, loader
 

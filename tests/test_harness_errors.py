@@ -21,7 +21,7 @@ from results_schema import assert_valid
 from sandbox import cli, crashes, digests, runner, summary
 from sandbox.display import closing_summary
 from sandbox.errors import SandboxError
-from sandbox.records import Artifact, ArtifactStatus, Load, LoadStatus
+from sandbox.records import Artifact, ArtifactStatus, CellResult, CellState, Load, LoadStatus
 from sandbox.report import diff, document, junit, verdict
 from sandbox.report.document import ResultsDocument
 from sandbox.report.publish import write_report
@@ -231,12 +231,12 @@ def test_diff_flags_a_new_harness_error_and_gates_on_it() -> None:
 
 
 def test_the_exit_code_is_4_with_any_harness_error() -> None:
-    state = runner.CellState("c", status="ok")
-    clean = runner.CellResult({}, state, loads=[("p", Load("d", "f", "l", LoadStatus.OK))])
-    ours = runner.CellResult({}, state, loads=[("p", Load("d", "f", "l", LoadStatus.HARNESS_ERROR))])
-    export = runner.CellResult({}, state, artifacts=[("k", Artifact("d", "f", ArtifactStatus.HARNESS_ERROR))])
-    broken = runner.CellResult({}, runner.CellState("c", status="harness-error"))
-    errored = runner.CellResult({}, runner.CellState("c", status="error"))
+    state = CellState("c", status="ok")
+    clean = CellResult({}, state, loads=[("p", Load("d", "f", "l", LoadStatus.OK))])
+    ours = CellResult({}, state, loads=[("p", Load("d", "f", "l", LoadStatus.HARNESS_ERROR))])
+    export = CellResult({}, state, artifacts=[("k", Artifact("d", "f", ArtifactStatus.HARNESS_ERROR))])
+    broken = CellResult({}, CellState("c", status="harness-error"))
+    errored = CellResult({}, CellState("c", status="error"))
     assert [cli._exit_code([r]) for r in (clean, ours, export, broken, errored)] == [0, 4, 4, 4, 1]
     assert cli._exit_code([errored, ours]) == 4
 
