@@ -28,10 +28,10 @@ from typing import Any, Callable
 
 from sandbox import __version__, digests, untrusted
 from sandbox.errors import SandboxError
+from sandbox.keys import Keys
 from sandbox.matrix import Matrix
 from sandbox.records import Artifact, CellResult, CellState, Load, Source
 from sandbox.report import document
-from sandbox.runner import Run
 from sandbox.store import STORE_SCHEMA, ResultsStore, write_json
 
 BUNDLE_FILE = "bundle.json"
@@ -93,7 +93,7 @@ def check_out(folder: Path) -> None:
 
 
 def write_export(folder: Path, matrix: Matrix, result: CellResult, plan: list[dict[str, Any]], index: int,
-                 local: ResultsStore, keys: Run) -> Path:
+                 local: ResultsStore, keys: Keys) -> Path:
     """One cell's exports, registry and facts, copied out of the local store,
     with the facts of every cell of the plan (so merge knows what is missing)."""
     out = ResultsStore(folder / "store")
@@ -106,7 +106,7 @@ def write_export(folder: Path, matrix: Matrix, result: CellResult, plan: list[di
         artifacts.append([key, digests.of_json(payload)])
     registry = None
     if result.registry is not None:
-        key = keys.registry_key(result.identity)
+        key = keys.registry(result.identity)
         out.put("registries", key, result.registry)
         registry = [key, digests.of_json(result.registry)]
     body = {"kind": "export", "index": index, "plan": plan, "facts": result.facts, "state": vars(result.state),
@@ -115,7 +115,7 @@ def write_export(folder: Path, matrix: Matrix, result: CellResult, plan: list[di
 
 
 def write_loads(folder: Path, matrix: Matrix, result: CellResult, exports: list[Bundle], sources: list[Source],
-                keys: Run) -> Path:
+                keys: Keys) -> Path:
     """One consumer's loads, each under the key a run stores it by (derived
     from the consumer, the artifact's files and the loader), and the digests
     of the export bundles they loaded."""
@@ -123,7 +123,7 @@ def write_loads(folder: Path, matrix: Matrix, result: CellResult, exports: list[
     by_artifact = {(s.producer, s.artifact.probe, s.artifact.format): s for s in sources}
     entries = []
     for producer, load in result.loads:
-        key = keys.load_key(result.identity, by_artifact[(producer, load.probe, load.format)], load.loader)
+        key = keys.load(result.identity, by_artifact[(producer, load.probe, load.format)], load.loader)
         payload = load.to_json()
         out.put("loads", key, payload)
         entries.append([producer, key, digests.of_json(payload)])
@@ -218,7 +218,7 @@ def exports_for(given: list[Bundle], planned: list[str]) -> dict[str, Bundle]:
     return exports
 
 
-def export_result(bundle: Bundle, keys: Run) -> CellResult:
+def export_result(bundle: Bundle, keys: Keys) -> CellResult:
     """The cell an export bundle describes, with its records: each checked
     against bundle.json and addressed by the key a run would store it under."""
     data = bundle.data
@@ -229,19 +229,19 @@ def export_result(bundle: Bundle, keys: Run) -> CellResult:
         what = f"{bundle.folder}: export record {entry[0][:12]} ({artifact.probe}/{artifact.format})"
         if artifact.probe not in keys.matrix.probes or artifact.format not in keys.matrix.formats or artifact.loaders:
             raise BundleError(f"{what}: not a probe and format of the matrix")
-        if entry[0] != keys.export_key(identity, artifact.probe, artifact.format):
+        if entry[0] != keys.export(identity, artifact.probe, artifact.format):
             raise BundleError(f"{what}: not the export it claims; refusing the bundle")
         if any(a.probe == artifact.probe and a.format == artifact.format for _, a in result.artifacts):
             raise BundleError(f"{what}: there twice")
         result.artifacts.append((entry[0], artifact))
     if data["registry"] is not None:
-        if data["registry"][0] != keys.registry_key(identity):
+        if data["registry"][0] != keys.registry(identity):
             raise BundleError(f"{bundle.folder}: its registry record is not the registry of its cell")
         result.registry = bundle.record("registries", data["registry"])
     return result
 
 
-def sources(bundle: Bundle, into: ResultsStore, keys: Run) -> list[Source]:
+def sources(bundle: Bundle, into: ResultsStore, keys: Keys) -> list[Source]:
     """An export bundle's artifacts, copied into the local store (files verified)."""
     result = export_result(bundle, keys)
     if result.state.status != "ok":

@@ -406,7 +406,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             run = runner.Run(mx, [cell], run_dir, 1, show, fresh=args.fresh)
             [result] = run.run(export=True, loads=False)
         bundles.write_export(args.out, mx, result, [runner.cell_facts(c) for c in cells], cells.index(cell), run.store,
-                             run)
+                             run.keys)
         if args.prune_store:
             run.store.retain(set(result.records()))
     print(f"{cell.id}: {result.state.status}{f' ({result.state.reason})' if result.state.reason else ''}; "
@@ -427,9 +427,9 @@ def cmd_load(args: argparse.Namespace) -> int:
     with locks.run_lock(run_dir, say=_say):
         with _display([cell.id]) as show:
             run = runner.Run(mx, [cell], run_dir, 1, show, fresh=args.fresh)
-            sources = [s for b in exports.values() for s in bundles.sources(b, run.store, run)]
-            [result] = run.loads_only(sources, {cell.id: bundles.export_result(exports[cell.id], run)})
-        bundles.write_loads(args.out, mx, result, list(exports.values()), sources, run)
+            sources = [s for b in exports.values() for s in bundles.sources(b, run.store, run.keys)]
+            [result] = run.loads_only(sources, {cell.id: bundles.export_result(exports[cell.id], run.keys)})
+        bundles.write_loads(args.out, mx, result, list(exports.values()), sources, run.keys)
         if args.prune_store:  # the exports come in the export bundles every time: only the loads are worth keeping
             run.store.retain({r for r in result.records() if r[0] == "loads"})
     print(f"{cell.id}: {result.state.status}; {run.tally.line()}\nbundle: {args.out}")
@@ -518,7 +518,7 @@ def cmd_witness(args: argparse.Namespace) -> int:
         with _display([c.id for c in cells], start=start) as show:
             run = runner.Run(mx, cells, run_dir, args.jobs, show, fresh=args.fresh)
             for bundle in (b for b in given if b.kind == "export"):
-                bundles.sources(bundle, run.store, run)  # their artifacts, verified, into the local store
+                bundles.sources(bundle, run.store, run.keys)  # their artifacts, verified, into the local store
             witnesses.attach(results, run)
         out = write_report(results, folder, args.redact)
     found = summary.summarize(results)

@@ -59,7 +59,7 @@ class Entry:
 
 def plan_key(run: Run, redact: bool, witness: bool = True) -> str:
     """Everything that decides a run's document before any record is read."""
-    matrix, code = run.matrix, run.code
+    matrix, code = run.matrix, run.keys.code
     codes = [[p, f, code.export(p, f), [code.load(p, f, loader) for loader in catalog.loaders_for(f)]]
              for p in matrix.probes for f in matrix.formats]
     cells = [[c.result.facts, c.cell.skip, c.result.identity] for c in run.cells]

@@ -28,6 +28,7 @@ from sandbox import events as ev
 from sandbox.envs import Environment, ProvisionFailed, environment
 from sandbox.errors import CommandFailed, Interrupted, SandboxError
 from sandbox.journal import Verb, Watcher
+from sandbox.keys import Keys
 from sandbox.matrix import Matrix
 from sandbox.plan import Cell
 from sandbox.records import HARNESS_ERROR, INTERRUPTED, Artifact, CellResult, CellState, Load, RecordError, Source, loaders_of
@@ -65,7 +66,7 @@ class Run:
         self.matrix, self.run_dir, self.jobs = matrix, run_dir.resolve(), max(1, jobs)
         self.emit, self.store, self.fresh = emit, store or ResultsStore(), fresh
         self.keras_unsafe = keras_unsafe  # a repro spec may let Keras run code stored in the model
-        self.code = digests.AgentCode(matrix.probe_modules)
+        self.keys = Keys.of(matrix, keras_unsafe)
         self.tally = Tally()
         self.measured: set[str] = set()  # keys this run measured (under --fresh, the store has them now)
         self.stopping = threading.Event()
@@ -90,7 +91,7 @@ class Run:
             self._work(state, export, loads)
             self._reload_damaged(export)
         finally:
-            self.code.save()
+            self.keys.code.save()
         return self._results()
 
     def loads_only(self, sources: list[Source], produced: dict[str, CellResult]) -> list[CellResult]:
@@ -267,20 +268,6 @@ class Run:
             found.append(Source(name, key, Artifact.from_agent(payload)))
         return found
 
-    # keys -------------------------------------------------------------------------
-    def export_key(self, identity: str, probe: str, fmt: str) -> str:
-        return digests.of_json(["export", identity, self.code.export(probe, fmt), probe, fmt])
-
-    def load_key(self, identity: str, source: Source, loader: str) -> str:
-        tol = self.matrix.tolerance(source.artifact.probe)
-        artifact = source.artifact
-        return digests.of_json(["load", identity, artifact.files_digest, artifact.format, loader,
-                                self.code.load(artifact.probe, artifact.format, loader), tol.atol, tol.rtol,
-                                self.keras_unsafe])
-
-    def registry_key(self, identity: str) -> str:
-        return digests.of_json(["registry", identity, self.code.registry()])
-
     def tolerance_args(self) -> list[str]:
         default = self.matrix.tolerance("default")
         args = ["--atol", repr(default.atol), "--rtol", repr(default.rtol)]
@@ -291,12 +278,6 @@ class Run:
 
     def module_args(self) -> list[str]:
         return [arg for module in self.matrix.probe_modules for arg in ("--probe-module", str(module))]
-
-
-def keys_of(matrix: Matrix) -> Run:
-    """A run with no cells: the keys a run of `matrix` stores its records by
-    (a merge re-derives them from what bundles claim)."""
-    return Run(matrix, [], Path("."), 1, lambda event: None, ResultsStore(Path("."), readonly=True))
 
 
 def _external_files(folder: Path, record: dict[str, Any]) -> tuple[dict[str, Path], dict[str, Any]]:
@@ -332,7 +313,7 @@ class CellRun:
         self._lock = threading.RLock()  # two load batches of this cell may run at once (sandbox.schedule)
         if not cell.skip:
             self.environment = environment(cell)
-            self.result.identity = digests.of_json(self.environment.identity())
+            self.result.identity = run.keys.identity(self.environment)
 
     # produce ----------------------------------------------------------------------
     def produce(self, export: bool) -> None:
@@ -373,7 +354,7 @@ class CellRun:
         missing = []
         self.result.artifacts = []
         for probe, fmt in items:
-            key = self.run.export_key(self.result.identity, probe, fmt)
+            key = self.run.keys.export(self.result.identity, probe, fmt)
             artifact = _parsed(self.run.stored("exports", key), Artifact.from_agent)
             if artifact is None:
                 missing.append((probe, fmt))
@@ -453,7 +434,7 @@ class CellRun:
                 artifact = Artifact.from_agent(record)
             except RecordError:
                 continue  # interrupted: measured again next run
-            key = self.run.export_key(self.result.identity, artifact.probe, artifact.format)
+            key = self.run.keys.export(self.result.identity, artifact.probe, artifact.format)
             files = _export_files(self.paths.artifacts, record) if artifact.exported else {}
             manifest = {**record, "kind": "artifact"} if artifact.exported else None
             _, payload = self.run.store.put_export(key, _payload(artifact), manifest, files)
@@ -468,7 +449,7 @@ class CellRun:
 
     def _registry(self) -> None:
         """The cell's op registry (for the static check) and its facts."""
-        key = self.run.registry_key(self.result.identity)
+        key = self.run.keys.registry(self.result.identity)
         stored = self.run.stored("registries", key)
         if stored is None and self._provisioned():
             assert self.env is not None
@@ -547,7 +528,7 @@ class CellRun:
         todo, found = [], []
         for source in sources:
             for loader in self.loaders(source):
-                key = self.run.load_key(self.result.identity, source, loader)
+                key = self.run.keys.load(self.result.identity, source, loader)
                 load = _parsed(self.run.stored("loads", key), Load.from_agent)
                 if load is None:
                     todo.append((key, source, loader))

@@ -13,9 +13,9 @@ what is missing is published marked: the cell that lacks something is an
 from __future__ import annotations
 
 from sandbox.bundles import Bundle, BundleError, export_result, exports_by_cell, load_records
+from sandbox.keys import Keys
 from sandbox.matrix import Matrix
 from sandbox.records import CellResult, CellState, Load, Source, loaders_of
-from sandbox.runner import Run, keys_of
 
 LoadId = tuple[str, str, str, str]  # producer, probe, format, loader
 
@@ -23,7 +23,7 @@ LoadId = tuple[str, str, str, str]  # producer, probe, format, loader
 def merge(bundles: list[Bundle], matrix: Matrix, allow_incomplete: bool = False) -> tuple[list[CellResult], list[str]]:
     """Every cell of the run, in plan order, with its consumers' loads; and
     what is missing (empty unless `allow_incomplete`)."""
-    keys, gaps = keys_of(matrix), []
+    keys, gaps = Keys.of(matrix), []
     exports = exports_by_cell(bundles)
     if not exports:
         raise BundleError("no export bundle among those given: merge needs every cell's export bundle")
@@ -77,7 +77,7 @@ def _load_bundles(bundles: list[Bundle], results: dict[str, CellResult], exports
 
 
 def _loads(bundle: Bundle, result: CellResult, sources: list[Source], exports: dict[str, Bundle],
-           keys: Run) -> tuple[CellState, list[tuple[str, Load]]]:
+           keys: Keys) -> tuple[CellState, list[tuple[str, Load]]]:
     """A consumer's loads, each one of an artifact of the run, once, under its own key."""
     state, records = load_records(bundle)
     if result.state.status != "ok" and (records or state.status == "ok"):
@@ -93,7 +93,7 @@ def _loads(bundle: Bundle, result: CellResult, sources: list[Source], exports: d
             raise BundleError(f"{what}: the run has no such artifact or loader")
         if (producer, load.probe, load.format, load.loader) in seen:
             raise BundleError(f"{what}: there twice")
-        if key != keys.load_key(result.identity, source, load.loader):
+        if key != keys.load(result.identity, source, load.loader):
             raise BundleError(f"{what}: its key is not the one its consumer, artifact and loader give (moved or "
                               "forged?); refusing the bundle")
         seen.add((producer, load.probe, load.format, load.loader))

@@ -213,7 +213,7 @@ def stored_artifact(run: runner.Run, tmp_path: Path) -> None:
               "path": "dense/frozen_graph/model.pb", "inputs": "dense/inputs.npz", "outputs": "dense/outputs.npz",
               "signature": {"inputs": {"x": "x:0"}, "outputs": {"y": "y:0"}}}
     producer = next(c for c in run.cells if c.cell.id == "tf2.0-py3.11-cpu")
-    key = run.export_key(producer.result.identity, "dense", "frozen_graph")
+    key = run.keys.export(producer.result.identity, "dense", "frozen_graph")
     files = {name: folder / name for name in ("dense/frozen_graph", "dense/inputs.npz", "dense/outputs.npz")}
     run.store.put_export(key, {"probe": "dense", "format": "frozen_graph", "status": "exported"}, record, files)
 
@@ -237,7 +237,7 @@ def test_witnesses_are_stored_and_an_unchanged_rerun_runs_none(tmp_path: Path, m
     assert (first["outcome"], first["status"], first["names"], len(CALLS)) == ("reproduced", "load-error", ["DenseV2"], 1)
     args = CALLS[0]
     assert args[3].endswith("dense/outputs.npz") and args[4:6] == ["1e-05", "0.0001"]
-    files = str(run.store.export_dir(run.export_key(next(c for c in run.cells if c.cell.id == "tf2.0-py3.11-cpu")
+    files = str(run.store.export_dir(run.keys.export(next(c for c in run.cells if c.cell.id == "tf2.0-py3.11-cpu")
                                                     .result.identity, "dense", "frozen_graph")))
     assert args[6].startswith(files) and args[6].endswith("/dense/frozen_graph/model.pb")
     assert args[7].startswith(files) and args[7].endswith("/dense/inputs.npz")

@@ -148,7 +148,7 @@ def _artifact(item: Item, run: Run, cells: dict[str, CellRun]) -> tuple[str, Pat
                                    else f"{name} is skipped here: {cell.cell.skip}")
             return None
     assert consumer is not None and producer is not None
-    export = run.export_key(producer.result.identity, load.probe, load.format)
+    export = run.keys.export(producer.result.identity, load.probe, load.format)
     payload = run.store.get_export(export)
     if payload is None or not run.store.verify_files(export, payload):
         item.result = _not_run("the producer's artifact is not in the results store (run the matrix to measure it)")
