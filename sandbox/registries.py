@@ -18,7 +18,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from sandbox import events, runtimes
+from sandbox import digests, events, runtimes
 from sandbox.errors import SandboxError
 
 SHIPPED = Path(__file__).resolve().parent / "registries"
@@ -127,7 +127,7 @@ def build(targets: list[str], emit: events.Listener, keras_backend: str = REGIST
     registry, store it."""
     import tempfile
 
-    from sandbox import matrix, plan, pythons, runner
+    from sandbox import matrix, plan, pythons
     from sandbox.envs import ProvisionFailed, environment
     from sandbox.versions import Catalog
 
@@ -148,7 +148,7 @@ def build(targets: list[str], emit: events.Listener, keras_backend: str = REGIST
             try:
                 env = environment(cell)
                 env.provision(log)
-                env.run_python([str(runner.AGENT), "registry", "--out", str(out)], log=log, timeout=600)
+                env.run_python([str(digests.AGENT), "registry", "--out", str(out)], log=log, timeout=600)
                 package = cell.release.package if cell.request.runtime else TENSORFLOW
                 stored.append(save(read(out), cell.release.version, package))
                 emit(events.Note(cell.id, "registry", f"stored {stored[-1]}"))

@@ -31,9 +31,10 @@ from sandbox import plan as plan_mod
 from sandbox.agent import catalog
 from sandbox.errors import ConfigError, HarnessError, SandboxError
 from sandbox.matrix import as_string, check_keys, check_value, docker_image, number, read_toml, safe_name
+from sandbox.records import Artifact, Source
 from sandbox.report.document import LoadRow, ResultsDocument
 from sandbox.report.tables import first_line
-from sandbox.store import append_jsonl
+from sandbox.store import ResultsStore, append_jsonl, read_jsonl
 from sandbox.versions import Catalog, version_range
 
 SECTIONS = ("name", "producer", "consumers", "expect", "timeout")
@@ -383,8 +384,37 @@ def run_consumers(spec: Spec, cells: list[plan_mod.Cell], run_dir: Path, produce
                            spec.timeout)
     consumers = run_dir / "consumers"  # the run starts this folder afresh; the producer lives beside it
     run = runner.Run(mx, cells, consumers, jobs, emit, keras_unsafe=not spec.keras_safe_mode)
-    results = run.run(export=False, external=dict([producer]))
-    return collect.collect(mx, results, [(s.producer, s.artifact) for s in run.external])
+    external = stored_model(run.store, *producer)
+    results = run.run(export=False, external=external)
+    return collect.collect(mx, results, [(s.producer, s.artifact) for s in external])
+
+
+def stored_model(store: ResultsStore, name: str, folder: Path) -> list[Source]:
+    """A user's model joins a run as a producer, stored by its content."""
+    found = []
+    for record in read_jsonl(folder / "manifest.jsonl"):
+        if record.get("kind") != "artifact":
+            continue
+        files, manifest = _model_files(folder.resolve(), record)
+        payload = Artifact.from_agent(record).to_json()
+        key, payload = store.put_export(None, payload, manifest, files)
+        found.append(Source(name, key, Artifact.from_agent(payload)))
+    return found
+
+
+def _model_files(folder: Path, record: dict[str, Any]) -> tuple[dict[str, Path], dict[str, Any]]:
+    """The files of a user's model (paths may be absolute), under fixed names."""
+    files: dict[str, Path] = {}
+    manifest = dict(record)
+    for field_name, name in (("path", "model"), ("inputs", "inputs.npz"), ("outputs", "outputs.npz")):
+        value = record.get(field_name)
+        if not value:
+            continue
+        src = (folder / value).resolve()  # the model the user named; links inside it are refused
+        store_name = f"{name}/{src.name}" if field_name == "path" else name
+        files[store_name] = src
+        manifest[field_name] = store_name
+    return files, manifest
 
 
 def unconfined(spec: Spec) -> bool:

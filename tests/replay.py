@@ -19,7 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from sandbox import cli, commands, matrix, plan, registries, runner
+from sandbox import cellrun, cli, commands, matrix, plan, registries
 from sandbox.envs import EnvInfo
 from sandbox.pythons import Interpreter
 from sandbox.versions import Resolved
@@ -107,7 +107,7 @@ def main(argv: list[str]) -> int:
         return 0
     os.chdir(argv[1])
     cli._resolve = replay_plan
-    runner.environment = ReplayEnv  # type: ignore[attr-defined]  # the runner's seam (its name for envs.environment)
+    cellrun.environment = ReplayEnv  # type: ignore[attr-defined]  # the cell runner's seam (its name for envs.environment)
     return cli.main(argv[2:])
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from test_runner import FakeEnv, make_cell
 
-from sandbox import codemap, digests, matrix, runner
+from sandbox import cellrun, codemap, digests, matrix, runner
 from sandbox.agent import catalog
 from sandbox.pythons import Interpreter
 from sandbox.store import ResultsStore
@@ -119,7 +119,7 @@ def test_a_run_remeasures_exactly_the_loads_of_an_edited_loader(tmp_path: Path, 
     monkeypatch.setattr(digests, "AGENT", agent)
     me = Interpreter(Path(sys.executable), (3, 11, 0), "x86_64", "PATH")
     cells = [make_cell("1.0", me), make_cell("2.0", me)]
-    monkeypatch.setattr(runner, "environment", lambda cell: FakeEnv(cell))
+    monkeypatch.setattr(cellrun, "environment", lambda cell: FakeEnv(cell))
     monkeypatch.setenv("FAKE_AGENT_ZOO", "1")
     mx = matrix.Matrix(tmp_path / "m.toml", "t", (), ("dense",), ("frozen_graph", "keras_h5"), timeout=30)
 

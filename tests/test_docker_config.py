@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from test_runner import FakeEnv, make_cell
 
-from sandbox import collect, envs, matrix, plan, runner
+from sandbox import cellrun, collect, envs, matrix, plan, runner
 from sandbox.envs import EnvInfo, ProvisionFailed, engine
 from sandbox.envs.docker import DockerEnvironment
 from sandbox.envs.wheelhouse import Target
@@ -71,7 +71,7 @@ def test_without_an_engine_docker_cells_are_skipped_and_venv_cells_run(
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
     venv_cell = make_cell("1.0", Interpreter(Path(sys.executable), (3, 11, 0), "x86_64", "PATH"))
     box = docker_cell("python:3.11-slim")
-    monkeypatch.setattr(runner, "environment", lambda c: DockerEnvironment(c) if c is box else FakeEnv(c))
+    monkeypatch.setattr(cellrun, "environment", lambda c: DockerEnvironment(c) if c is box else FakeEnv(c))
     mx = matrix.Matrix(tmp_path / "m.toml", "t", (), ("batchnorm",), ("frozen_graph",), timeout=3)
     found = runner.Run(mx, [venv_cell, box], tmp_path / "run", 2, lambda *a: None, ResultsStore(tmp_path / "store")).run()
     states = {r.state.id: r.state for r in found}
@@ -91,7 +91,7 @@ def test_ctrl_c_stops_the_backends_containers(tmp_path: Path, monkeypatch: pytes
 
     stopped: list[bool] = []
     monkeypatch.setattr(envs, "interrupt", lambda: stopped.append(True))
-    monkeypatch.setattr(runner, "environment", Interrupting)
+    monkeypatch.setattr(cellrun, "environment", Interrupting)
     cell = make_cell("1.0", Interpreter(Path(sys.executable), (3, 11, 0), "x86_64", "PATH"))
     mx = matrix.Matrix(tmp_path / "m.toml", "t", (), ("batchnorm",), ("frozen_graph",), timeout=3)
     with pytest.raises(KeyboardInterrupt):

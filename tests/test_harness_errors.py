@@ -18,7 +18,7 @@ import pytest
 from documents import of
 from results_schema import assert_valid
 
-from sandbox import cli, crashes, digests, runner, summary
+from sandbox import cli, context, crashes, digests, summary
 from sandbox.display import closing_summary
 from sandbox.errors import SandboxError
 from sandbox.records import Artifact, ArtifactStatus, CellResult, CellState, Load, LoadStatus
@@ -164,15 +164,15 @@ def test_other_endings(returncode: int | None, output: str, status: str, error_t
 def test_a_stored_harness_error_is_reused_by_the_same_code_only(monkeypatch: pytest.MonkeyPatch) -> None:
     bad = Load("dense", "saved_model", "tf2_load", LoadStatus.HARNESS_ERROR, "TypeError", "x", raised_in="agent/a.py:1 in f")
     good = Load("dense", "saved_model", "tf2_load", LoadStatus.OK)
-    stored, kept = runner._payload(bad), runner._payload(good)
-    export = runner._payload(Artifact("dense", "saved_model", ArtifactStatus.HARNESS_ERROR, reason="x"))
-    assert stored[runner.HARNESS_CODE] == digests.all_code() and runner.HARNESS_CODE not in kept
-    assert runner._reusable(stored) == stored and runner._reusable(kept) == kept
+    stored, kept = context.payload(bad), context.payload(good)
+    export = context.payload(Artifact("dense", "saved_model", ArtifactStatus.HARNESS_ERROR, reason="x"))
+    assert stored[context.HARNESS_CODE] == digests.all_code() and context.HARNESS_CODE not in kept
+    assert context.reusable(stored) == stored and context.reusable(kept) == kept
     monkeypatch.setattr(digests, "all_code", lambda: "the fixed code")
-    assert runner._reusable(stored) is None  # measured again, by itself
-    assert runner._reusable(kept) == kept  # findings stay
+    assert context.reusable(stored) is None  # measured again, by itself
+    assert context.reusable(kept) == kept  # findings stay
     assert Load.from_agent(stored) == bad  # the digest is the store's, not the record's
-    assert runner._reusable(export) is None
+    assert context.reusable(export) is None
 
 
 # -- the document, summary, renderers and exit codes -----------------------------------

@@ -13,7 +13,7 @@ import fake_sandbox
 import pytest
 from test_shards import Shards
 
-from sandbox import bundles, runner, shards
+from sandbox import bundles, cellrun, shards
 from sandbox.envs import EnvInfo, ProvisionFailed
 
 # Plan order is the matrix's, not the ids' ("tf10.0-..." sorts before "tf2.0-...")
@@ -70,9 +70,9 @@ def test_a_load_bundle_says_how_its_cell_ended(tmp_path: Path, monkeypatch: pyte
     split = _shards(tmp_path, monkeypatch)
     exports = [split.export(c) for c in PLAN]
     healthy = split.load(PLAN[0], exports)
-    monkeypatch.setattr(runner, "environment", BreaksAtProvision)
+    monkeypatch.setattr(cellrun, "environment", BreaksAtProvision)
     split.try_load(PLAN[1], exports, tmp_path / f"load-{PLAN[1]}")
-    monkeypatch.setattr(runner, "environment", fake_sandbox.FakeEnv)
+    monkeypatch.setattr(cellrun, "environment", fake_sandbox.FakeEnv)
     read = [bundles.read(b) for b in [*exports, healthy, tmp_path / f"load-{PLAN[1]}"]]
     results, gaps = shards.merge(read, bundles.the_matrix(read))
     assert gaps == []

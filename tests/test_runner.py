@@ -10,7 +10,7 @@ from pathlib import Path
 
 from results_schema import assert_valid
 
-from sandbox import collect, commands, events, matrix, plan, runner
+from sandbox import cellrun, collect, commands, events, matrix, plan, runner
 from sandbox.envs import EnvInfo, ProvisionFailed
 from sandbox.pythons import Interpreter
 from sandbox.store import ResultsStore
@@ -50,7 +50,7 @@ def test_crash_and_hang_are_recorded_and_the_rest_still_runs(tmp_path: Path, mon
     me = Interpreter(Path(sys.executable), (3, 11, 0), "x86_64", "PATH")
     good, bad = make_cell("1.0", me), make_cell("2.0", me)
     skipped = plan.Cell("tf9.9-py3.11-cpu", good.request, "cpu", "venv", skip="no TensorFlow release matches '9.9'")
-    monkeypatch.setattr(runner, "environment", lambda cell: FakeEnv(cell, broken=cell is bad))
+    monkeypatch.setattr(cellrun, "environment", lambda cell: FakeEnv(cell, broken=cell is bad))
     mx = matrix.Matrix(tmp_path / "m.toml", "t", (), ("batchnorm", "batch_matmul"), ("frozen_graph", "saved_model"), timeout=5)
     lines: list[events.Event] = []
     store = ResultsStore(tmp_path / "store")
@@ -88,7 +88,7 @@ def test_loads_start_while_the_slowest_cell_still_exports(tmp_path: Path, monkey
     me = Interpreter(Path(sys.executable), (3, 11, 0), "x86_64", "PATH")
     cells = [make_cell(v, me) for v in ("1.0", "1.1", "2.0")]
     SlowExport.slow, SlowExport.seconds = cells[-1].id, 1.5
-    monkeypatch.setattr(runner, "environment", SlowExport)
+    monkeypatch.setattr(cellrun, "environment", SlowExport)
     mx = matrix.Matrix(tmp_path / "m.toml", "t", (), ("batchnorm", "dense"), ("frozen_graph",), timeout=60)
     seen: list[tuple[float, events.Event]] = []
     found = runner.Run(mx, cells, tmp_path / "run", 2, lambda e: seen.append((time.monotonic(), e)),
@@ -139,7 +139,7 @@ def test_runtime_cells_export_what_they_write_and_load_with_their_own_loaders(tm
     keras = plan.Cell("keras3.5.0-jax0.4.31-py3.11-cpu", matrix.CellRequest(
         "", "3.11", "cpu", "venv", runtime="keras", version="3.5", keras_backend="jax"), "cpu", "venv", me,
         Resolved("keras", "3.5.0", day), companions=(Resolved("jaxlib", "0.4.31", day),))
-    monkeypatch.setattr(runner, "environment", lambda cell: FakeEnv(cell))
+    monkeypatch.setattr(cellrun, "environment", lambda cell: FakeEnv(cell))
     mx = matrix.Matrix(tmp_path / "m.toml", "t", (), ("dense",), ("tflite", "keras_v3", "saved_model"), timeout=30)
     found = runner.Run(mx, [tf, litert, keras], tmp_path / "run", 2, lambda e: None, ResultsStore(tmp_path / "s")).run()
     results = collect.collect(mx, found).to_json()  # as results.json holds it

@@ -16,7 +16,7 @@ from typing import Any
 import fake_sandbox
 import pytest
 
-from sandbox import __version__, cli, digests, runner
+from sandbox import __version__, cellrun, cli, digests
 from sandbox.bundles import BUNDLE_FILE, BundleError, read
 from sandbox.store import STORE_SCHEMA
 
@@ -40,7 +40,7 @@ class Shards:
                  capsys: pytest.CaptureFixture[str] | None = None) -> None:
         self.folder, self.monkeypatch, self.capsys = folder, monkeypatch, capsys
         monkeypatch.setattr(cli, "_resolve", fake_sandbox.fake_plan)
-        monkeypatch.setattr(runner, "environment", fake_sandbox.FakeEnv)
+        monkeypatch.setattr(cellrun, "environment", fake_sandbox.FakeEnv)
         monkeypatch.setenv("FAKE_AGENT_ZOO", "1")
         (folder / "m.toml").write_text(MATRIX)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from test_runner import PROVISIONED, FakeEnv, make_cell
 
-from sandbox import collect, digests, matrix, runner
+from sandbox import cellrun, collect, digests, matrix, runner
 from sandbox.errors import SandboxError
 from sandbox.pythons import Interpreter
 from sandbox.store import ResultsStore
@@ -142,7 +142,7 @@ def test_a_users_model_is_addressed_by_its_content(tmp_path: Path) -> None:
 def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **options: object) -> tuple[dict, runner.Run]:  # type: ignore[type-arg]
     me = Interpreter(Path(sys.executable), (3, 11, 0), "x86_64", "PATH")
     cells = [make_cell("1.0", me), make_cell("2.0", me)]
-    monkeypatch.setattr(runner, "environment", lambda cell: FakeEnv(cell))
+    monkeypatch.setattr(cellrun, "environment", lambda cell: FakeEnv(cell))
     mx = matrix.Matrix(tmp_path / "m.toml", "t", (), ("batchnorm",), ("frozen_graph",), timeout=30)
     run = runner.Run(mx, cells, tmp_path / "run", 2, lambda *a: None, ResultsStore(tmp_path / "store"), **options)  # type: ignore[arg-type]
     return collect.collect(mx, run.run()).to_json(), run  # the JSON results.json would hold
@@ -197,7 +197,7 @@ def test_two_runs_sharing_a_store_both_keep_every_measurement(tmp_path: Path, mo
     """Run B (another folder, the same store) exports the same artifacts again
     between run A's exports and its loads: each run loads the files it exported."""
     me = Interpreter(Path(sys.executable), (3, 11, 0), "x86_64", "PATH")
-    monkeypatch.setattr(runner, "environment", lambda cell: FakeEnv(cell))
+    monkeypatch.setattr(cellrun, "environment", lambda cell: FakeEnv(cell))
     mx = matrix.Matrix(tmp_path / "m.toml", "t", (), ("batchnorm",), ("frozen_graph",), timeout=30)
     store = tmp_path / "store"
 
@@ -306,7 +306,7 @@ def test_a_consumer_with_nothing_left_to_load_starts_no_agent(tmp_path: Path, mo
 
 def test_a_run_folder_that_holds_the_store_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A run starts its folder afresh: --work-dir pointing above the store would delete it."""
-    monkeypatch.setattr(runner, "environment", lambda cell: FakeEnv(cell))
+    monkeypatch.setattr(cellrun, "environment", lambda cell: FakeEnv(cell))
     mx = matrix.Matrix(tmp_path / "m.toml", "t", (), ("batchnorm",), ("frozen_graph",), timeout=30)
     store = ResultsStore(tmp_path / "work" / "t" / "store")
     store.put("loads", "ab" * 32, {"status": "ok"})

@@ -19,7 +19,7 @@ import pytest
 from documents import of
 from results_schema import assert_valid
 
-from sandbox import commands, matrix, plan, protos, runner, summary
+from sandbox import cellrun, commands, matrix, plan, protos, runner, summary
 from sandbox.agent import catalog
 from sandbox.pythons import Interpreter
 from sandbox.report import document, html, markdown
@@ -227,7 +227,7 @@ def a_finding(consumer: str = "tf1.0-py3.11-cpu") -> ResultsDocument:
 
 
 def test_witnesses_are_stored_and_an_unchanged_rerun_runs_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runner, "environment", FakeEnv)
+    monkeypatch.setattr(cellrun, "environment", FakeEnv)
     monkeypatch.setitem(RAISES, "error", "Op type not registered 'DenseV2' in binary running on fake.")
     CALLS.clear()
     store = ResultsStore(tmp_path / "store")
@@ -249,7 +249,7 @@ def test_witnesses_are_stored_and_an_unchanged_rerun_runs_none(tmp_path: Path, m
 
 def test_a_witness_that_loads_refutes_its_finding_and_a_missing_artifact_is_not_run(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runner, "environment", FakeEnv)
+    monkeypatch.setattr(cellrun, "environment", FakeEnv)
     monkeypatch.setitem(RAISES, "error", "")
     CALLS.clear()
     store = ResultsStore(tmp_path / "store")

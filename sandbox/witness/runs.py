@@ -21,12 +21,13 @@ from typing import Any
 
 from sandbox import commands, digests
 from sandbox import events as ev
+from sandbox.cellrun import CellRun
 from sandbox.errors import CommandFailed, Interrupted, SandboxError
 from sandbox.records import LoadStatus
 from sandbox.report.document import LoadRow, ResultsDocument
 from sandbox.report.findings import groups
 from sandbox.report.verdict import HARNESS
-from sandbox.runner import CellRun, Run
+from sandbox.runner import Run
 from sandbox.store import StoreError, read_jsonl, write_text
 from sandbox.witness import scripts
 from sandbox.witness.verdict import classified, judge
