@@ -18,13 +18,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
-from sandbox import context, runtimes
+from sandbox import context
 from sandbox import events as ev
 from sandbox.context import Context
 from sandbox.envs import Environment, ProvisionFailed, environment
 from sandbox.errors import Interrupted, SandboxError
 from sandbox.journal import Verb
-from sandbox.plan import Cell
+from sandbox.plan import Cell, cell_facts
 from sandbox.records import HARNESS_ERROR, Artifact, CellResult, CellState, Load, RecordError, Source, loaders_of
 from sandbox.store import CellPaths, StoreError, write_json, write_text
 from sandbox.supervise import Agent
@@ -388,39 +388,8 @@ class CellRun:
 
 
 
-def cell_facts(cell: Cell) -> dict[str, Any]:
-    """What the plan says of a cell, as the results document shows it."""
-    return {
-        "id": cell.id,
-        "tensorflow": cell.tensorflow or cell.request.tensorflow,
-        "python": cell.python_version,
-        "image": cell.image, "backend": cell.backend,
-        "requirement": " ".join(cell.requirements) or None,  # TF, then any extra packages
-        "resolved_as_of": cell.as_of,
-        "python_path": str(cell.python.path) if cell.python else None,
-        "docker_image": cell.docker_image,
-        "runtime": runtime_facts(cell),
-        "role": cell.request.role,
-    }
-
-
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def runtime_facts(cell: Cell) -> dict[str, Any]:
-    """What the cell runs, for readers picking "loaded with": the runtime, its
-    package and version, a Keras cell's backend, whether it is a nightly build."""
-    facts: dict[str, Any] = {"name": runtimes.package_of(cell.request.runtime),
-                             "package": cell.release.package if cell.release else runtimes.package_of(cell.request.runtime),
-                             "version": cell.release.version if cell.release else cell.request.version or cell.request.tensorflow}
-    if cell.request.keras_backend:
-        facts["backend"] = cell.request.keras_backend
-        facts["backend_version"] = cell.companions[0].version if cell.companions else None
-    if cell.nightly:
-        facts["nightly"] = True
-    return facts
-
 
 
 def _export_files(folder: Path, record: dict[str, Any]) -> dict[str, Path]:

@@ -26,7 +26,6 @@ from sandbox import (
     __version__,
     bisect,
     bundles,
-    cellrun,
     check,
     collect,
     display,
@@ -406,7 +405,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         with _display([cell.id]) as show:
             run = runner.Run(mx, [cell], run_dir, 1, show, fresh=args.fresh)
             [result] = run.run(export=True, loads=False)
-        bundles.write_export(args.out, mx, result, [cellrun.cell_facts(c) for c in cells], cells.index(cell), run.store,
+        bundles.write_export(args.out, mx, result, [plan.cell_facts(c) for c in cells], cells.index(cell), run.store,
                              run.keys)
         if args.prune_store:
             run.store.retain(set(result.records()))

@@ -14,7 +14,7 @@ import datetime as dt
 import platform
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -354,3 +354,33 @@ def _extras(release: Resolved, image: str) -> tuple[str, ...]:
     if image == "gpu" and release.package == "tensorflow" and Version(release.version) >= Version("2.14"):
         return ("and-cuda",)
     return ()
+
+
+def cell_facts(cell: Cell) -> dict[str, Any]:
+    """What the plan says of a cell, as the results document shows it."""
+    return {
+        "id": cell.id,
+        "tensorflow": cell.tensorflow or cell.request.tensorflow,
+        "python": cell.python_version,
+        "image": cell.image, "backend": cell.backend,
+        "requirement": " ".join(cell.requirements) or None,  # TF, then any extra packages
+        "resolved_as_of": cell.as_of,
+        "python_path": str(cell.python.path) if cell.python else None,
+        "docker_image": cell.docker_image,
+        "runtime": runtime_facts(cell),
+        "role": cell.request.role,
+    }
+
+
+def runtime_facts(cell: Cell) -> dict[str, Any]:
+    """What the cell runs, for readers picking "loaded with": the runtime, its
+    package and version, a Keras cell's backend, whether it is a nightly build."""
+    facts: dict[str, Any] = {"name": runtimes.package_of(cell.request.runtime),
+                             "package": cell.release.package if cell.release else runtimes.package_of(cell.request.runtime),
+                             "version": cell.release.version if cell.release else cell.request.version or cell.request.tensorflow}
+    if cell.request.keras_backend:
+        facts["backend"] = cell.request.keras_backend
+        facts["backend_version"] = cell.companions[0].version if cell.companions else None
+    if cell.nightly:
+        facts["nightly"] = True
+    return facts

@@ -217,7 +217,7 @@ class CellState:
 class CellResult:
     """What a run knows of one cell: its plan, state, and records from the store."""
 
-    facts: dict[str, Any]  # the plan's facts (runner.cell_facts): a merge has no Cell
+    facts: dict[str, Any]  # the plan's facts (plan.cell_facts): a merge has no Cell
     state: CellState
     identity: str = ""  # the environment's key in the store
     artifacts: list[tuple[str, Artifact]] = field(default_factory=list)  # (export key, record)
