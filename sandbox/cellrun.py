@@ -21,7 +21,7 @@ from typing import Any, Callable
 from sandbox import context
 from sandbox import events as ev
 from sandbox.context import Context
-from sandbox.envs import Environment, ProvisionFailed, environment
+from sandbox.envs import EnvInfo, Environment, ProvisionFailed, environment, provision
 from sandbox.errors import Interrupted, SandboxError
 from sandbox.journal import Verb
 from sandbox.plan import Cell, cell_facts
@@ -118,25 +118,21 @@ class CellRun:
             return True
         if self._provision_failed:
             return False
-        cell, env = self.cell, self.environment
-        as_of = cell.as_of[:10] if cell.as_of else "?"
-        self.ctx.emit(ev.PhaseStarted(cell.id, "provision", 1, detail=f"{' '.join(cell.requirements)} on Python "
-                                      f"{cell.python_version} ({cell.where}), deps as of {as_of}"))
         try:
-            info = env.provision(self.paths.logs / "provision.log")
+            info = provision(self.environment, self.paths.logs / "provision.log", self.ctx.emit)
         except ProvisionFailed as exc:
             self._provision_failed = True
+            if exc.info is not None:
+                self._record_env(exc.info)
             self._finish(exc.status, str(exc), exc.detail)
             return False
+        self._record_env(info)
+        self.env = self.environment
+        return True
+
+    def _record_env(self, info: EnvInfo) -> None:
         # stored with the cell's registry: facts of the environment that measured
         self.result.state.env = {"location": info.location, "gpus": info.gpus}
-        self.ctx.emit(ev.Provisioned(cell.id, info.reused, info.seconds))
-        if cell.image == "gpu" and info.gpus == 0:
-            self._provision_failed = True
-            self._finish("skipped", "no GPU visible to TensorFlow in this cell")
-            return False
-        self.env = env
-        return True
 
     def _export(self, items: list[tuple[str, str]], reused: int) -> None:
         paths = self.paths

@@ -763,11 +763,11 @@ def _bisect(order: list[str], what: str, evaluate: Any) -> None:
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
-    from sandbox.envs import environment
+    from sandbox.envs import environment, provision
 
     cell = shell_cell(args.cell, args.matrix, versions.Catalog(offline=args.offline), pythons.discover())
     env = environment(cell)
-    info = env.provision(args.work_dir / "shell.log")
+    info = provision(env, args.work_dir / "shell.log", lambda event: None)  # its one line below says where
     if cell.backend == "docker":
         return _docker_shell(cell, info.location.removeprefix("docker:") or getattr(env, "image", ""))
     folder = Path(info.location)

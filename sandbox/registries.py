@@ -128,7 +128,7 @@ def build(targets: list[str], emit: events.Listener, keras_backend: str = REGIST
     import tempfile
 
     from sandbox import matrix, plan, pythons
-    from sandbox.envs import ProvisionFailed, environment
+    from sandbox.envs import ProvisionFailed, environment, provision
     from sandbox.versions import Catalog
 
     wanted = [split_target(t) for t in targets]
@@ -147,7 +147,7 @@ def build(targets: list[str], emit: events.Listener, keras_backend: str = REGIST
             log, out = Path(tmp) / "registry.log", Path(tmp) / "registry.json"
             try:
                 env = environment(cell)
-                env.provision(log)
+                provision(env, log, emit)
                 env.run_python([str(digests.AGENT), "registry", "--out", str(out)], log=log, timeout=600)
                 package = cell.release.package if cell.request.runtime else TENSORFLOW
                 stored.append(save(read(out), cell.release.version, package))

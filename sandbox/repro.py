@@ -333,7 +333,7 @@ def prepare_producer(spec: Spec, run_dir: Path, catalog: Catalog, found: pythons
     """Run the script in its cell (or take the artifact); write its manifest.
     Returns the producer's name and its manifest folder."""
     from sandbox import commands
-    from sandbox.envs import ProvisionFailed, environment
+    from sandbox.envs import ProvisionFailed, environment, provision
 
     folder = (run_dir / "producer").resolve()  # the agent reads these paths from other folders
     source = spec.source()
@@ -354,10 +354,8 @@ def prepare_producer(spec: Spec, run_dir: Path, catalog: Catalog, found: pythons
     if cell.skip:
         raise SandboxError(f"producer {cell.id}: {cell.skip}")
     env, log = environment(cell), folder / "logs" / "producer.log"
-    emit(events.PhaseStarted(cell.id, "provision", 1, detail=f"{' '.join(cell.requirements)} (producer)"))
     try:
-        info = env.provision(log)
-        emit(events.Provisioned(cell.id, info.reused, info.seconds))
+        provision(env, log, emit, detail=f"{' '.join(cell.requirements)} (producer)")
     except ProvisionFailed as exc:
         raise SandboxError(f"producer {cell.id}: {exc}") from None
     out = folder / "model"

@@ -3,11 +3,13 @@ agent (the real-TF path is tested in test_real_matrix.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
 from pathlib import Path
 
+import pytest
 from results_schema import assert_valid
 
 from sandbox import cellrun, collect, commands, events, matrix, plan, runner
@@ -155,3 +157,22 @@ def test_runtime_cells_export_what_they_write_and_load_with_their_own_loaders(tm
     assert cells[keras.id]["runtime"] == {"name": "keras", "package": "keras", "version": "3.5.0", "backend": "jax",
                                           "backend_version": "0.4.31"}
     assert cells[litert.id]["environment"]["measured"][:2] == "20"  # when its registry was recorded
+
+
+def test_a_gpu_cell_where_tensorflow_sees_no_gpu_is_skipped_with_what_was_built(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """envs.provision, the one front door: its events, then the refusal (never silently run on CPU)."""
+    me = Interpreter(Path(sys.executable), (3, 11, 0), "x86_64", "PATH")
+    cpu = make_cell("1.0", me)
+    gpu = plan.Cell("tf1.0-py3.11-gpu", matrix.CellRequest("1.0", "3.11", "gpu", "venv"), "gpu", "venv", me, cpu.release)
+    monkeypatch.setattr(cellrun, "environment", lambda cell: FakeEnv(cell))
+    mx = matrix.Matrix(tmp_path / "m.toml", "t", (), ("dense",), ("frozen_graph",), timeout=30)
+    seen: list[events.Event] = []
+    run = runner.Run(mx, [gpu], tmp_path / "run", 1, seen.append, ResultsStore(tmp_path / "store"))
+    [found] = run.run()
+    assert (found.state.status, found.state.reason) == ("skipped", "no GPU visible to TensorFlow in this cell")
+    assert found.state.env == {"location": "/nowhere", "gpus": 0}  # what the environment that refused was
+    provisioning = [type(e).__name__ for e in seen if getattr(e, "cell", None) == gpu.id][:2]
+    assert provisioning == ["PhaseStarted", "Provisioned"]
+    assert not any(isinstance(v, runner.Run) for v in vars(run.cells[0]).values())  # a cell sees its context only
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.context.run_dir = tmp_path  # type: ignore[misc]

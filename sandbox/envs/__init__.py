@@ -11,6 +11,7 @@ from packaging.version import InvalidVersion, Version
 from sandbox import runtimes
 from sandbox.commands import Completed
 from sandbox.errors import SandboxError
+from sandbox.events import Listener, PhaseStarted, Provisioned
 from sandbox.plan import TF_PACKAGES, Cell
 from sandbox.store import json_objects
 
@@ -18,10 +19,11 @@ from sandbox.store import json_objects
 class ProvisionFailed(SandboxError):
     """The environment could not be built or is unhealthy; `status` says which."""
 
-    def __init__(self, status: str, message: str, detail: str = "") -> None:
+    def __init__(self, status: str, message: str, detail: str = "", info: EnvInfo | None = None) -> None:
         super().__init__(message)
         self.status = status  # "install-failed" | "broken" | "skipped"
         self.detail = detail
+        self.info = info  # built, but not fit for the cell (a GPU cell with no GPU): what it found
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,25 @@ def environment(cell: Cell) -> Environment:
     if cell.backend == "docker":
         from sandbox.envs import docker  # noqa: F401  (imports the docker SDK only when needed)
     return BACKENDS[cell.backend](cell)
+
+
+def provision(env: Environment, log: Path, emit: Listener, detail: str | None = None) -> EnvInfo:
+    """The one way a cell's environment is made ready, for a run's cells, a
+    repro's producer, a registry or a shell: say so in events, provision it
+    (built, or reused while its recipe matches), and refuse a GPU cell in which
+    TensorFlow sees no GPU (skipped: never silently run on CPU). Raises
+    ProvisionFailed, whose status says which."""
+    cell = env.cell
+    if detail is None:
+        as_of = cell.as_of[:10] if cell.as_of else "?"
+        detail = (f"{' '.join(cell.requirements)} on Python {cell.python_version} ({cell.where}), "
+                  f"deps as of {as_of}")
+    emit(PhaseStarted(cell.id, "provision", 1, detail=detail))
+    info = env.provision(log)
+    emit(Provisioned(cell.id, info.reused, info.seconds))
+    if cell.image == "gpu" and info.gpus == 0:
+        raise ProvisionFailed("skipped", "no GPU visible to TensorFlow in this cell", info=info)
+    return info
 
 
 def interrupt() -> None:
