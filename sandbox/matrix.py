@@ -41,7 +41,7 @@ import math
 import re
 import string
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,7 @@ FORMATS = ("saved_model", "saved_model_tf1", "frozen_graph", "keras_saved_model"
            "tf_keras_saved_model", "tf_keras_h5", "tf_keras_v3", "tflite", "tflite_dynamic", "tflite_int8",
            "tflite_flex", "checkpoint")
 DEFAULT_PROBES = BUILTIN_PROBES
+MODEL_PROBE = "repro"  # a user's model, in a repro: the one "probe" of its matrix, no module's
 DEFAULT_FORMATS = FORMATS
 DEFAULT_TOLERANCE = (1e-4, 1e-3)  # atol, rtol: numpy.allclose semantics
 DEFAULTS: dict[str, Any] = {"python": "auto", "image": "cpu", "backend": "venv",
@@ -198,6 +199,14 @@ def parse_toml(text: str, path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     except RecursionError:
         raise ConfigError(f"{path}: invalid TOML: nested too deeply") from None
+
+
+def for_model(data: dict[str, Any], path: Path, fmt: str) -> Matrix:
+    """A repro's matrix: the consumer cells `data` gives, parsed as a matrix
+    file's, loading one user's model in `fmt` (a format of the matrix) as its
+    one probe, MODEL_PROBE, which no probe module defines."""
+    assert not {"probes", "formats", "probe_modules", "tolerance"} & set(data), "a model's matrix has its one probe"
+    return replace(parse({**data, "formats": [fmt]}, path), probes=(MODEL_PROBE,))
 
 
 def parse(data: dict[str, Any], path: Path) -> Matrix:

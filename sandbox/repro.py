@@ -215,8 +215,12 @@ def at_producer(spec: Spec, version: str) -> Spec:
 
 def plan_cells(spec: Spec, versions: list[str], catalog: Catalog, found: pythons.Discovery,
                name: str) -> list[plan_mod.Cell]:
-    data = {"name": name, "tensorflow": versions, "python": spec.consumer_python, **spec.consumer_cell}
-    return plan_mod.plan(matrix_mod.parse(data, spec.path), catalog, found)
+    return plan_mod.plan(matrix_mod.parse(consumers_data(spec, versions, name), spec.path), catalog, found)
+
+
+def consumers_data(spec: Spec, versions: list[str], name: str) -> dict[str, Any]:
+    """The consumer cells of `versions`, as a matrix file would give them."""
+    return {"name": name, "tensorflow": versions, "python": spec.consumer_python, **spec.consumer_cell}
 
 
 # -- the producer's artifact -----------------------------------------------------
@@ -261,7 +265,7 @@ def find_artifact(folder: Path, fmt: str | None = None) -> tuple[Path, str]:
 
 def write_manifest(folder: Path, artifact: Path, fmt: str, producer: str) -> None:
     """A producer manifest, as the agent's export writes it, for a user's model."""
-    record: dict[str, Any] = {"kind": "artifact", "probe": "repro", "format": fmt, "status": "exported",
+    record: dict[str, Any] = {"kind": "artifact", "probe": matrix_mod.MODEL_PROBE, "format": fmt, "status": "exported",
                               "path": str(artifact), "writer": producer, "signature": None,
                               "inputs": None, "outputs": None, "ops": [], "op_attrs": {},
                               "loaders": list(LOADERS[fmt])}
@@ -377,9 +381,9 @@ def run_consumers(spec: Spec, cells: list[plan_mod.Cell], run_dir: Path, produce
                   jobs: int, emit: events.Listener) -> ResultsDocument:
     from sandbox import collect, runner
 
-    mx = matrix_mod.Matrix(spec.path, spec.name, tuple(c.request for c in cells), ("repro",),
-                           (json.loads((producer[1] / "manifest.jsonl").read_text().splitlines()[0])["format"],),
-                           spec.timeout)
+    fmt = json.loads((producer[1] / "manifest.jsonl").read_text().splitlines()[0])["format"]
+    versions = list(dict.fromkeys(c.request.tensorflow for c in cells))
+    mx = matrix_mod.for_model({**consumers_data(spec, versions, spec.name), "timeout": spec.timeout}, spec.path, fmt)
     consumers = run_dir / "consumers"  # the run starts this folder afresh; the producer lives beside it
     run = runner.Run(mx, cells, consumers, jobs, emit, keras_unsafe=not spec.keras_safe_mode)
     external = stored_model(run.store, *producer)

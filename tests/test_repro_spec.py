@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,30 @@ def test_a_corrupt_model_still_goes_to_the_consumers(tmp_path: Path) -> None:
     [record] = read_jsonl(tmp_path / "producer" / "manifest.jsonl")
     assert record["status"] == "exported" and record["ops"] == []
     assert "corrupt or truncated GraphDef" in record["reason"]
+
+
+def test_the_consumers_of_a_users_model_run_on_a_matrix_from_the_parser(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """run_consumers end to end (fake environments and agent): the model is stored
+    as the one producer, every consumer loads it with each of its format's loaders,
+    and the document is that of matrix.for_model's matrix."""
+    import sys
+
+    from test_runner import FakeEnv, make_cell
+
+    from sandbox import cellrun, matrix
+    from sandbox.pythons import Interpreter
+
+    shutil.copy(EXAMPLES / "batch_matmul_tf1.15.pb", tmp_path / "model.pb")
+    (tmp_path / "spec.toml").write_text('name = "mm"\n[producer]\nartifact = "model.pb"\n'
+                                        '[consumers]\ntensorflow = ["1.13", "1.14"]\n')
+    spec = repro.load_spec(tmp_path / "spec.toml")
+    monkeypatch.setattr(cellrun, "environment", FakeEnv)
+    producer = repro.prepare_producer(spec, tmp_path / "run", FakeCatalog(), {}, lambda e: None)  # type: ignore[arg-type]
+    me = Interpreter(Path(sys.executable), (3, 11, 0), "x86_64", "PATH")
+    cells = [make_cell(v, me) for v in ("1.13", "1.14")]
+    found = repro.run_consumers(spec, cells, tmp_path / "run", producer, 2, lambda e: None)
+    assert (found.probes, found.formats) == ([matrix.MODEL_PROBE], ["frozen_graph"])
+    assert [(l.consumer, l.producer, l.loader, l.status.value) for l in found.loads] == [
+        (c.id, "artifact", "import_graph_def", "ok") for c in cells]
+    assert [c.status.value for c in found.cells] == ["ok", "ok"]
