@@ -42,7 +42,7 @@ class Tally:
                 f"reused {c['export-reused']} exports, {c['load-reused']} loads from the store")
 
 
-class Records:
+class StoreView:
     """The results store as one run sees it: every record the run writes is
     noted as measured, so it tells its own measurements from earlier runs'
     (and under --fresh, takes only its own)."""
@@ -101,7 +101,7 @@ class Context:
 
     matrix: Matrix  # probes, formats, timeout, probe modules, tolerances
     keys: Keys
-    records: Records
+    records: StoreView  # the store as this run sees it (--fresh, what it measured)
     run_dir: Path  # absolute: container backends mount its paths at the same place inside
     emit: ev.Listener
     stopping: threading.Event  # set on Ctrl-C or a fatal error: cells start nothing more

@@ -5,6 +5,11 @@ registry(cell), then load(consumer <- artifact, loader) for every pair it has
 not recorded. A cell's environment is provisioned only when it has something
 to measure, so an unchanged re-run imports no TensorFlow at all. Cells are
 independent: one failing, crashing or hanging cell never stops the others.
+
+This module only schedules: it hands the tasks to each cell's CellRun
+(sandbox.cellrun) on one pool of workers, in the order sandbox.schedule's
+policy gives, stops them all on Ctrl-C, and keeps what only the whole run
+knows (each producer's artifacts as it left its export, the tally).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Callable
 from sandbox import envs, schedule
 from sandbox import events as ev
 from sandbox.cellrun import CellRun
-from sandbox.context import Context, Records, Tally
+from sandbox.context import Context, StoreView, Tally
 from sandbox.errors import SandboxError
 from sandbox.keys import Keys
 from sandbox.matrix import Matrix
@@ -45,7 +50,7 @@ class Run:
         self.keys = Keys.of(matrix, keras_unsafe)
         self.tally = Tally()
         self.stopping = threading.Event()
-        self.context = Context(matrix, self.keys, Records(self.store, fresh), self.run_dir, emit, self.stopping,
+        self.context = Context(matrix, self.keys, StoreView(self.store, fresh), self.run_dir, emit, self.stopping,
                                self.tally)
         self.cells = [CellRun(self.context, cell) for cell in cells]
         self.external: list[Source] = []  # artifacts of producers that are not cells (a user's model)
