@@ -31,6 +31,7 @@ from sandbox.errors import CommandFailed, Interrupted, SandboxError
 from sandbox.journal import Verb, Watcher
 from sandbox.matrix import Matrix
 from sandbox.plan import Cell
+from sandbox.plan import references as plan_references
 from sandbox.records import HARNESS_ERROR, INTERRUPTED, Artifact, Load, RecordError
 from sandbox.store import CellPaths, ResultsStore, StoreError, read_jsonl, write_json, write_text
 
@@ -100,7 +101,8 @@ class Run:
     """One run: the cells, where it keeps scratch files, the store, options."""
 
     def __init__(self, matrix: Matrix, cells: list[Cell], run_dir: Path, jobs: int, emit: ev.Listener,
-                 store: ResultsStore | None = None, fresh: bool = False, keras_unsafe: bool = False) -> None:
+                 store: ResultsStore | None = None, fresh: bool = False, keras_unsafe: bool = False,
+                 references: frozenset[str] | None = None) -> None:
         # absolute: container backends mount these paths at the same place inside
         self.matrix, self.run_dir, self.jobs = matrix, run_dir.resolve(), max(1, jobs)
         self.emit, self.store, self.fresh = emit, store or ResultsStore(), fresh
@@ -112,6 +114,9 @@ class Run:
         self.cells = [CellRun(self, cell) for cell in cells]
         self.external: list[Source] = []
         self.produced: dict[str, list[Source]] = {}  # healthy producer -> its artifacts, as it left its export
+        # a related map's cells: measured here only in pairs with the others (sandbox.schedule); the
+        # plan's, where this run holds a part of it (a shard's one cell)
+        self.references = plan_references(cells) if references is None else references
 
     def run(self, export: bool = True, external: dict[str, Path] | None = None, loads: bool = True) -> list[CellResult]:
         """Export (with `export`) and record every cell's registry, and (with
@@ -123,7 +128,7 @@ class Run:
         self.emit(ev.StageStarted("export", sum(len(c.export_items()) for c in self.cells if not c.cell.skip)
                                   if export else 0))
         self.external = [s for name, folder in (external or {}).items() for s in self._external(name, folder)]
-        state = schedule.State([c.cell.id for c in self.cells], workers=self.jobs)
+        state = schedule.State([c.cell.id for c in self.cells], workers=self.jobs, apart=self.references)
         for source in self.external:
             state.weight[source.producer] = state.weight.get(source.producer, 0) + _loads_of(source)
         try:
@@ -145,7 +150,7 @@ class Run:
                                    "load with the same sandbox and matrix")
             cell.result = replace(found, loads=[], load_keys=[])  # this run measures its loads
         self.external = sources
-        state = schedule.State([], workers=self.jobs,
+        state = schedule.State([], workers=self.jobs, apart=self.references,
                                consumers=[c.cell.id for c in self.cells
                                           if c.result.state.status == "ok" and c.cell.request.role != "producer"])
         for source in sources:
@@ -226,8 +231,7 @@ class Run:
         pool.shutdown()
 
     def _load_stage(self, state: schedule.State) -> None:
-        per_consumer = sum(state.weight.values())
-        self.emit(ev.StageStarted("load", per_consumer * len(state.consumers)))
+        self.emit(ev.StageStarted("load", state.items()))
 
     # the pool -----------------------------------------------------------------------
     def _work(self, state: schedule.State, export: bool, loads: bool) -> None:
@@ -545,6 +549,8 @@ class CellRun:
         if self.cell.skip:
             return True
         result, matrix = self.result, self.run.matrix
+        if self.cell.id in self.run.references:
+            sources = [s for s in sources if s.producer not in self.run.references]
         wanted = sum(len(self.loaders(s)) for s in sources) if self.cell.request.role != "producer" else 0
         return (result.state.status == "ok" and result.registry is not None
                 and len(result.artifacts) == len(matrix.probes) * len(matrix.formats)
