@@ -297,7 +297,7 @@ def test_mixed_outcomes_in_a_square_follow_the_rules(mixed_page: tuple[chromium.
 def referenced(results: dict[str, Any]) -> dict[str, Any]:
     """The recording with every cell but the newest a related map's (role reference): their pairs
     with each other are not measured here."""
-    found = json.loads(json.dumps(results))
+    found: dict[str, Any] = json.loads(json.dumps(results))
     refs = {c["id"] for c in found["cells"] if c["status"] == "ok"} - {oldest_first(results)[-1]}
     for cell in found["cells"]:
         if cell["id"] in refs:
