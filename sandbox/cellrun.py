@@ -218,7 +218,8 @@ class CellRun:
 
     def conclude(self, sources: list[Source]) -> CellResult:
         """The run is over: show its files in the run folder; its result, marked
-        complete when a re-run would find everything of it in the store."""
+        complete when a re-run would find everything of it in the store
+        (`sources`: what it loads; a reference cell, none of the other references')."""
         self.show()
         self.result.complete = self.complete(sources)
         return self.result

@@ -426,7 +426,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     run_dir = args.work_dir / f"{mx.name}-load-{cell.id}"
     with locks.run_lock(run_dir, say=_say):
         with _display([cell.id]) as show:
-            run = runner.Run(mx, [cell], run_dir, 1, show, fresh=args.fresh)
+            run = runner.Run(mx, [cell], run_dir, 1, show, fresh=args.fresh, references=plan.references(cells))
             sources = [s for b in exports.values() for s in bundles.sources(b, run.store, run.keys)]
             [result] = run.loads_only(sources, {cell.id: bundles.export_result(exports[cell.id], run.keys)})
         bundles.write_loads(args.out, mx, result, list(exports.values()), sources, run.keys)

@@ -26,9 +26,12 @@ each forms its own family of cells (crossed with python, image and backend,
 and Keras with `keras_backend`), beside the TensorFlow cells. An include with
 `keras` and `tensorflow` pins the TensorFlow of a Keras cell's backend.
 
-`role` ("both", "producer", "consumer"; top level or per include) says what a
-cell does: a map of runtimes lists TF cells as producers only, so it loads
-their artifacts without measuring TF-to-TF pairs again. `related` names other
+`role` ("both", "producer", "consumer", "reference"; top level or per include)
+says what a cell does: a map of runtimes lists TF cells as producers only, so
+it loads their artifacts without measuring TF-to-TF pairs again; a map of
+cells beside another (tf-keras and nightly cells beside the TF map) lists that
+map's cells as references: they export and load, but only in pairs with this
+map's own cells, never with each other (those pairs are the other map's). `related` names other
 reports (folders beside this one) that the report links to.
 """
 
@@ -61,7 +64,8 @@ RUNTIME_AXES = (*runtimes.KEYS, "keras_backend")
 FAMILIES = ("tensorflow", *runtimes.KEYS)  # each makes cells of its own kind
 IMAGES = ("cpu", "gpu")
 BACKENDS = ("venv", "docker")
-ROLES = ("both", "producer", "consumer")
+ROLES = ("both", "producer", "consumer", "reference")
+REFERENCE = "reference"  # its pairs with other reference cells are another map's
 NIGHTLY = "nightly"  # tensorflow = "nightly": the newest tf-nightly build
 # The agent's built-in probes and formats (sandbox/agent/zoo.py, exporters.py).
 BUILTIN_PROBES = ("batchnorm", "batch_matmul", "conv2d", "dense", "lstm", "gru", "einsum", "layernorm",

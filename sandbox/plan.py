@@ -23,7 +23,7 @@ from packaging.version import Version
 from sandbox import runtimes
 from sandbox.agent import catalog
 from sandbox.errors import ConfigError
-from sandbox.matrix import NIGHTLY, CellRequest, Matrix, fill_packages, packages_suffix
+from sandbox.matrix import NIGHTLY, REFERENCE, CellRequest, Matrix, fill_packages, packages_suffix
 from sandbox.pythons import Discovery, Interpreter
 from sandbox.versions import Resolved, minor, version_range
 
@@ -181,6 +181,11 @@ def plan(matrix: Matrix, releases: Releases, pythons: Discovery) -> list[Cell]:
         cell = _resolve(request, releases, pythons, matrix.python_image)
         cells.setdefault(cell.id, cell)
     return list(cells.values())
+
+
+def references(cells: list[Cell]) -> frozenset[str]:
+    """The plan's reference cells (a related map's): measured only in pairs with the others."""
+    return frozenset(c.id for c in cells if c.request.role == REFERENCE)
 
 
 def expand(matrix: Matrix, releases: Releases) -> Iterator[CellRequest]:

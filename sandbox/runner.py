@@ -30,6 +30,7 @@ from sandbox.errors import SandboxError
 from sandbox.keys import Keys
 from sandbox.matrix import Matrix
 from sandbox.plan import Cell
+from sandbox.plan import references as plan_references
 from sandbox.records import CellResult, Source, loaders_of
 from sandbox.store import ResultsStore
 
@@ -42,7 +43,8 @@ class Run:
     keeps the run's bookkeeping (what each producer left, the tally)."""
 
     def __init__(self, matrix: Matrix, cells: list[Cell], run_dir: Path, jobs: int, emit: ev.Listener,
-                 store: ResultsStore | None = None, fresh: bool = False, keras_unsafe: bool = False) -> None:
+                 store: ResultsStore | None = None, fresh: bool = False, keras_unsafe: bool = False,
+                 references: frozenset[str] | None = None) -> None:
         # absolute: container backends mount these paths at the same place inside
         self.matrix, self.run_dir, self.jobs = matrix, run_dir.resolve(), max(1, jobs)
         self.emit, self.store, self.fresh = emit, store or ResultsStore(), fresh
@@ -55,6 +57,9 @@ class Run:
         self.cells = [CellRun(self.context, cell) for cell in cells]
         self.external: list[Source] = []  # artifacts of producers that are not cells (a user's model)
         self.produced: dict[str, list[Source]] = {}  # healthy producer -> its artifacts, as it left its export
+        # a related map's cells: measured here only in pairs with the others (sandbox.schedule); the
+        # plan's, where this run holds a part of it (a shard's one cell)
+        self.references = plan_references(cells) if references is None else references
 
     def run(self, export: bool = True, external: list[Source] | None = None, loads: bool = True) -> list[CellResult]:
         """Export (with `export`) and record every cell's registry, and (with
@@ -89,15 +94,16 @@ class Run:
 
     def _state(self, producers: list[str], consumers: list[str]) -> schedule.State:
         """The policy's state; the external artifacts weigh from the start."""
-        state = schedule.State(producers, workers=self.jobs, consumers=consumers)
+        state = schedule.State(producers, workers=self.jobs, apart=self.references, consumers=consumers)
         for source in self.external:
             state.weight[source.producer] = state.weight.get(source.producer, 0) + len(loaders_of(source.artifact))
         return state
 
     def _results(self) -> list[CellResult]:
         sources = self.sources()
+        apart = [s for s in sources if s.producer not in self.references]  # what a reference cell loads
         self.tally.add("export-reused", sum(c.exports_reused for c in self.cells))
-        return [c.conclude(sources) for c in self.cells]
+        return [c.conclude(apart if c.cell.id in self.references else sources) for c in self.cells]
 
     def sources(self) -> list[Source]:
         """Every artifact any consumer of this run loads: those of the cells
@@ -155,8 +161,7 @@ class Run:
         pool.shutdown()
 
     def _load_stage(self, state: schedule.State) -> None:
-        per_consumer = sum(state.weight.values())
-        self.emit(ev.StageStarted("load", per_consumer * len(state.consumers)))
+        self.emit(ev.StageStarted("load", state.items()))
 
     # the pool -----------------------------------------------------------------------
     def _work(self, state: schedule.State, export: bool, loads: bool) -> None:

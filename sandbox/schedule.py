@@ -13,6 +13,9 @@ after every cell has exported. Biggest batch first keeps the tail short; near
 the end (TAIL), a consumer's producers are split in halves that may run at
 once (two agent processes in one environment), so the slowest consumer does
 not load alone while the other cores wait.
+
+Cells `apart` (a matrix's references: a related map's cells) load and are
+loaded only in pairs with the others, never with each other.
 """
 
 from __future__ import annotations
@@ -46,10 +49,19 @@ class State:
     loaded: dict[str, set[str]] = field(default_factory=dict)  # consumer -> producers it has taken
     loading: dict[str, int] = field(default_factory=dict)  # consumer -> its batches running
     done: set[str] = field(default_factory=set)  # consumers that load nothing more (finished, or errored)
+    apart: frozenset[str] = frozenset()  # cells whose pairs with each other are another map's
 
     def pending(self, consumer: str) -> list[str]:
         taken = self.loaded.get(consumer, set())
-        return [p for p in self.weight if p not in taken]
+        return [p for p in self.weight if p not in taken and self.paired(p, consumer)]
+
+    def paired(self, producer: str, consumer: str) -> bool:
+        """Whether this run loads `producer`'s artifacts in `consumer`."""
+        return not (producer in self.apart and consumer in self.apart)
+
+    def items(self) -> int:
+        """Items every consumer known so far loads of every producer known so far."""
+        return sum(w for c in self.consumers for p, w in self.weight.items() if self.paired(p, c))
 
     @property
     def producing_over(self) -> bool:

@@ -206,12 +206,15 @@ def test_the_map_matrix_is_every_minor_from_1_12(tmp_path: Path) -> None:
     assert [(c.tensorflow, c.packages) for c in mx.cells] == [(">=1.12", ())]  # every minor
     assert (mx.probes, mx.formats) == (matrix.BUILTIN_PROBES, matrix.FORMATS)
     assert [c.id for c in plan.plan(mx, MapCatalog(), PYTHONS)] == MAP_CELLS
-    # tf-keras beside every minor from 2.16 (the one made for it); the nightly build
+    # tf-keras beside every minor from 2.16 (the one made for it); the nightly build; the map's
+    # cells as references (measured only in pairs with those)
     extras = matrix.load(Path(__file__).parent.parent / "matrices" / "tf-extras.toml")
-    assert [(c.tensorflow, c.packages) for c in extras.cells] == [
-        (">=2.16", ("tf-keras=={tensorflow_minor}.*",)), ("nightly", ())]
-    assert extras.related == ("tf-map",)
-    assert [c.id for c in plan.plan(extras, MapCatalog(), PYTHONS)] == EXTRA_CELLS
+    assert [(c.tensorflow, c.packages, c.role) for c in extras.cells] == [
+        (">=1.12", (), "reference"), (">=2.16", ("tf-keras=={tensorflow_minor}.*",), "both"), ("nightly", (), "both")]
+    assert extras.related == ("tf-map", "keras-map", "tflite-map")
+    cells = plan.plan(extras, MapCatalog(), PYTHONS)
+    assert [c.id for c in cells] == MAP_CELLS + EXTRA_CELLS
+    assert plan.references(cells) == frozenset(MAP_CELLS)
 
 
 def test_plan_resolves_the_map_offline_from_the_cached_catalog(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:

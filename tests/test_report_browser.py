@@ -37,7 +37,7 @@ MAP = Path(__file__).resolve().parent.parent / "reports" / "tf-map" / "results.j
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 BROKEN = {"load-error", "run-error", "crash", "timeout"}
 WORDS = {"ok": "ok", "differs": "differs", "fails": "fails", "device": "device-bound", "harness": "harness error",
-         "na": "n/a", "export": "export failed", "none": "none"}
+         "na": "n/a", "export": "export failed", "none": "none", "elsewhere": "another map's"}
 TRIED = {"ok", "differs", "fails", "device-bound", "harness error"}
 
 
@@ -291,6 +291,33 @@ def test_mixed_outcomes_in_a_square_follow_the_rules(mixed_page: tuple[chromium.
     check_squares(page, mixed, probes)
     keys = sorted(expected_of(mixed).squares)
     check_answers(page, mixed, keys[::5], probes)
+
+
+@pytest.fixture(scope="module")
+def referenced(results: dict[str, Any]) -> dict[str, Any]:
+    """The recording with every cell but the newest a related map's (role reference): their pairs
+    with each other are not measured here."""
+    found: dict[str, Any] = json.loads(json.dumps(results))
+    refs = {c["id"] for c in found["cells"] if c["status"] == "ok"} - {oldest_first(results)[-1]}
+    for cell in found["cells"]:
+        if cell["id"] in refs:
+            cell["role"] = "reference"
+    found["loads"] = [l for l in found["loads"] if not (l["producer"] in refs and l["consumer"] in refs)]
+    return found
+
+
+def test_pairs_of_two_references_are_the_related_maps(browser: chromium.Browser, referenced: dict[str, Any],
+                                                      tmp_path: Path) -> None:
+    want = expected_of(referenced)
+    cells = want.cells
+    keys = sorted({(f, l, p, c) for f, l, _, _ in want.squares for p in cells for c in cells})
+    elsewhere = [k for k in keys if want.verdict(k) == "another map's"]
+    assert elsewhere and len(elsewhere) < len(keys)
+    for opened in tab(browser, rendered(referenced, tmp_path)):
+        check_squares(opened, referenced)
+        check_answers(opened, referenced, keys)
+        texts = [text for _, text, *_ in ask(opened, elsewhere[:3])]
+        assert all("related map" in text and "measured there" in text for text in texts), texts
 
 
 def test_the_first_screen_says_what_the_page_is(page: chromium.Page) -> None:

@@ -9,7 +9,9 @@ and a kernel was missing there) the consumer lacks, or when a kernel was missing
 square's verdict over the probes that count is the first of fails, differs,
 harness error, ok, device-bound, export failed, n/a among them; it loads when
 it is ok and none of them is device-bound. By default a consumer counts the
-probes that need no device it lacks."""
+probes that need no device it lacks. A pair of two reference cells (a related
+map's) is that map's: "another map's", not measured here, where the producer
+wrote the format (another consumer has a square of it)."""
 
 from __future__ import annotations
 
@@ -59,6 +61,7 @@ class Expected:
     def __init__(self, results: dict[str, Any]) -> None:
         self.need = needs(results)
         self.gpus = {c["id"] for c in results["cells"] if gpu(c)}
+        self.references = {c["id"] for c in results["cells"] if c.get("role") == "reference"}
         self.cells = [c["id"] for c in sorted((c for c in results["cells"] if c["status"] == "ok"),
                                               key=lambda c: Version(c["tensorflow"]))]
         self.probes = sorted({l["probe"] for l in results["loads"]} | {a["probe"] for a in results["artifacts"]})
@@ -85,9 +88,15 @@ class Expected:
         return [p for p in self.probes if p not in self.need or consumer in self.gpus]
 
     def verdict(self, key: Key, probes: str = "") -> str:
+        if key[2] in self.references and key[3] in self.references and self.writes(*key[:3]):
+            return "another map's"
         found = self.squares.get(key, {})
         mine = {found[p] for p in self.counted(key[3], probes) if p in found}
         return next((v for v in ORDER if v in mine), "none")
+
+    def writes(self, fmt: str, loader: str, producer: str) -> bool:
+        """Whether any consumer has a square of this producer's files of `fmt` (loads or a failed export)."""
+        return any((fmt, loader, producer, c) in self.squares for c in self.cells)
 
     def loads(self, key: Key, probes: str = "") -> bool:
         found = self.squares.get(key, {})

@@ -40,6 +40,7 @@ from sandbox.report.tables import (
 from sandbox.report.verdict import (
     DEVICE,
     DIFFERS,
+    ELSEWHERE,
     EXPORT,
     FAILS,
     HARNESS,
@@ -121,15 +122,16 @@ def _header(results: ResultsDocument, devs: Devices) -> str:
     stats += f'<span class="stat {_vclass(EXPORT)}">{failed} {_e(WORDS[EXPORT])}</span>' if failed else ""
     redacted = " Host names and local paths are redacted." if results.redacted else ""
     probes = len(probe_order(results))
+    n_pairs, how = tables.pairs(results)
     return (f'<header><h1>TensorFlow compatibility: {_e(results.name)}</h1>'
             f'<p class="lead">This page tells whether a model saved by one TensorFlow loads in another: '
             f'{len(ids)} TensorFlow builds{span} each saved {probes} small probe models in every format they '
-            f'write, and every build loaded every build\'s models, measured by '
+            f'write, and {_e(how.replace("cell", "build"))}, measured by '
             f'<a href="{_e(PROJECT_LINK)}">sandbox</a>. Pick a pair below.</p>'
-            f'<p>{len(ids)} of {len(results.cells)} cells ran: {len(ids) ** 2} producer → consumer pairs, '
+            f'<p>{len(ids)} of {len(results.cells)} cells ran: {n_pairs} producer → consumer pairs, '
             f'{len(results.artifacts)} exports, {len(results.loads)} loads. Generated {_e(results.created)} '
             f'by sandbox {_e(results.sandbox_version)} from <code>{_e(results.matrix)}</code>.{redacted}</p>'
-            f'{_related(results)}<div class="summary" aria-label="loads by outcome">{stats}</div>{_legend()}</header>')
+            f'{_related(results)}<div class="summary" aria-label="loads by outcome">{stats}</div>{_legend(results)}</header>')
 
 
 def _related(results: ResultsDocument) -> str:
@@ -138,9 +140,10 @@ def _related(results: ResultsDocument) -> str:
     return f'<p class="related">Other maps: {links}</p>' if links else ""
 
 
-def _legend() -> str:
+def _legend(results: ResultsDocument) -> str:
+    marks_here = _MARKS + ((ELSEWHERE,) if tables.has_references(results) else ())
     items = "".join(f'<li><span class="swatch {_vclass(v)}">{_e(Square(v).text or "·")}</span><b>{_e(WORDS[v])}</b> '
-                    f'{_e(LEGEND[v])}</li>' for v in _MARKS)
+                    f'{_e(LEGEND[v])}</li>' for v in marks_here)
     marks = "".join(f'<li><span class="swatch v-ok {_mclass(m)}">ok</span>corner mark: {_e(WORDS[m])} '
                     f'beside the verdict</li>' for m in (DEVICE, EXPORT, HARNESS))
     return (f'<details class="legend-box" open><summary>What the marks mean</summary>'

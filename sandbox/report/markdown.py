@@ -28,6 +28,7 @@ from sandbox.report.tables import (
 from sandbox.report.verdict import (
     DEVICE,
     DIFFERS,
+    ELSEWHERE,
     EXPORT,
     FAILS,
     HARNESS,
@@ -41,7 +42,8 @@ from sandbox.report.verdict import (
     devices,
 )
 
-_SQUARE = {OK: "✅", DIFFERS: "⚠️", FAILS: "❌", DEVICE: "dev", HARNESS: "bug", NA: "n/a", EXPORT: "exp", NONE: ""}
+_SQUARE = {OK: "✅", DIFFERS: "⚠️", FAILS: "❌", DEVICE: "dev", HARNESS: "bug", NA: "n/a", EXPORT: "exp", NONE: "",
+           ELSEWHERE: "↗"}
 _MARK = {DEVICE: "+dev", EXPORT: "+exp", HARNESS: "+bug"}
 
 
@@ -50,7 +52,7 @@ def render(results: ResultsDocument) -> str:
     found, grouped = grids(results, devs), groups(results, devs)
     said = ["## What this report says", "", *headline.lines(results, devs, found, grouped), ""]
     parts = _header(results, devs) + said + _formats(results) + _summary(summaries(results, found, grouped)) + \
-        _failures(results, grouped, names) + _grids(found, names) + _ops(results) + _cells(results, names)
+        _failures(results, grouped, names) + _grids(found, names, tables.has_references(results)) + _ops(results) + _cells(results, names)
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -73,11 +75,12 @@ def _header(results: ResultsDocument, devs: Devices) -> list[str]:
     failed = sum(a.failed for a in results.artifacts)
     redacted = " Host names and local paths are redacted." if results.redacted else ""
     bound = "; ".join(f"`{p}` needs a {d} ({devs.why[p]})" for p, d in sorted(devs.needs.items()))
+    n_pairs, how = tables.pairs(results)
     return [f"# TensorFlow compatibility: {_md(results.name)}", "",
             f"Whether a model saved by one TensorFlow loads in another: {len(ids)} of {len(results.cells)} "
             f"cells ran{span}. Each exported {len(probe_order(results))} probe models in every format it can write "
-            f"({len(results.artifacts)} exports, {failed} of them failed); every cell loaded every cell's models "
-            f"with every loader it has: {len(ids) ** 2} producer → consumer pairs, {len(results.loads)} loads "
+            f"({len(results.artifacts)} exports, {failed} of them failed); {how} "
+            f"with every loader it has: {n_pairs} producer → consumer pairs, {len(results.loads)} loads "
             f"({tally}). Generated {results.created} by sandbox {_md(results.sandbox_version)} from "
             f"{_md(results.matrix)}.{redacted} Every load, with its whole error, is in [results.json](results.json); "
             "the page with the pair picker is index.html.", "",
@@ -150,8 +153,9 @@ def _error(load: LoadRow) -> str:
     return first_line(f"{load.error_type or ''}: {load.error or ''}".lstrip(": "), 200)
 
 
-def _grids(found: list[Grid], names: dict[str, str]) -> list[str]:
-    legend = "; ".join(f"{_SQUARE[v] or 'empty'}: {WORDS[v]}, {LEGEND[v]}" for v in _SQUARE)
+def _grids(found: list[Grid], names: dict[str, str], references: bool) -> list[str]:
+    legend = "; ".join(f"{_SQUARE[v] or 'empty'}: {WORDS[v]}, {LEGEND[v]}" for v in _SQUARE
+                       if v != ELSEWHERE or references)
     marks = ", ".join(f"{_MARK[m]}: {WORDS[m]}" for m in _MARK)
     out = ["## Grids", "", "Rows: the TF that saved the model; columns: the TF that loaded it; each square judged by "
            f"the device-portable probes. {legend}. Beside a verdict, shown apart: {marks}.", ""]

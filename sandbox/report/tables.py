@@ -10,10 +10,12 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from sandbox import runtimes
+from sandbox.matrix import REFERENCE
 from sandbox.report.document import CellRow, ExportRow, LoadRow, ResultsDocument
 from sandbox.report.verdict import (
     DEVICE,
     DIFFERS,
+    ELSEWHERE,
     EXPORT,
     FAILS,
     HARNESS,
@@ -129,6 +131,26 @@ def span(results: ResultsDocument) -> str:
     return ", ".join(f"{TITLES.get(n, n)} {v[0]}" + (f" to {v[-1]}" if v[-1] != v[0] else "") for n, v in found.items())
 
 
+def has_references(results: ResultsDocument) -> bool:
+    """Whether the document holds a related map's cells (role reference)."""
+    return any(c.role == REFERENCE for c in results.cells)
+
+
+def pairs(results: ResultsDocument) -> tuple[int, str]:
+    """How many producer -> consumer pairs the document measured, and how they were chosen:
+    every healthy cell that exports by every one that loads (roles), but for pairs of two
+    references (a related map's cells: measured there)."""
+    cells, ids = results.cell(), healthy(results)
+    roles = {c: cells[c].role or "both" for c in ids}
+    refs = {c for c in ids if roles[c] == REFERENCE}
+    n = sum(1 for p in ids for c in ids if roles[p] != "consumer" and roles[c] != "producer"
+            and not (p in refs and c in refs))
+    if all(r == "both" for r in roles.values()):
+        return n, "every cell loaded every cell's models"
+    return n, ("every cell that loads loaded the models of every cell that exports"
+               + (", but for pairs of two reference cells (a related map's, measured there)" if refs else ""))
+
+
 def _version(text: str | None) -> Version:
     try:
         return Version(text or "0")
@@ -209,6 +231,7 @@ def grids(results: ResultsDocument, found: Devices | None = None) -> list[Grid]:
     chosen = {c: tuple(at[p] for p in devs.portable(probes, c)) for c in ids}
     cells = results.cell()
     exporters = frozenset(c for c in ids if cells[c].role == "producer")  # cells that only export: they load nothing
+    references = frozenset(c for c in ids if cells[c].role == REFERENCE)  # their pairs are a related map's
     order = {f: i for i, f in enumerate(results.formats)}
     out = []
     for (fmt, loader) in sorted(by, key=lambda k: (order.get(k[0], 99), k[1])):
@@ -217,7 +240,8 @@ def grids(results: ResultsDocument, found: Devices | None = None) -> list[Grid]:
         # a consumer none of whose loads of this grid applied has no such loader: an export that
         # failed left nothing it could have tried
         readers = {c for (_, c), loads in pairs.items() if any(l.status.applicable for l in loads)}
-        letters = {(p, c): _letters(pairs.get((p, c), []), failed.get((p, fmt), []), c in readers, at, devs)
+        letters = {(p, c): ELSEWHERE * len(at) if p in references and c in references else
+                   _letters(pairs.get((p, c), []), failed.get((p, fmt), []), c in readers, at, devs)
                    for p in producers for c in ids}
         problems = {key: bad for key in letters if (bad := [l for l in pairs.get(key, []) if devs.outcome(l) in
                                                             (FAILS, DIFFERS, DEVICE, HARNESS)])}

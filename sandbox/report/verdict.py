@@ -36,8 +36,9 @@ from sandbox.records import LoadStatus
 from sandbox.report.document import CellRow, LoadRow, ResultsDocument
 
 OK, DIFFERS, FAILS, DEVICE, HARNESS, NA, EXPORT, NONE = "o", "d", "f", "g", "h", "n", "x", "-"
+ELSEWHERE = "e"  # a pair of two reference cells: the related map's, not measured here
 # The verdict of a square is the first of these among its chosen probes' outcomes.
-PRECEDENCE = (FAILS, DIFFERS, HARNESS, OK, DEVICE, EXPORT, NA)
+PRECEDENCE = (FAILS, DIFFERS, HARNESS, OK, DEVICE, EXPORT, NA, ELSEWHERE)
 # Outcomes shown as a mark beside another verdict.
 APART = (DEVICE, EXPORT, HARNESS)
 # Outcomes that are version findings: TensorFlow or Keras refused it, or it computed otherwise.
@@ -45,9 +46,9 @@ VERSION_FINDINGS = frozenset((FAILS, DIFFERS))
 # Outcomes of a load that was tried (k/n: k of these n fail).
 TRIED = frozenset((OK, DIFFERS, FAILS, DEVICE, HARNESS))
 WORDS = {OK: "ok", DIFFERS: "differs", FAILS: "fails", DEVICE: "device-bound", HARNESS: "harness error",
-         NA: "n/a", EXPORT: "export failed", NONE: "none"}
+         NA: "n/a", EXPORT: "export failed", NONE: "none", ELSEWHERE: "another map's"}
 SLUGS = {OK: "ok", DIFFERS: "differs", FAILS: "fails", DEVICE: "device", HARNESS: "harness", NA: "na",
-         EXPORT: "export", NONE: "none"}
+         EXPORT: "export", NONE: "none", ELSEWHERE: "elsewhere"}
 LEGEND = {
     OK: "every probe that counts loads, with the producer's outputs",
     DIFFERS: "loads, but some outputs differ from the producer's",
@@ -57,6 +58,7 @@ LEGEND = {
     NA: "this consumer has no such loader",
     EXPORT: "the producer's export failed (error, crash, timeout): nothing to load",
     NONE: "the producer does not write this",
+    ELSEWHERE: "both cells are a related map's (references): the pair is measured there, not here",
 }
 GPU = "GPU"
 _PLAIN = {LoadStatus.OK: OK, LoadStatus.OUTPUTS_DIFFER: DIFFERS, LoadStatus.NOT_APPLICABLE: NA}
@@ -157,7 +159,7 @@ class Square:
         verdict = self.verdict
         if verdict == FAILS:
             return "✗" if self.failed == self.tried else f"{self.failed}/{self.tried}"
-        return {OK: "ok", DIFFERS: "≠", DEVICE: "dev", HARNESS: "bug", NA: "n/a", EXPORT: "exp"}.get(verdict, "")
+        return {OK: "ok", DIFFERS: "≠", DEVICE: "dev", HARNESS: "bug", NA: "n/a", EXPORT: "exp", ELSEWHERE: "↗"}.get(verdict, "")
 
 
 def choose(letters: str, chosen: Sequence[int]) -> Square:

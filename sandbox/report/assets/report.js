@@ -5,9 +5,9 @@
   "use strict";
   var DATA = JSON.parse(document.getElementById("data").textContent);
   var WORDS = {o: "ok", d: "differs", f: "fails", g: "device-bound", h: "harness error", n: "n/a",
-               x: "export failed", "-": "none"};
-  var SLUGS = {o: "ok", d: "differs", f: "fails", g: "device", h: "harness", n: "na", x: "export", "-": "none"};
-  var PRECEDENCE = "fdhogxn", APART = "gxh", TRIED = "odfgh";
+               x: "export failed", "-": "none", e: "another map's"};
+  var SLUGS = {o: "ok", d: "differs", f: "fails", g: "device", h: "harness", n: "na", x: "export", "-": "none", e: "elsewhere"};
+  var PRECEDENCE = "fdhogxne", APART = "gxh", TRIED = "odfgh";
   var $ = function (sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); };
   var byId = function (id) { return document.getElementById(id); };
   var NC = DATA.cells.length, NP = DATA.probes.length;
@@ -55,7 +55,7 @@
     var marks = APART.split("").filter(function (m) { return every.indexOf(m) >= 0 && m !== v; });
     var failed = mine.split("f").length - 1, tried = mine.split("").filter(function (x) { return TRIED.indexOf(x) >= 0; }).length;
     var text = {o: "ok", d: "≠", f: failed === tried ? "✗" : failed + "/" + tried, g: "dev", h: "bug", n: "n/a",
-                x: "exp", "-": ""}[v];
+                x: "exp", "-": "", e: "↗"}[v];
     return {v: v, every: every, mine: mine, marks: marks, text: text, failed: failed, tried: tried,
             loads: v === "o" && mine.indexOf("g") < 0};
   }
@@ -108,6 +108,8 @@
                (probesWith(sq, c, "g").length === 1 ? "s" : "") + " a device this consumer lacks",
             x: esc(named(p)) + " could not export <code>" + esc(format) + "</code>: nothing to load",
             n: esc(named(c)) + " has no <code>" + esc(loader) + "</code> loader for this format",
+            e: esc(named(p)) + " and " + esc(named(c)) + " are both cells of a related map (references): " +
+               "this pair is measured there, not here",
             "-": esc(named(p)) + " wrote no <code>" + esc(format) + "</code> model that " +
                  esc(named(c)) + " tried with <code>" + esc(loader) + "</code>"}[sq.v];
   }
