@@ -104,7 +104,8 @@ def redact(results: ResultsDocument, local: Local | None = None) -> ResultsDocum
     return replace(results, **{**top, "redacted": True},
                    cells=[_no_location(_row(c, where)) for c in results.cells],
                    artifacts=[_row(a, where) for a in results.artifacts],
-                   loads=[_row(l, where) for l in results.loads])
+                   loads=[_row(l, where) for l in results.loads],
+                   witnesses=None if results.witnesses is None else [_row(w, where) for w in results.witnesses])
 
 
 def _row(row: Row, local: Local) -> Row:

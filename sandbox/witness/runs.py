@@ -23,7 +23,7 @@ from sandbox import commands, digests
 from sandbox import events as ev
 from sandbox.errors import CommandFailed, Interrupted, SandboxError
 from sandbox.records import LoadStatus
-from sandbox.report.document import LoadRow, ResultsDocument
+from sandbox.report.document import LoadRow, ResultsDocument, WitnessRow, WitnessStatus
 from sandbox.report.findings import groups
 from sandbox.report.verdict import HARNESS
 from sandbox.runner import CellRun, Run
@@ -88,7 +88,7 @@ def chosen(results: ResultsDocument) -> list[Item]:
     return items
 
 
-def attach(results: ResultsDocument, run: Run) -> list[dict[str, Any]]:
+def attach(results: ResultsDocument, run: Run) -> list[WitnessRow]:
     """Witness every finding of `results` (missing witnesses are run in the
     cells of `run`) and put them into the document as `witnesses`."""
     items = chosen(results)
@@ -174,8 +174,8 @@ def _run_cell(cell: CellRun, items: list[Item], reused: int, run: Run) -> None:
             item.result = _measure(item, cell, run) if env is not None else _not_run(
                 f"the consumer's environment is not available: {cell.result.state.reason}")
             outcome, _ = judge(item.load, classified(item.result))
-            done[outcome] += 1
-            run.emit(ev.ItemDone(cell.cell.id, "witness", _what(item.load), outcome))
+            done[outcome.value] += 1
+            run.emit(ev.ItemDone(cell.cell.id, "witness", _what(item.load), outcome.value))
     except (Interrupted, StoreError):
         raise
     except Exception as exc:  # a harness bug in one cell must not stop the others
@@ -243,17 +243,14 @@ def _cut(value: Any) -> str | None:
     return f"{text[:half]}\n[… {len(text) - ERROR_CHARS} characters cut …]\n{text[-half:]}"
 
 
-def entry(item: Item) -> dict[str, Any]:
-    """The witness of one finding, as results.json carries it."""
+def entry(item: Item) -> WitnessRow:
+    """The witness of one finding, as the results document carries it."""
     result = classified(item.result or _not_run("not run"))
     outcome, why = judge(item.load, result)
     load = item.load
-    return {
-        "consumer": load.consumer, "producer": load.producer, "probe": load.probe, "format": load.format,
-        "loader": load.loader,
-        "finding": item.title, "script": item.script or None, "usage": item.usage or None,
-        "status": result["status"], "error_type": result.get("error_type"), "error": result.get("error"),
-        "where": result.get("where"), "reason": result.get("reason"), "max_abs_err": result.get("max_abs_err"),
-        "seconds": result.get("seconds"), "category": result["category"], "names": result["names"],
-        "outcome": outcome, "why": why or None,
-    }
+    return WitnessRow(
+        load.consumer, load.producer, load.probe, load.format, load.loader, finding=item.title,
+        script=item.script or None, status=WitnessStatus(result["status"]), outcome=outcome, usage=item.usage or None,
+        error_type=result.get("error_type"), error=result.get("error"), where=result.get("where"),
+        reason=result.get("reason"), max_abs_err=result.get("max_abs_err"), seconds=result.get("seconds"),
+        category=result["category"], names=tuple(result["names"]), why=why or None)
