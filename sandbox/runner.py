@@ -32,7 +32,16 @@ from sandbox.journal import Verb, Watcher
 from sandbox.matrix import Matrix
 from sandbox.plan import Cell
 from sandbox.records import HARNESS_ERROR, INTERRUPTED, Artifact, Load, RecordError
-from sandbox.store import CellPaths, ResultsStore, StoreError, read_jsonl, write_json, write_text
+from sandbox.store import (
+    CellPaths,
+    ResultsStore,
+    StoreError,
+    export_files,
+    external_files,
+    read_jsonl,
+    write_json,
+    write_text,
+)
 
 AGENT = digests.AGENT
 MAX_RESUMES = 50
@@ -170,9 +179,8 @@ class Run:
         return [s for c in self.cells for s in self.produced.get(c.cell.id, [])] + self.external
 
     def _scratch(self) -> None:
-        store = self.store.root.resolve()
-        if store == self.run_dir or self.run_dir in store.parents:
-            raise SandboxError(f"{self.run_dir}: holds the results store ({store}); a run starts its folder "
+        if self.store.inside(self.run_dir):
+            raise SandboxError(f"{self.run_dir}: holds the results store ({self.store.root.resolve()}); a run starts its folder "
                                "afresh, so give it another --work-dir")
         if self.run_dir.exists():
             shutil.rmtree(self.run_dir)  # scratch of an earlier run: the store has its results
@@ -301,7 +309,7 @@ class Run:
         for record in read_jsonl(folder / "manifest.jsonl"):
             if record.get("kind") != "artifact":
                 continue
-            files, manifest = _external_files(folder.resolve(), record)
+            files, manifest = external_files(folder.resolve(), record)
             payload = Artifact.from_agent(record).to_json()
             key, payload = self.store.put_export(None, payload, manifest, files)
             found.append(Source(name, key, Artifact.from_agent(payload)))
@@ -343,21 +351,6 @@ def loaders_of(artifact: Artifact) -> list[str]:
     """What every consumer loads an artifact with: the loaders found to read a
     user's model, else every loader of its format."""
     return artifact.loaders or catalog.loaders_for(artifact.format)
-
-
-def _external_files(folder: Path, record: dict[str, Any]) -> tuple[dict[str, Path], dict[str, Any]]:
-    """The files of a user's model (paths may be absolute), under fixed names."""
-    files: dict[str, Path] = {}
-    manifest = dict(record)
-    for field_name, name in (("path", "model"), ("inputs", "inputs.npz"), ("outputs", "outputs.npz")):
-        value = record.get(field_name)
-        if not value:
-            continue
-        src = (folder / value).resolve()  # the model the user named; links inside it are refused
-        store_name = f"{name}/{src.name}" if field_name == "path" else name
-        files[store_name] = src
-        manifest[field_name] = store_name
-    return files, manifest
 
 
 class CellRun:
@@ -500,7 +493,7 @@ class CellRun:
             except RecordError:
                 continue  # interrupted: measured again next run
             key = self.run.export_key(self.result.identity, artifact.probe, artifact.format)
-            files = _export_files(self.paths.artifacts, record) if artifact.exported else {}
+            files = export_files(self.paths.artifacts, record) if artifact.exported else {}
             manifest = {**record, "kind": "artifact"} if artifact.exported else None
             _, payload = self.run.store.put_export(key, _payload(artifact), manifest, files)
             self.run.measured.add(key)
@@ -556,7 +549,7 @@ class CellRun:
         for key, artifact in self.result.artifacts:
             if not artifact.exported or artifact.files_digest is None:
                 continue
-            target = self.run.store.files_dir(key, artifact.files_digest) / artifact.probe / artifact.format
+            target = self.run.store.artifact_dir(key, artifact.files_digest, artifact.probe, artifact.format)
             link = self.paths.artifacts / artifact.probe / artifact.format
             if target.exists() and not link.exists():
                 link.parent.mkdir(parents=True, exist_ok=True)
@@ -807,14 +800,6 @@ def runtime_facts(cell: Cell) -> dict[str, Any]:
         facts["nightly"] = True
     return facts
 
-
-
-def _export_files(folder: Path, record: dict[str, Any]) -> dict[str, Path]:
-    """The files of one exported artifact: the exporter's own folder
-    (<probe>/<format>/) and the reference inputs and outputs."""
-    probe, fmt = str(record["probe"]), str(record["format"])
-    names = [f"{probe}/{fmt}"] + [str(record[k]) for k in ("inputs", "outputs") if record.get(k)]
-    return {name: folder / name for name in names if (folder / name).exists()}
 
 
 def _consume_from(sources: dict[str, list[Source]], cell: CellRun) -> None:

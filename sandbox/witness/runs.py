@@ -27,7 +27,7 @@ from sandbox.report.document import LoadRow, ResultsDocument, WitnessRow, Witnes
 from sandbox.report.findings import groups
 from sandbox.report.verdict import HARNESS
 from sandbox.runner import CellRun, Run
-from sandbox.store import StoreError, read_jsonl, write_text
+from sandbox.store import StoreError, write_text
 from sandbox.witness import scripts
 from sandbox.witness.verdict import classified, judge
 
@@ -153,9 +153,9 @@ def _artifact(item: Item, run: Run, cells: dict[str, CellRun]) -> tuple[str, Pat
     if payload is None or not run.store.verify_files(export, payload):
         item.result = _not_run("the producer's artifact is not in the results store (run the matrix to measure it)")
         return None
-    files = run.store.files_dir(export, str(payload.get("files_digest")))
-    record = next((r for r in read_jsonl(files / "manifest.jsonl") if r.get("kind") == "artifact"), {})
-    return consumer.result.identity, files, record, payload.get("files_digest")
+    files_digest = str(payload.get("files_digest"))
+    files = run.store.files_dir(export, files_digest)
+    return consumer.result.identity, files, run.store.manifest_record(export, files_digest), payload.get("files_digest")
 
 
 def _not_run(reason: str) -> dict[str, Any]:
