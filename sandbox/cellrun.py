@@ -15,7 +15,6 @@ import time
 import traceback
 from collections import Counter
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, Callable
 
 from sandbox import context
@@ -26,7 +25,7 @@ from sandbox.errors import Interrupted, SandboxError
 from sandbox.journal import Verb
 from sandbox.plan import Cell, cell_facts
 from sandbox.records import HARNESS_ERROR, Artifact, CellResult, CellState, Load, RecordError, Source, loaders_of
-from sandbox.store import CellPaths, StoreError, write_json, write_text
+from sandbox.store import CellPaths, StoreError, export_files, write_json, write_text
 from sandbox.supervise import Agent
 
 
@@ -166,7 +165,7 @@ class CellRun:
             except RecordError:
                 continue  # interrupted: measured again next run
             key = self.ctx.keys.export(self.result.identity, artifact.probe, artifact.format)
-            files = _export_files(self.paths.artifacts, record) if artifact.exported else {}
+            files = export_files(self.paths.artifacts, record) if artifact.exported else {}
             manifest = {**record, "kind": "artifact"} if artifact.exported else None
             payload = self.ctx.records.put_export(key, context.payload(artifact), manifest, files)
             self.result.artifacts.append((key, Artifact.from_agent(payload)))
@@ -240,7 +239,7 @@ class CellRun:
         for key, artifact in self.result.artifacts:
             if not artifact.exported or artifact.files_digest is None:
                 continue
-            target = self.ctx.store.files_dir(key, artifact.files_digest) / artifact.probe / artifact.format
+            target = self.ctx.store.artifact_dir(key, artifact.files_digest, artifact.probe, artifact.format)
             link = self.paths.artifacts / artifact.probe / artifact.format
             if target.exists() and not link.exists():
                 link.parent.mkdir(parents=True, exist_ok=True)
@@ -387,14 +386,6 @@ class CellRun:
 
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _export_files(folder: Path, record: dict[str, Any]) -> dict[str, Path]:
-    """The files of one exported artifact: the exporter's own folder
-    (<probe>/<format>/) and the reference inputs and outputs."""
-    probe, fmt = str(record["probe"]), str(record["format"])
-    names = [f"{probe}/{fmt}"] + [str(record[k]) for k in ("inputs", "outputs") if record.get(k)]
-    return {name: folder / name for name in names if (folder / name).exists()}
 
 
 def _parsed(payload: dict[str, Any] | None, parse: Callable[[dict[str, Any]], Any]) -> Any:

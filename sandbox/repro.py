@@ -34,7 +34,7 @@ from sandbox.matrix import as_string, check_keys, check_value, docker_image, num
 from sandbox.records import Artifact, Source
 from sandbox.report.document import LoadRow, ResultsDocument
 from sandbox.report.tables import first_line
-from sandbox.store import ResultsStore, append_jsonl, read_jsonl
+from sandbox.store import MANIFEST, ResultsStore, append_jsonl, external_files, read_jsonl
 from sandbox.versions import Catalog, version_range
 
 SECTIONS = ("name", "producer", "consumers", "expect", "timeout")
@@ -394,29 +394,14 @@ def run_consumers(spec: Spec, cells: list[plan_mod.Cell], run_dir: Path, produce
 def stored_model(store: ResultsStore, name: str, folder: Path) -> list[Source]:
     """A user's model joins a run as a producer, stored by its content."""
     found = []
-    for record in read_jsonl(folder / "manifest.jsonl"):
+    for record in read_jsonl(folder / MANIFEST):
         if record.get("kind") != "artifact":
             continue
-        files, manifest = _model_files(folder.resolve(), record)
+        files, manifest = external_files(folder.resolve(), record)
         payload = Artifact.from_agent(record).to_json()
         key, payload = store.put_export(None, payload, manifest, files)
         found.append(Source(name, key, Artifact.from_agent(payload)))
     return found
-
-
-def _model_files(folder: Path, record: dict[str, Any]) -> tuple[dict[str, Path], dict[str, Any]]:
-    """The files of a user's model (paths may be absolute), under fixed names."""
-    files: dict[str, Path] = {}
-    manifest = dict(record)
-    for field_name, name in (("path", "model"), ("inputs", "inputs.npz"), ("outputs", "outputs.npz")):
-        value = record.get(field_name)
-        if not value:
-            continue
-        src = (folder / value).resolve()  # the model the user named; links inside it are refused
-        store_name = f"{name}/{src.name}" if field_name == "path" else name
-        files[store_name] = src
-        manifest[field_name] = store_name
-    return files, manifest
 
 
 def unconfined(spec: Spec) -> bool:

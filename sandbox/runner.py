@@ -112,10 +112,9 @@ class Run:
         return [s for c in self.cells for s in self.produced.get(c.cell.id, [])] + self.external
 
     def _scratch(self) -> None:
-        store = self.store.root.resolve()
-        if store == self.run_dir or self.run_dir in store.parents:
-            raise SandboxError(f"{self.run_dir}: holds the results store ({store}); a run starts its folder "
-                               "afresh, so give it another --work-dir")
+        if self.store.inside(self.run_dir):
+            raise SandboxError(f"{self.run_dir}: holds the results store ({self.store.root.resolve()}); a run starts "
+                               "its folder afresh, so give it another --work-dir")
         if self.run_dir.exists():
             shutil.rmtree(self.run_dir)  # scratch of an earlier run: the store has its results
 

@@ -89,6 +89,9 @@ def append_jsonl(path: Path, record: dict[str, Any]) -> None:
 
 
 # -- the layout of a run folder ---------------------------------------------------
+MANIFEST = "manifest.jsonl"  # a producer folder's records of its artifacts (as the agent names it: agent/verbs.py)
+
+
 class CellPaths:
     """A cell's folder in a run: the agent's journals and logs of this run.
     What was measured lives in the results store; this is scratch space."""
@@ -96,7 +99,7 @@ class CellPaths:
     def __init__(self, run_dir: Path, cell_id: str) -> None:
         self.root = run_dir / "cells" / cell_id
         self.artifacts = self.root / "artifacts"  # the export verb writes here
-        self.manifest = self.artifacts / "manifest.jsonl"
+        self.manifest = self.artifacts / MANIFEST
         self.loads = self.root / "loads.jsonl"
         self.items = self.root / "load-items.jsonl"
         self.registry = self.root / "registry.json"
@@ -130,6 +133,48 @@ def check_key(key: object) -> str:
     return key
 
 
+# The results store anywhere, on any machine: <root>/v1/<kind>/ab/<key>...
+_IN_A_STORE = re.compile(r"/v\d+/(?=(?:exports|loads|registries)/[0-9a-f]{2}/)")
+
+
+def within_a_store(path: str) -> str | None:
+    """What follows a results store's root in `path` ("exports/ab/<key>/..."),
+    if it is a path into one; None if not. For the paths of another machine's
+    store too (in an error text a CI shard measured)."""
+    found = _IN_A_STORE.search(path)
+    return path[found.end():] if found else None
+
+
+def export_files(folder: Path, record: dict[str, Any]) -> dict[str, Path]:
+    """The files of one artifact the agent exported into `folder`, by their
+    names in the store: the exporter's own folder (<probe>/<format>/) and the
+    reference inputs and outputs, named as the record names them (so that its
+    paths hold in the store's producer folder)."""
+    names = [_artifact_folder(str(record["probe"]), str(record["format"]))]
+    names += [str(record[k]) for k in ("inputs", "outputs") if record.get(k)]
+    return {name: folder / name for name in names if (folder / name).exists()}
+
+
+def external_files(folder: Path, record: dict[str, Any]) -> tuple[dict[str, Path], dict[str, Any]]:
+    """The files of a user's model (paths may be absolute) by their names in
+    the store, and the record naming them so."""
+    files: dict[str, Path] = {}
+    manifest = dict(record)
+    for field_name, name in (("path", "model"), ("inputs", "inputs.npz"), ("outputs", "outputs.npz")):
+        value = record.get(field_name)
+        if not value:
+            continue
+        src = (folder / value).resolve()  # the model the user named; links inside it are refused
+        store_name = f"{name}/{src.name}" if field_name == "path" else name
+        files[store_name] = src
+        manifest[field_name] = store_name
+    return files, manifest
+
+
+def _artifact_folder(probe: str, fmt: str) -> str:
+    return f"{probe}/{fmt}"
+
+
 def store_dir() -> Path:
     """SANDBOX_STORE_DIR, else the results folder of the cache dir; absolute
     (agents, and containers, are given paths in it)."""
@@ -142,7 +187,9 @@ class ResultsStore:
 
     exports/<k>/record.json            an artifact: what it is, and the digest of its files
     exports/<k>/<files digest>/        its files, in a folder named by their digest (a
-                                       producer folder the agent can load from)
+                                       producer folder the agent can load from:
+                                       manifest.jsonl, <probe>/<format>/, the reference
+                                       inputs and outputs; see export_files)
     loads/<k>.json                     one load of one artifact by one loader
     registries/<k>.json                an environment's op registry + facts
     (<k> is written <first two digits>/<key>.)
@@ -163,9 +210,14 @@ class ResultsStore:
 
     def __init__(self, root: Path | None = None, readonly: bool = False) -> None:
         self.root = root or store_dir()
-        self.exports = self.root / "exports"
+        self.exports = self.root / "exports"  # every export's files: what a process loading them reads
         self.readonly = readonly
         self._verified: set[tuple[str, str]] = set()
+
+    def inside(self, folder: Path) -> bool:
+        """Whether the store lives in `folder` (or is it)."""
+        root = self.root.resolve()
+        return root == folder or folder in root.parents
 
     # records ------------------------------------------------------------------
     def _path(self, kind: str, key: str) -> Path:
@@ -227,6 +279,16 @@ class ResultsStore:
         legacy = self.export_dir(key) / "files"
         return legacy if not folder.exists() and legacy.is_dir() else folder
 
+    def artifact_dir(self, key: str, files_digest: str, probe: str, fmt: str) -> Path:
+        """The exporter's own folder of an artifact, among its stored files."""
+        return self.files_dir(key, files_digest) / _artifact_folder(probe, fmt)
+
+    def manifest_record(self, key: str, files_digest: str) -> dict[str, Any]:
+        """The artifact record of an export's stored files ({} if it has none):
+        its paths are relative to files_dir()."""
+        records = read_jsonl(self.files_dir(key, files_digest) / MANIFEST)
+        return next((r for r in records if r.get("kind") == "artifact"), {})
+
     def get_export(self, key: str) -> dict[str, Any] | None:
         payload = self._read(self.export_dir(key) / "record.json", key)
         if payload is not None and payload.get("files_digest") is not None and not is_key(payload["files_digest"]):
@@ -248,7 +310,7 @@ class ResultsStore:
                 for name, src in files.items():
                     untrusted.copy(src, tmp / name)
                 if manifest_record is not None:
-                    append_jsonl(tmp / "manifest.jsonl", manifest_record)
+                    append_jsonl(tmp / MANIFEST, manifest_record)
                 payload = {**payload, "files_digest": digests.of_tree(tmp) if files else None}
                 key = key or digests.of_json(["external", payload])
                 if files:

@@ -12,9 +12,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from sandbox.records import ArtifactStatus, CellStatus
-from sandbox.report.document import ExportRow, LoadRow, ResultsDocument
+from sandbox.report.document import ExportRow, LoadRow, ResultsDocument, WitnessOutcome
 from sandbox.report.verdict import DEVICE, DIFFERS, FAILS, HARNESS, NA, OK, Devices, devices
-from sandbox.witness.verdict import NOT_REPRODUCED, OUTCOMES
 
 _CELL_ID = re.compile(r"^tf(?P<tf>[^-]+)-py(?P<py>[^-]+)-(?P<image>[a-z]+)(?P<extra>\+.*)?$")
 # a runtime cell: litert1.2.0-py3.12-cpu, keras3.5.0-jax0.4.31-py3.12-cpu, tflite-runtime2.14.0-py3.11-cpu
@@ -109,13 +108,12 @@ def from_json(data: dict[str, Any]) -> Summary:
 
 
 def _outcomes(results: ResultsDocument) -> tuple[tuple[str, int], ...]:
-    outcomes = Counter(w["outcome"] for w in results.witnesses or [])
-    return tuple((o, outcomes[o]) for o in OUTCOMES if outcomes[o])
+    outcomes = Counter(w.outcome for w in results.witnesses or [])
+    return tuple((o.value, outcomes[o]) for o in WitnessOutcome if outcomes[o])
 
 
 def _refuted(results: ResultsDocument) -> tuple[str, ...]:
-    return tuple(f"{w['finding']}: {w.get('why') or w['outcome']}" for w in results.witnesses or []
-                 if w["outcome"] in NOT_REPRODUCED)
+    return tuple(f"{w.finding}: {w.why or w.outcome.value}" for w in results.witnesses or [] if w.outcome.refutes)
 
 
 _NOT_FAILED = (OK, DIFFERS, NA, DEVICE, HARNESS)  # a harness error is listed apart, never a failure

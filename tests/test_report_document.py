@@ -15,7 +15,7 @@ from results_schema import assert_valid
 from sandbox.errors import SandboxError
 from sandbox.records import ArtifactStatus, CellStatus, LoadStatus
 from sandbox.report import document
-from sandbox.report.document import ResultsDocument
+from sandbox.report.document import ResultsDocument, WitnessOutcome, WitnessStatus
 
 RECORDED = Path(__file__).parent / "data" / "default-results.json"
 PUBLISHED = Path(__file__).resolve().parent.parent / "reports" / "default" / "results.json"
@@ -60,9 +60,13 @@ def test_optional_keys_a_document_leaves_out_stay_out(recorded: dict[str, Any]) 
     load = {k: v for k, v in recorded["loads"][0].items() if k not in ("raised_in", "raised_by", "atol", "error")}
     cell = {k: v for k, v in recorded["cells"][0].items() if k not in ("runtime", "role", "docker_image")}
     older = {k: v for k, v in recorded.items() if k not in ("tolerances", "redacted")}
-    older.update(loads=[load], cells=[cell], artifacts=[])
-    written = json.loads("".join(document.chunks(ResultsDocument.from_json(older))))
-    assert written == older
+    witness = {"consumer": load["consumer"], "producer": load["producer"], "probe": load["probe"],
+               "format": load["format"], "loader": load["loader"], "finding": "X", "script": None,
+               "status": "not-run", "outcome": "not-run", "reason": "no environment"}
+    older.update(loads=[load], cells=[cell], artifacts=[], witnesses=[witness])
+    read = ResultsDocument.from_json(older)
+    assert read.witnesses and read.witnesses[0].key == read.loads[0].key
+    assert json.loads("".join(document.chunks(read))) == older == read.to_json()
 
 
 def test_statuses_answer_the_questions_renderers_ask() -> None:
@@ -74,6 +78,8 @@ def test_statuses_answer_the_questions_renderers_ask() -> None:
     assert {s.value for s in LoadStatus if not s.applicable} == {"not-applicable"}
     assert {s.value for s in ArtifactStatus if s.failed} == {"error", "crash", "timeout", "harness-error"}
     assert {s.value for s in CellStatus if s.ran} == {"ok"}
+    assert {s.value for s in WitnessStatus if not s.raised} == {"ok", "not-run"}
+    assert {o.value for o in WitnessOutcome if o.refutes} == {"fails-otherwise", "loads"}  # bugs of ours
 
 
 @pytest.mark.parametrize("content, message", [

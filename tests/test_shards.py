@@ -18,7 +18,7 @@ import pytest
 
 from sandbox import __version__, cellrun, cli, digests
 from sandbox.bundles import BUNDLE_FILE, BundleError, read
-from sandbox.store import STORE_SCHEMA
+from sandbox.store import STORE_SCHEMA, ResultsStore
 
 MATRIX = """
 name = "sh"
@@ -122,9 +122,7 @@ def edit(bundle: Path, change: Callable[[dict[str, Any]], None], resign: bool = 
 
 
 def record_file(bundle: Path, kind: str, key: str) -> Path:
-    if kind == "exports":
-        return bundle / "store" / "exports" / key[:2] / key / "record.json"
-    return bundle / "store" / kind / key[:2] / f"{key}.json"
+    return Path(next(ResultsStore(bundle / "store").record_files([(kind, key)])))
 
 
 def forge_record(bundle: Path, kind: str, key: str, change: Callable[[dict[str, Any]], None]) -> None:

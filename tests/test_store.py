@@ -12,6 +12,7 @@ import pytest
 from test_runner import PROVISIONED, FakeEnv, make_cell
 
 from sandbox import cellrun, collect, digests, matrix, runner
+from sandbox import store as store_mod
 from sandbox.errors import SandboxError
 from sandbox.pythons import Interpreter
 from sandbox.store import ResultsStore
@@ -125,6 +126,27 @@ def test_export_files_are_verified_before_use(tmp_path: Path) -> None:
     (folder / "p" / "fmt" / "model.pb").write_bytes(b"grapH")
     assert not ResultsStore(tmp_path / "store").verify_files(key, payload)
     assert store.get_export(key) is None  # set aside: the export is measured again
+
+
+def test_the_store_names_the_files_of_an_export_and_finds_them_again(tmp_path: Path) -> None:
+    """What the agent exported goes in under the names its record uses; the
+    store answers where the exporter's folder and the record are."""
+    source = tmp_path / "artifacts"
+    (source / "p" / "fmt").mkdir(parents=True)
+    (source / "p" / "fmt" / "model.pb").write_bytes(b"graph")
+    (source / "p" / "outputs.npz").write_bytes(b"y")
+    record = {"kind": "artifact", "probe": "p", "format": "fmt", "path": "p/fmt/model.pb",
+              "inputs": "p/inputs.npz", "outputs": "p/outputs.npz"}
+    files = store_mod.export_files(source, record)
+    assert files == {"p/fmt": source / "p" / "fmt", "p/outputs.npz": source / "p" / "outputs.npz"}  # no inputs here
+    store = ResultsStore(tmp_path / "store")
+    key, payload = store.put_export("ab" * 32, {"probe": "p", "format": "fmt", "status": "exported"}, record, files)
+    assert (store.artifact_dir(key, payload["files_digest"], "p", "fmt") / "model.pb").read_bytes() == b"graph"
+    assert store.manifest_record(key, payload["files_digest"]) == record
+    assert store.inside(tmp_path) and store.inside(tmp_path / "store") and not store.inside(source)
+    elsewhere = "/home/ci/.cache/sandbox/results/v1/exports/ab/" + "ab" * 32 + "/model.pb"
+    assert store_mod.within_a_store(elsewhere) == "exports/ab/" + "ab" * 32 + "/model.pb"
+    assert store_mod.within_a_store(str(source / "p")) is None
 
 
 def test_a_users_model_is_addressed_by_its_content(tmp_path: Path) -> None:

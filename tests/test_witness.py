@@ -23,7 +23,7 @@ from sandbox import cellrun, commands, matrix, plan, protos, runner, summary
 from sandbox.agent import catalog
 from sandbox.pythons import Interpreter
 from sandbox.report import document, html, markdown
-from sandbox.report.document import LoadRow, ResultsDocument
+from sandbox.report.document import LoadRow, ResultsDocument, WitnessOutcome
 from sandbox.report.findings import groups
 from sandbox.report.publish import write_report
 from sandbox.store import ResultsStore
@@ -151,7 +151,7 @@ def test_a_witness_that_loads_or_fails_otherwise_is_a_bug_of_ours() -> None:
                   "subscriptable") == "fails-otherwise"
     outcome, why = verdict.judge(row(FINDING), verdict.classified({"status": "ok", "compared": True}))
     assert why == "the plain load works and gives the producer's outputs: the finding comes from sandbox's own code"
-    assert set(verdict.NOT_REPRODUCED) == {"loads", "fails-otherwise"}
+    assert {o.value for o in WitnessOutcome if o.refutes} == {"loads", "fails-otherwise"}
 
 
 def test_a_checkpoint_failing_in_the_probes_code_is_beyond_a_scripts_reach() -> None:
@@ -234,7 +234,7 @@ def test_witnesses_are_stored_and_an_unchanged_rerun_runs_none(tmp_path: Path, m
     run = fake_run(tmp_path, store)
     stored_artifact(run, tmp_path)
     [first] = runs.attach(a_finding(), run)
-    assert (first["outcome"], first["status"], first["names"], len(CALLS)) == ("reproduced", "load-error", ["DenseV2"], 1)
+    assert (first.outcome, first.status, first.names, len(CALLS)) == ("reproduced", "load-error", ("DenseV2",), 1)
     args = CALLS[0]
     assert args[3].endswith("dense/outputs.npz") and args[4:6] == ["1e-05", "0.0001"]
     files = str(run.store.export_dir(run.keys.export(next(c for c in run.cells if c.cell.id == "tf2.0-py3.11-cpu")
@@ -256,17 +256,17 @@ def test_a_witness_that_loads_refutes_its_finding_and_a_missing_artifact_is_not_
     run = fake_run(tmp_path, store)
     results = a_finding()
     [missing] = runs.attach(results, run)
-    assert (missing["outcome"], missing["script"], CALLS) == ("not-run", None, [])
-    assert "not in the results store" in missing["why"]
+    assert (missing.outcome, missing.script, CALLS) == ("not-run", None, [])
+    assert "not in the results store" in (missing.why or "")
     stored_artifact(run, tmp_path)
     [loads] = runs.attach(results, fake_run(tmp_path, store))
-    assert loads["outcome"] == "loads" and len(CALLS) == 1
+    assert loads.outcome == "loads" and len(CALLS) == 1
     results.witnesses = [loads]
     assert summary.summarize(results).refuted == (
         "DenseV2 (op-not-registered, NotFoundError): the plain load works and gives the producer's outputs: "
         "the finding comes from sandbox's own code",)
     [stranger] = runs.attach(a_finding("tf9.9-py3.11-cpu"), fake_run(tmp_path, store))
-    assert stranger["outcome"] == "not-run" and stranger["why"] == "tf9.9-py3.11-cpu is not a cell of this run's plan"
+    assert stranger.outcome == "not-run" and stranger.why == "tf9.9-py3.11-cpu is not a cell of this run's plan"
 
 
 # -- the report -----------------------------------------------------------------------
@@ -295,11 +295,11 @@ def test_the_page_shows_each_findings_script_and_outcome_and_the_markdown_its_ou
     results = witnessed(recorded)
     assert_valid(results)
     assert results.witnesses is not None
-    outcomes = [w["outcome"] for w in results.witnesses]
+    outcomes = [w.outcome for w in results.witnesses]
     assert outcomes[:2] == ["reproduced", "loads"] and set(outcomes[2:]) == {"not-run"}
     page = html.render(results)
     assert page.count("reproduce this") == len(groups(recorded)) and page.count('class="copy"') == page.count("reproduce this")
-    first = results.witnesses[0]["script"]
+    first = results.witnesses[0].script or ""
     assert escape(first) in page
     assert "not reproduced: loads" in page and page.count("<th>witness</th>") == 1
     text = markdown.render(results)

@@ -9,6 +9,7 @@ naming the record and key, not a traceback."""
 
 from __future__ import annotations
 
+import enum
 import functools
 import json
 from collections.abc import Iterator
@@ -130,27 +131,95 @@ class LoadRow:
         return self.producer, self.consumer, self.probe, self.format, self.loader or ""
 
 
-Row = TypeVar("Row", CellRow, ExportRow, LoadRow)
-_STATUS: dict[type[Any], Callable[[str], Any]] = {CellRow: CellStatus, ExportRow: ArtifactStatus, LoadRow: LoadStatus}
-_FIELDS = {cls: tuple(f.name for f in fields(cls) if f.name != "absent") for cls in _STATUS}
+class WitnessStatus(str, enum.Enum):
+    """What a witness script did (a load's words, and not-run)."""
+
+    OK = "ok"
+    OUTPUTS_DIFFER = "outputs-differ"
+    LOAD_ERROR = "load-error"
+    RUN_ERROR = "run-error"
+    CRASH = "crash"
+    TIMEOUT = "timeout"
+    NOT_RUN = "not-run"
+
+    @property
+    def raised(self) -> bool:
+        """It ran and did not load cleanly: there is something it raised (or computed otherwise) to show."""
+        return self not in (WitnessStatus.OK, WitnessStatus.NOT_RUN)
+
+
+class WitnessOutcome(str, enum.Enum):
+    """Whether a witness reproduced its finding (sandbox.witness.verdict says how it is judged)."""
+
+    REPRODUCED = "reproduced"
+    FAILS_OTHERWISE = "fails-otherwise"
+    LOADS = "loads"
+    BEYOND_REACH = "beyond-reach"
+    NOT_RUN = "not-run"
+
+    @property
+    def refutes(self) -> bool:
+        """The witness did not reproduce its finding: the finding is a bug of ours."""
+        return self in (WitnessOutcome.FAILS_OTHERWISE, WitnessOutcome.LOADS)
+
+
+@dataclass(frozen=True, slots=True)
+class WitnessRow:
+    """One grouped finding's witness: the load it re-ran, its script, what happened, and the verdict."""
+
+    consumer: str
+    producer: str
+    probe: str
+    format: str
+    loader: str | None
+    finding: str  # the finding's title (its signature)
+    script: str | None  # None when no script could be made
+    status: WitnessStatus
+    outcome: WitnessOutcome
+    usage: str | None = None  # the script's arguments
+    error_type: str | None = None
+    error: str | None = None
+    where: str | None = None  # file:line in function where the error was raised
+    reason: str | None = None
+    max_abs_err: float | None = None
+    seconds: float | None = None
+    category: str | None = None  # the class of the witness's failure (sandbox.classify)
+    names: tuple[str, ...] = ()
+    why: str | None = None  # why, when the outcome is not "reproduced"
+    absent: frozenset[str] = frozenset()
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str]:
+        """The load it re-ran, as LoadRow.key addresses it."""
+        return self.producer, self.consumer, self.probe, self.format, self.loader or ""
+
+
+Row = TypeVar("Row", CellRow, ExportRow, LoadRow, WitnessRow)
+# The fields of each row that hold an enum's value in the JSON.
+_ENUMS: dict[type[Any], dict[str, Callable[[str], Any]]] = {
+    CellRow: {"status": CellStatus}, ExportRow: {"status": ArtifactStatus}, LoadRow: {"status": LoadStatus},
+    WitnessRow: {"status": WitnessStatus, "outcome": WitnessOutcome}}
+_FIELDS = {cls: tuple(f.name for f in fields(cls) if f.name != "absent") for cls in _ENUMS}
 _OPTIONAL = {cls: frozenset(f.name for f in fields(cls) if f.default is not MISSING or f.default_factory is not MISSING)
-             - {"absent"} for cls in _STATUS}
+             - {"absent"} for cls in _ENUMS}
 
 
 def read_row(cls: type[Row], data: dict[str, Any]) -> Row:
     """One row of a checked document's JSON."""
     values = {name: data[name] for name in _FIELDS[cls] if name in data}
-    values["status"] = _STATUS[cls](data["status"])
+    for name, kind in _ENUMS[cls].items():
+        values[name] = kind(data[name])
     if "names" in values:
         values["names"] = tuple(values["names"])
     missing = _OPTIONAL[cls] - data.keys() if len(values) < len(_FIELDS[cls]) else _NOTHING
     return cls(**values, absent=missing)
 
 
-def row_json(row: CellRow | ExportRow | LoadRow) -> dict[str, Any]:
+def row_json(row: CellRow | ExportRow | LoadRow | WitnessRow) -> dict[str, Any]:
     """The row's JSON object, as it was read."""
     out = {name: getattr(row, name) for name in _FIELDS[type(row)] if name not in row.absent}
-    out["status"] = row.status.value
+    for name in _ENUMS[type(row)]:
+        out[name] = out[name].value
     if "names" in out:
         out["names"] = list(out["names"])
     return out
@@ -176,22 +245,27 @@ class ResultsDocument:
     tolerances: dict[str, dict[str, float]] | None = None  # probe -> {"atol", "rtol"}
     related: list[str] | None = None  # the reports beside this one it links to
     redacted: bool | None = None  # host names and local paths replaced (sandbox.report.redact)
-    witnesses: list[dict[str, Any]] | None = None  # one per grouped finding (sandbox.witness)
+    witnesses: list[WitnessRow] | None = None  # one per grouped finding (sandbox.witness); None: none were run
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ResultsDocument:
         """The document of a results.json that check() accepted."""
+        witnesses = data.get("witnesses")
         return cls(**{k: data[k] for k in _SCALARS if k in data},
                    cells=[read_row(CellRow, c) for c in data["cells"]],
                    artifacts=[read_row(ExportRow, a) for a in data["artifacts"]],
-                   loads=[read_row(LoadRow, l) for l in data["loads"]])
+                   loads=[read_row(LoadRow, l) for l in data["loads"]],
+                   witnesses=None if witnesses is None else [read_row(WitnessRow, w) for w in witnesses])
 
     def to_json(self) -> dict[str, Any]:
         """results.json's object (what from_json read, as it was)."""
         out = self.scalars()
-        out.update(cells=[row_json(c) for c in self.cells], artifacts=[row_json(a) for a in self.artifacts],
-                   loads=[row_json(l) for l in self.loads])
+        out.update({key: [row_json(r) for r in rows] for key, rows in self.rows().items()})
         return out
+
+    def rows(self) -> dict[str, list[Any]]:
+        """The lists of rows by their key in the JSON: those the source holds."""
+        return {k: v for k in _ROWS if (v := getattr(self, k)) is not None}
 
     def scalars(self) -> dict[str, Any]:
         """The top-level values besides the rows: those the source holds."""
@@ -211,8 +285,8 @@ class ResultsDocument:
         return [c for c in self.cells if c.ran]
 
 
-_SCALARS = tuple(f.name for f in fields(ResultsDocument) if f.name not in ("cells", "artifacts", "loads"))
-_ROWS = ("cells", "artifacts", "loads")
+_ROWS = ("cells", "artifacts", "loads", "witnesses")
+_SCALARS = tuple(f.name for f in fields(ResultsDocument) if f.name not in _ROWS)
 
 
 def chunks(results: ResultsDocument, leave_out: tuple[str, ...] = ()) -> Iterator[str]:
@@ -221,7 +295,7 @@ def chunks(results: ResultsDocument, leave_out: tuple[str, ...] = ()) -> Iterato
     the C encoder (an indented dump takes the pure-Python one, and several
     times the document's size in memory), and a diff of two reports shows one
     line per record that changed."""
-    top: dict[str, Any] = {**results.scalars(), **{k: getattr(results, k) for k in _ROWS}}
+    top: dict[str, Any] = {**results.scalars(), **results.rows()}
     for key in leave_out:
         top.pop(key, None)
     yield "{\n"

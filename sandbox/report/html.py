@@ -266,7 +266,7 @@ def _failures(results: ResultsDocument, found: list[Group], names: Names) -> str
 
 
 def _group_row(i: int, group: Group, ids: list[str], names: Names,
-               witnessed: dict[tuple[str, ...], witnesses.Witness]) -> str:
+               witnessed: witnesses.Found) -> str:
     hits = "".join(f"<li>{_e(producers)} → {_e(consumers)}</li>" for producers, consumers in where(group, ids, names))
     example = group.example
     if group.kind == DIFFERS:

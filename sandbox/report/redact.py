@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.report.document import CellRow, ResultsDocument, Row, read_row, row_json
+from sandbox.store import within_a_store
 
 HOST = "<host>"
 # TF: "Op type not registered 'X' in binary running on myhost.example.org. Make sure ..."
@@ -48,8 +49,6 @@ _ANCHORS = (
     ("/.cache/sandbox/", "<cache>/"),
     ("/sandbox/", "<sandbox>/"),
 )
-# the results store anywhere (its layout: <root>/v1/exports/ab/<key>/files/...)
-_STORE = re.compile(r"/v\d+/(?=(?:exports|loads|registries)/[0-9a-f]{2}/)")
 # an environment or interpreter anywhere: whatever holds lib/pythonX.Y (a venv, pyenv, /usr)
 _PYTHON = re.compile(r"^/.*?(?=/lib/python\d)")
 # an interpreter of pyenv (~/.pyenv/versions/3.7.16/bin/python3) or uv (.../uv/python/cpython-3.11.7-.../bin/python3)
@@ -104,7 +103,8 @@ def redact(results: ResultsDocument, local: Local | None = None) -> ResultsDocum
     return replace(results, **{**top, "redacted": True},
                    cells=[_no_location(_row(c, where)) for c in results.cells],
                    artifacts=[_row(a, where) for a in results.artifacts],
-                   loads=[_row(l, where) for l in results.loads])
+                   loads=[_row(l, where) for l in results.loads],
+                   witnesses=None if results.witnesses is None else [_row(w, where) for w in results.witnesses])
 
 
 def _row(row: Row, local: Local) -> Row:
@@ -156,9 +156,9 @@ def path(value: str, local: Local | None = None) -> str:
 
 
 def _one(value: str, local: Local) -> str:
-    store = _STORE.search(value)
-    if store:
-        return "<store>/" + value[store.end():]
+    stored = within_a_store(value)
+    if stored is not None:
+        return "<store>/" + stored
     for anchor, placeholder in _ANCHORS:
         at = value.find(anchor)
         if at >= 0:

@@ -4,68 +4,68 @@ the renderers show it: its outcome, and the script that reproduces it."""
 from __future__ import annotations
 
 from html import escape
-from typing import Any
 
-from sandbox.report.document import ResultsDocument
+from sandbox.report.document import ResultsDocument, WitnessOutcome, WitnessRow
 from sandbox.report.findings import Group
 from sandbox.report.tables import first_line
 
-Witness = dict[str, Any]
-_KEY = ("consumer", "producer", "probe", "format", "loader")
-WORDS = {"reproduced": "reproduced", "fails-otherwise": "not reproduced: fails otherwise",
-         "loads": "not reproduced: loads", "beyond-reach": "beyond a script's reach", "not-run": "not run"}
-_VERDICT = {"reproduced": "ok", "fails-otherwise": "fails", "loads": "fails", "beyond-reach": "na", "not-run": "na"}
+Found = dict[tuple[str, str, str, str, str], WitnessRow]
+WORDS = {WitnessOutcome.REPRODUCED: "reproduced", WitnessOutcome.FAILS_OTHERWISE: "not reproduced: fails otherwise",
+         WitnessOutcome.LOADS: "not reproduced: loads", WitnessOutcome.BEYOND_REACH: "beyond a script's reach",
+         WitnessOutcome.NOT_RUN: "not run"}
+_VERDICT = {WitnessOutcome.REPRODUCED: "ok", WitnessOutcome.FAILS_OTHERWISE: "fails", WitnessOutcome.LOADS: "fails",
+            WitnessOutcome.BEYOND_REACH: "na", WitnessOutcome.NOT_RUN: "na"}
 
 
-def index(results: ResultsDocument) -> dict[tuple[str, ...], Witness]:
+def index(results: ResultsDocument) -> Found:
     """Witnesses by the load they re-ran."""
-    return {tuple(str(w[k]) for k in _KEY): w for w in results.witnesses or []}
+    return {w.key: w for w in results.witnesses or []}
 
 
-def of(group: Group, found: dict[tuple[str, ...], Witness]) -> Witness | None:
+def of(group: Group, found: Found) -> WitnessRow | None:
     """The witness of a finding: the one that re-ran one of its loads."""
     for load in group.loads:
-        witness = found.get(tuple(str(getattr(load, k)) for k in _KEY))
+        witness = found.get(load.key)
         if witness is not None:
             return witness
     return None
 
 
-def detail(witness: Witness) -> str:
+def detail(witness: WitnessRow) -> str:
     """Why, for a witness that did not reproduce its finding (or did not run)."""
-    return "" if witness["outcome"] == "reproduced" else str(witness.get("why") or "")
+    return "" if witness.outcome is WitnessOutcome.REPRODUCED else witness.why or ""
 
 
-def raised(witness: Witness) -> str:
+def raised(witness: WitnessRow) -> str:
     """What the witness raised, in one line ("" when it loaded)."""
-    if not witness.get("error") and witness["status"] in ("ok", "not-run"):
+    if not witness.error and not witness.status.raised:
         return ""
-    return f"{witness.get('error_type') or witness['status']}: {first_line(witness.get('error'), 300)}".rstrip(": ")
+    return f"{witness.error_type or witness.status.value}: {first_line(witness.error, 300)}".rstrip(": ")
 
 
-def summary(witness: Witness | None) -> str:
+def summary(witness: WitnessRow | None) -> str:
     """One line: the outcome, and why when it is not "reproduced"."""
     if witness is None:
         return "no witness"
     said = detail(witness)
-    return WORDS[witness["outcome"]] + (f" ({said})" if said else "")
+    return WORDS[witness.outcome] + (f" ({said})" if said else "")
 
 
-def html(witness: Witness | None) -> str:
+def html(witness: WitnessRow | None) -> str:
     """A table cell: the outcome, then "reproduce this" with the script to copy."""
     if witness is None:
         return '<td class="witness"><span class="muted">no witness</span></td>'
-    outcome = witness["outcome"]
+    outcome = witness.outcome
     cell = f'<td class="witness"><span class="badge v-{_VERDICT[outcome]}">{escape(WORDS[outcome])}</span>'
     if detail(witness):
         cell += f'<p class="muted">{escape(detail(witness))}</p>'
-    if not witness.get("script"):
+    if not witness.script:
         return cell + "</td>"
-    where = (f'In {escape(witness["consumer"])}, on the {escape(witness["format"])} of {escape(witness["probe"])} '
-             f'saved by {escape(witness["producer"])}:')
+    where = (f'In {escape(witness.consumer)}, on the {escape(witness.format)} of {escape(witness.probe)} '
+             f'saved by {escape(witness.producer)}:')
     said = f'<p class="muted">It raised: <code>{escape(raised(witness))}</code></p>' if raised(witness) else ""
     return (f'{cell}<details><summary>reproduce this</summary>'
-            f'<p class="muted">{where} <code>python witness.py {escape(witness.get("usage") or "MODEL_PATH")}</code></p>'
+            f'<p class="muted">{where} <code>python witness.py {escape(witness.usage or "MODEL_PATH")}</code></p>'
             '<button type="button" class="copy" onclick="navigator.clipboard.writeText('
             'this.nextElementSibling.textContent)">copy</button>'
-            f'<pre class="script"><code>{escape(witness["script"])}</code></pre>{said}</details></td>')
+            f'<pre class="script"><code>{escape(witness.script)}</code></pre>{said}</details></td>')

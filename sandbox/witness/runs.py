@@ -24,11 +24,11 @@ from sandbox import events as ev
 from sandbox.cellrun import CellRun
 from sandbox.errors import CommandFailed, Interrupted, SandboxError
 from sandbox.records import LoadStatus
-from sandbox.report.document import LoadRow, ResultsDocument
+from sandbox.report.document import LoadRow, ResultsDocument, WitnessRow, WitnessStatus
 from sandbox.report.findings import groups
 from sandbox.report.verdict import HARNESS
 from sandbox.runner import Run
-from sandbox.store import StoreError, read_jsonl, write_text
+from sandbox.store import StoreError, write_text
 from sandbox.witness import scripts
 from sandbox.witness.verdict import classified, judge
 
@@ -89,7 +89,7 @@ def chosen(results: ResultsDocument) -> list[Item]:
     return items
 
 
-def attach(results: ResultsDocument, run: Run) -> list[dict[str, Any]]:
+def attach(results: ResultsDocument, run: Run) -> list[WitnessRow]:
     """Witness every finding of `results` (missing witnesses are run in the
     cells of `run`) and put them into the document as `witnesses`."""
     items = chosen(results)
@@ -154,9 +154,9 @@ def _artifact(item: Item, run: Run, cells: dict[str, CellRun]) -> tuple[str, Pat
     if payload is None or not run.store.verify_files(export, payload):
         item.result = _not_run("the producer's artifact is not in the results store (run the matrix to measure it)")
         return None
-    files = run.store.files_dir(export, str(payload.get("files_digest")))
-    record = next((r for r in read_jsonl(files / "manifest.jsonl") if r.get("kind") == "artifact"), {})
-    return consumer.result.identity, files, record, payload.get("files_digest")
+    files_digest = str(payload.get("files_digest"))
+    files = run.store.files_dir(export, files_digest)
+    return consumer.result.identity, files, run.store.manifest_record(export, files_digest), payload.get("files_digest")
 
 
 def _not_run(reason: str) -> dict[str, Any]:
@@ -175,8 +175,8 @@ def _run_cell(cell: CellRun, items: list[Item], reused: int, run: Run) -> None:
             item.result = _measure(item, cell, run) if env is not None else _not_run(
                 f"the consumer's environment is not available: {cell.result.state.reason}")
             outcome, _ = judge(item.load, classified(item.result))
-            done[outcome] += 1
-            run.emit(ev.ItemDone(cell.cell.id, "witness", _what(item.load), outcome))
+            done[outcome.value] += 1
+            run.emit(ev.ItemDone(cell.cell.id, "witness", _what(item.load), outcome.value))
     except (Interrupted, StoreError):
         raise
     except Exception as exc:  # a harness bug in one cell must not stop the others
@@ -244,17 +244,14 @@ def _cut(value: Any) -> str | None:
     return f"{text[:half]}\n[… {len(text) - ERROR_CHARS} characters cut …]\n{text[-half:]}"
 
 
-def entry(item: Item) -> dict[str, Any]:
-    """The witness of one finding, as results.json carries it."""
+def entry(item: Item) -> WitnessRow:
+    """The witness of one finding, as the results document carries it."""
     result = classified(item.result or _not_run("not run"))
     outcome, why = judge(item.load, result)
     load = item.load
-    return {
-        "consumer": load.consumer, "producer": load.producer, "probe": load.probe, "format": load.format,
-        "loader": load.loader,
-        "finding": item.title, "script": item.script or None, "usage": item.usage or None,
-        "status": result["status"], "error_type": result.get("error_type"), "error": result.get("error"),
-        "where": result.get("where"), "reason": result.get("reason"), "max_abs_err": result.get("max_abs_err"),
-        "seconds": result.get("seconds"), "category": result["category"], "names": result["names"],
-        "outcome": outcome, "why": why or None,
-    }
+    return WitnessRow(
+        load.consumer, load.producer, load.probe, load.format, load.loader, finding=item.title,
+        script=item.script or None, status=WitnessStatus(result["status"]), outcome=outcome, usage=item.usage or None,
+        error_type=result.get("error_type"), error=result.get("error"), where=result.get("where"),
+        reason=result.get("reason"), max_abs_err=result.get("max_abs_err"), seconds=result.get("seconds"),
+        category=result["category"], names=tuple(result["names"]), why=why or None)

@@ -16,20 +16,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any
 
 from sandbox.classify import classify
 from sandbox.records import LoadStatus
-from sandbox.report.document import LoadRow
+from sandbox.report.document import LoadRow, WitnessOutcome
 from sandbox.report.findings import signature
 from sandbox.report.redact import text as redact_text
 from sandbox.report.tables import first_line
 from sandbox.report.verdict import Devices
 from sandbox.witness.scripts import CHECKPOINT
-
-Outcome = Literal["reproduced", "fails-otherwise", "loads", "beyond-reach", "not-run"]
-OUTCOMES: tuple[Outcome, ...] = ("reproduced", "fails-otherwise", "loads", "beyond-reach", "not-run")
-NOT_REPRODUCED: tuple[Outcome, ...] = ("fails-otherwise", "loads")  # bugs of ours
 
 # Signatures compared as measured: no device needs read in (the witness and its load ran on one consumer).
 _AS_MEASURED = Devices({}, {}, {})
@@ -41,23 +37,24 @@ def classified(witness: dict[str, Any]) -> dict[str, Any]:
     return {**witness, "category": found.category if found else None, "names": list(found.names) if found else []}
 
 
-def judge(load: LoadRow, witness: dict[str, Any]) -> tuple[Outcome, str]:
-    """The outcome of `witness` (classified) for the finding `load`, and why in a sentence."""
+def judge(load: LoadRow, witness: dict[str, Any]) -> tuple[WitnessOutcome, str]:
+    """The outcome of `witness` (a stored result, classified) for the finding `load`, and why in a sentence."""
     status = witness["status"]
     if status == "not-run":
-        return "not-run", str(witness.get("reason") or "")
+        return WitnessOutcome.NOT_RUN, str(witness.get("reason") or "")
     if status == "ok":
         if load.loader == CHECKPOINT and load.status is LoadStatus.RUN_ERROR:
-            return "beyond-reach", ("the checkpoint's variables read back; the failure is in the probe's own model "
+            return WitnessOutcome.BEYOND_REACH, ("the checkpoint's variables read back; the failure is in the probe's own model "
                                     "code run on them, which no standalone script holds")
-        return "loads", ("the plain load works" + (" and gives the producer's outputs" if witness.get("compared") else "")
+        return WitnessOutcome.LOADS, ("the plain load works" + (" and gives the producer's outputs" if witness.get("compared") else "")
                          + ": the finding comes from sandbox's own code")
     theirs = signature(_as_load(load, witness), _AS_MEASURED)
     if theirs == signature(load, _AS_MEASURED) or _counted_alike(load, witness) or _same_culprits(load, witness) \
             or _unqualified(load, witness) or _same_error(load, witness) \
             or _both(load, witness, ("crash", "timeout")):
-        return "reproduced", ""
-    return "fails-otherwise", f"the plain load {'differs' if status == 'outputs-differ' else 'fails'}: {theirs.title if theirs else status}"
+        return WitnessOutcome.REPRODUCED, ""
+    how = "differs" if status == "outputs-differ" else "fails"
+    return WitnessOutcome.FAILS_OTHERWISE, f"the plain load {how}: {theirs.title if theirs else status}"
 
 
 def _as_load(load: LoadRow, witness: dict[str, Any]) -> LoadRow:
