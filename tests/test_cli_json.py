@@ -15,6 +15,7 @@ from documents import of
 from fake_sandbox import fake_plan
 
 from sandbox import cli, protos, registries, shapes
+from sandbox.cli import planning
 from sandbox.repro import Spec
 
 DATA = Path(__file__).parent / "data"
@@ -35,7 +36,7 @@ def run_json(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, 
 
 
 def test_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(cli, "_resolve", fake_plan)
+    monkeypatch.setattr(planning, "resolve", fake_plan)
     code, found = run_json(["plan", str(Path(__file__).parent.parent / "matrix.toml"), "--json"], capsys)
     assert code == 0
     assert_valid(found, "plan")

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from sandbox_cli import healthy_run, sandbox
 
-from sandbox import check, cli, registries
+from sandbox import check, registries
+from sandbox.cli import checking
 
 pytestmark = pytest.mark.real
 
@@ -62,7 +63,7 @@ def verdicts(path: Path, consumer: str) -> dict[str, check.Verdict]:
     release = consumer.split("-")[0][2:]
     version, registry = registries.load(release)
     assert version == release, "the consumer's exact release has a stored registry"
-    for_target, _what, _reads = cli._check_model(path)
+    for_target, _what, _reads = checking.check_model(path)
     return {v.loader: v for v in for_target(registry, version, registries.TENSORFLOW)}
 
 
