@@ -9,12 +9,12 @@ from typing import Any, Callable
 
 from sandbox import __version__
 from sandbox.agent import catalog
+from sandbox.check.static import GRAPH_FORMATS, GRAPH_LOADERS, TFLITE_FORMATS, static_check, tflite_check
 from sandbox.classify import Classified, classify
 from sandbox.matrix import Matrix
 from sandbox.records import Artifact, Load, LoadStatus
 from sandbox.report.document import SCHEMA_VERSION, ResultsDocument
 from sandbox.runner import CellResult
-from sandbox.static import GRAPH_FORMATS, GRAPH_LOADERS, TFLITE_FORMATS, static_check, tflite_check
 
 
 def collect(matrix: Matrix, results: list[CellResult],

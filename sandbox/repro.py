@@ -25,10 +25,11 @@ from typing import Any, Callable
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from sandbox import events, protos, pythons, static
+from sandbox import events, pythons
 from sandbox import matrix as matrix_mod
 from sandbox import plan as plan_mod
 from sandbox.agent import catalog
+from sandbox.check import protos, static
 from sandbox.errors import ConfigError, HarnessError, SandboxError
 from sandbox.matrix import as_string, check_keys, check_value, docker_image, number, read_toml, safe_name
 from sandbox.report.document import LoadRow, ResultsDocument

@@ -14,7 +14,8 @@ import pytest
 from documents import of
 from fake_sandbox import fake_plan
 
-from sandbox import cli, protos, registries, shapes
+from sandbox import cli, registries, shapes
+from sandbox.check import protos
 from sandbox.cli import planning
 from sandbox.repro import Spec
 

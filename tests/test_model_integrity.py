@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from test_protos import FUNCTIONS, GRAPH, function, node, saved_model
 
-from sandbox import cli, protos
+from sandbox import cli
+from sandbox.check import protos
 from sandbox.errors import SandboxError
 
 C = protos._CLASSES
@@ -155,7 +156,7 @@ def _crafted(path: Path, megabytes: int) -> int:
 MEASURE = """
 import resource, sys
 from pathlib import Path
-from sandbox import protos
+from sandbox.check import protos
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 info = protos.read_model(Path(sys.argv[1]))
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

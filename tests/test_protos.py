@@ -1,12 +1,12 @@
 """Reading graphs without TF: which functions a TF 1.x Session load runs, on
-hand-built SavedModels made of sandbox.protos' own message classes."""
+hand-built SavedModels made of sandbox.check.protos' own message classes."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from sandbox import protos
+from sandbox.check import protos
 
 C = protos._CLASSES
 

@@ -14,7 +14,8 @@ import pytest
 from results_schema import assert_valid
 from sandbox_cli import artifact, run_matrix, sandbox
 
-from sandbox import check, cli, protos
+from sandbox import cli
+from sandbox.check import protos, verdicts
 from sandbox.classify import FAILED
 
 pytestmark = pytest.mark.real
@@ -210,9 +211,9 @@ def test_static_check_agrees_with_every_real_tf1_style_load(results: dict[str, A
         model = protos.read_model(artifact_path(run_dir, load["producer"], load["probe"], load["format"]))
         registry = json.loads((run_dir / load["consumer"] / "registry.json").read_text())
         tf = next(c["tensorflow"] for c in results["cells"] if c["id"] == load["consumer"])
-        verdict = check.check(model, registry, tf)
+        verdict = verdicts.check(model, registry, tf)
         compared += 1
-        if (verdict.verdict == check.WILL_FAIL) != (load["status"] in FAILED):
+        if (verdict.verdict == verdicts.WILL_FAIL) != (load["status"] in FAILED):
             contradicted.add((load["producer"], load["consumer"], load["probe"], load["format"], verdict.verdict))
     assert compared >= 200
     assert contradicted == set()

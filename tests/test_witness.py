@@ -19,8 +19,9 @@ import pytest
 from documents import of
 from results_schema import assert_valid
 
-from sandbox import commands, matrix, plan, protos, runner, summary
+from sandbox import commands, matrix, plan, runner, summary
 from sandbox.agent import catalog
+from sandbox.check import protos
 from sandbox.pythons import Interpreter
 from sandbox.report import document, html, markdown
 from sandbox.report.document import LoadRow, ResultsDocument

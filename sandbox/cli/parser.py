@@ -7,7 +7,8 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from sandbox import __version__, pipeline, protos, registries, runner, runtimes
+from sandbox import __version__, pipeline, registries, runner, runtimes
+from sandbox.check import protos
 from sandbox.cli import checking, environments, planning, reporting, reproducing, running, sharding
 from sandbox.cli.argparsing import Parser
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sandbox import protos
 from sandbox.agent import catalog
+from sandbox.check import protos
 from sandbox.errors import SandboxError
 
 CHECKPOINT = "checkpoint_restore"

@@ -1,6 +1,6 @@
 """`sandbox check`: will this model load in TF X? A static verdict per loader
 of X, from the model's contents (read without TensorFlow) against X's stored
-registry, with the loader model of sandbox.static; no environment needed.
+registry, with the loader model of sandbox.check.static; no environment needed.
 
 Loaders of one version disagree, so each gets its verdict:
 - SavedModels: the TF1 Session loader (what TF Serving does: it checks what
@@ -12,7 +12,7 @@ Loaders of one version disagree, so each gets its verdict:
   keras_check).
 - .tflite: the interpreter (TF's, or LiteRT's or tflite-runtime's X), from op
   versions against the highest versions it was measured to resolve and its
-  Flex support (sandbox.static.tflite_check).
+  Flex support (sandbox.check.static.tflite_check).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox import runtimes
-from sandbox.kerasinfo import KerasInfo
-from sandbox.protos import GraphInfo
-from sandbox.static import static_check, tflite_check
+from sandbox.check.kerasfile import KerasInfo
+from sandbox.check.protos import GraphInfo
+from sandbox.check.static import static_check, tflite_check
 
 WILL_FAIL, SHOULD_LOAD, UNKNOWN = "will fail", "should load", "unknown"
 FUNCTIONAL_FROM = (2, 4)  # Keras configs name the model class "Functional" from tf.keras 2.4 on

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sandbox import protos, untrusted
+from sandbox import untrusted
 from sandbox.agent import kerascode
+from sandbox.check import protos
 from sandbox.errors import SandboxError
 
 CONFIG_DEPTH = 200  # a config nests models in models; JSON deeper than this is not a Keras config
