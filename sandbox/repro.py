@@ -29,7 +29,7 @@ from sandbox import events, pythons
 from sandbox import matrix as matrix_mod
 from sandbox import plan as plan_mod
 from sandbox.agent import catalog
-from sandbox.check import protos, static
+from sandbox.check import graphfile, static
 from sandbox.errors import ConfigError, HarnessError, SandboxError
 from sandbox.matrix import as_string, check_keys, check_value, docker_image, number, read_toml, safe_name
 from sandbox.report.document import LoadRow, ResultsDocument
@@ -267,7 +267,7 @@ def write_manifest(folder: Path, artifact: Path, fmt: str, producer: str) -> Non
                               "loaders": list(LOADERS[fmt])}
     if fmt in static.GRAPH_FORMATS:
         try:
-            info = protos.read_model(artifact)
+            info = graphfile.read_model(artifact)
         except SandboxError as exc:  # a corrupt model: the consumers' own errors will say more
             record["reason"] = str(exc)
         else:

@@ -8,8 +8,8 @@ import pytest
 
 from sandbox import registries
 from sandbox.check import verdicts
+from sandbox.check.graph import GraphInfo
 from sandbox.check.kerasfile import KerasInfo
-from sandbox.check.protos import GraphInfo
 from sandbox.errors import SandboxError
 
 REGISTRY = {"ops": {"Conv2D": {"attrs": ["T", "strides"]}, "VarHandleOp": {"attrs": ["dtype", "shape"]}}}
@@ -84,7 +84,7 @@ def test_shipped_registries_cover_every_minor_from_1_0() -> None:
 
 
 def test_not_a_model(tmp_path: Path) -> None:
-    from sandbox.check.protos import read_model
+    from sandbox.check.graphfile import read_model
     bad = tmp_path / "model.pb"
     bad.write_bytes(b"\xff\x00garbage")
     with pytest.raises(SandboxError, match="not a SavedModel or a GraphDef"):

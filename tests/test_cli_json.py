@@ -15,7 +15,7 @@ from documents import of
 from fake_sandbox import fake_plan
 
 from sandbox import cli, registries, shapes
-from sandbox.check import protos
+from sandbox.check import protowire
 from sandbox.cli import planning
 from sandbox.repro import Spec
 
@@ -75,9 +75,9 @@ def test_diff(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    graph = protos._CLASSES["GraphDef"]()
-    graph.node.extend([protos._CLASSES["NodeDef"](name="x", op="Placeholder"),
-                       protos._CLASSES["NodeDef"](name="y", op="BatchMatMulV2", input=["x", "x"])])
+    graph = protowire.CLASSES["GraphDef"]()
+    graph.node.extend([protowire.CLASSES["NodeDef"](name="x", op="Placeholder"),
+                       protowire.CLASSES["NodeDef"](name="y", op="BatchMatMulV2", input=["x", "x"])])
     (tmp_path / "model.pb").write_bytes(graph.SerializeToString())
     known = registries.known()
     old = next(v for v in known if v.startswith("1.13"))
@@ -94,8 +94,8 @@ def test_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize("against", ["", " ", ",", "tf==,"])
 def test_check_against_nothing_is_a_usage_error(against: str, tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    graph = protos._CLASSES["GraphDef"]()
-    graph.node.extend([protos._CLASSES["NodeDef"](name="x", op="Placeholder")])
+    graph = protowire.CLASSES["GraphDef"]()
+    graph.node.extend([protowire.CLASSES["NodeDef"](name="x", op="Placeholder")])
     (tmp_path / "model.pb").write_bytes(graph.SerializeToString())
     code = cli.main(["check", str(tmp_path / "model.pb"), "--against", against])
     assert code == 2

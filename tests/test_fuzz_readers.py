@@ -3,7 +3,7 @@ file gets a verdict or a one-line SandboxError, within a time bound (the
 hypothesis deadline) and a memory bound (peak RSS growth over the run),
 never a traceback or a hang.
 
-Readers: GraphDef and SavedModel (sandbox.check.protos, the host's `sandbox
+Readers: GraphDef and SavedModel (sandbox.check.graphfile, the host's `sandbox
 check`), the TFLite flatbuffer reader (sandbox/agent/tfliteinfo.py: it runs
 in the cells only, not on the host; its contract is a list or ValueError),
 results.json (sandbox.report.document, then every renderer), matrix and repro
@@ -43,7 +43,7 @@ from hypothesis import strategies as st
 from test_plan import PYTHONS, FakeCatalog
 
 from sandbox import bundles, collect, digests, matrix, plan, registries, repro, shards
-from sandbox.check import kerasfile, protos, verdicts
+from sandbox.check import graphfile, kerasfile, verdicts
 from sandbox.errors import SandboxError
 from sandbox.report import RENDERERS, document
 
@@ -120,7 +120,7 @@ def registry() -> dict[str, Any]:
 
 
 def _model_verdict(path: Path, registry: dict[str, Any]) -> None:
-    info = protos.read_model(path)
+    info = graphfile.read_model(path)
     verdicts.check(info, registry, "2.15.1")
 
 

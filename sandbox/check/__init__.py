@@ -2,8 +2,9 @@
 without TensorFlow and without an environment (`sandbox check`), and the
 static prediction each measured load of a report carries.
 
-readers (which reader a model file takes, and its verdicts) -> protos (a
-SavedModel or frozen GraphDef read as a protobuf stream), kerasfile (a .keras
+readers (which reader a model file takes, and its verdicts) -> graphfile (a
+SavedModel or frozen GraphDef, read as a protobuf stream by graph and
+protowire), kerasfile (a .keras
 or .h5 file's config), tflitefile (a .tflite file's op versions) -> verdicts
 (one per loader of a release, from its stored registry) -> static (the
 loader model: which missing ops and unknown attrs fail which loader)."""

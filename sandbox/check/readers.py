@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sandbox.check import kerasfile, protos, verdicts
+from sandbox.check import graphfile, kerasfile, limits, verdicts
 from sandbox.check.tflitefile import tflite_ops
 from sandbox.errors import SandboxError
 
@@ -25,7 +25,7 @@ class Model:
     warnings: tuple[str, ...] = ()  # doubts about the file, each to follow its path
 
 
-def open_model(path: Path, max_bytes: int = protos.DEFAULT_MAX_BYTES) -> Model:
+def open_model(path: Path, max_bytes: int = limits.DEFAULT_MAX_BYTES) -> Model:
     """SandboxError for a path that is no model of a kind sandbox reads, or
     one over `max_bytes`."""
     if not path.exists():
@@ -40,7 +40,7 @@ def open_model(path: Path, max_bytes: int = protos.DEFAULT_MAX_BYTES) -> Model:
         return Model(lambda reg, v, rt: [verdicts.tflite(ops, reg, v, rt)],
                      "TFLite flatbuffer with " + ", ".join(f"{op} v{n}" for op, n in sorted(ops.items())),
                      ("ai-edge-litert", "tflite-runtime"))
-    model = protos.read_model(path, max_bytes=max_bytes)
+    model = graphfile.read_model(path, max_bytes=max_bytes)
     keras = verdicts.keras_metadata((path / "saved_model.pb").read_bytes(), (path / "keras_metadata.pb").exists()) \
         if model.kind == "saved_model" and path.is_dir() else None
     produced = f", written by TF {model.tensorflow}" if model.tensorflow else ""

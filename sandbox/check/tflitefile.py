@@ -6,7 +6,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from sandbox.check import protos
+from sandbox.check import limits
 from sandbox.errors import SandboxError
 
 
@@ -15,7 +15,7 @@ def tflite_ops(path: Path, max_bytes: int) -> dict[str, int]:
     file over `max_bytes` or one that is no TFLite flatbuffer."""
     from sandbox.agent import tfliteinfo
 
-    protos.check_size(path, path.stat().st_size, max_bytes)
+    limits.check_size(path, path.stat().st_size, max_bytes)
     try:
         found: dict[str, int] = tfliteinfo.describe(str(path))["tflite_ops"]
     except (OSError, ValueError, struct.error, IndexError, TypeError, OverflowError, RecursionError) as exc:

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox import runtimes
+from sandbox.check.graph import GraphInfo
 from sandbox.check.kerasfile import KerasInfo
-from sandbox.check.protos import GraphInfo
 from sandbox.check.static import static_check, tflite_check
 
 WILL_FAIL, SHOULD_LOAD, UNKNOWN = "will fail", "should load", "unknown"

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sandbox import __version__, pipeline, registries, runner, runtimes
-from sandbox.check import protos
+from sandbox.check import limits
 from sandbox.cli import checking, environments, planning, reporting, reproducing, running, sharding
 from sandbox.cli.argparsing import Parser
 
@@ -167,7 +167,7 @@ def _check(verb: Verb) -> None:
     chk.add_argument("--against", required=True, metavar="TARGETS",
                      help="tf==X[,tf==Y...], keras==X (.keras/.h5), ai-edge-litert==X or tflite-runtime==X (.tflite), "
                           "or 'all' (every stored registry that applies)")
-    chk.add_argument("--max-model-size", type=mebibytes, default=protos.DEFAULT_MAX_BYTES / (1 << 20), metavar="MIB",
+    chk.add_argument("--max-model-size", type=mebibytes, default=limits.DEFAULT_MAX_BYTES / (1 << 20), metavar="MIB",
                      help="refuse larger model files, of every format (default: %(default).0f MiB)")
     chk.add_argument("--json", action="store_true", help="print the verdicts as JSON ($defs/check of cli.schema.json)")
     chk.set_defaults(func=checking.cmd_check)
