@@ -3,10 +3,17 @@ hand-built SavedModels made of sandbox.check.protowire's own message classes."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from sandbox.check import graphfile, protowire
+from sandbox.check.graph import Collector, Graph
+
+AGENT = Path(__file__).resolve().parent.parent / "sandbox" / "agent"
 
 C = protowire.CLASSES
 
@@ -111,3 +118,32 @@ def test_frozen_graphs_have_no_lazy_functions(tmp_path: Path) -> None:
     (tmp_path / "frozen.pb").write_bytes(graph.SerializeToString())
     info = graphfile.read_model(tmp_path / "frozen.pb")
     assert info.kind == "graph_def" and info.lazy_ops == [] and "DisableCopyOnRead" in info.ops
+
+
+@pytest.fixture
+def graphinfo() -> Iterator[Any]:
+    """The agent's graphinfo, imported as the cell imports it (sandbox/agent on sys.path)."""
+    sys.path.insert(0, str(AGENT))
+    try:
+        import graphinfo
+        yield graphinfo
+    finally:
+        sys.path.remove(str(AGENT))
+
+
+@pytest.mark.parametrize("outputs, restore, expected", [
+    (["serve:0"], "restore", {"serve_fn", "body_fn", "cond_fn", "inner_fn", "restore_fn", "branch_fn"}),
+    (["serve:0"], "", {"serve_fn", "body_fn", "cond_fn", "inner_fn"}),
+    (["x:0", "nowhere:0"], "restore", {"restore_fn", "branch_fn"}),
+    (["^init"], "", set()),
+    (None, "restore", None),
+])
+def test_the_agent_and_the_host_run_the_same_functions(graphinfo: Any, outputs: list[str] | None, restore: str,
+                                                       expected: set[str] | None) -> None:
+    """One rule (sandbox/agent/callgraph.py) on both sides: the agent on the
+    meta graph's protobuf messages, the host on the streamed file."""
+    meta = saved_model(GRAPH, FUNCTIONS, outputs, restore).meta_graphs[0]
+    data = meta.graph_def.SerializeToString()
+    host = Graph(data, 0, len(data), Collector({}), keep_edges=True)
+    roots = None if outputs is None else [r for r in [*outputs, restore] if r]
+    assert graphinfo.run_functions(meta) == host.run(roots) == expected

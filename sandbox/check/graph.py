@@ -12,10 +12,11 @@ of its graph (or an argument of its function), and every function a call op
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox.agent import callgraph
 from sandbox.check.protowire import Broken, Span, chunks, fields, parse
 
 MAX_DISTINCT = 100_000  # ops, op attrs, called functions: TF itself has about 2,000 ops
@@ -226,29 +227,23 @@ class Graph:
         self.functions[signature.name] = (ops, attrs, callees)
 
     def run(self, roots: list[str] | None) -> set[str] | None:
-        """The functions a TF 1.x Session load and its serving run call: those
-        `roots` (the serving signature's outputs, the restore op) reach through
-        the main graph, and the functions those call; None: all of them."""
+        """The functions a TF 1.x Session load and its serving run call, from
+        `roots` (the serving signature's outputs, the restore op), by the rule
+        the agent applies too (sandbox/agent/callgraph.py); None: all of them."""
         if roots is None:
             return None
-        seen = bytearray(self.nodes)
-        todo = [self.index[h] for h in (hash(_node_name(r)) for r in roots) if h in self.index]
         names = list(self.callees)
-        called: list[str] = []
-        while todo:
-            i = todo.pop()
-            if seen[i]:
-                continue
-            seen[i] = 1
-            todo += [self.index[h] for h in self.inputs[self.offsets[i]:self.offsets[i + 1]] if h in self.index]
-            called += [names[c] for c in self.call_ids[self.call_offsets[i]:self.call_offsets[i + 1]]
-                       if names[c] in self.functions]
-        found: set[str] = set()
-        while called:
-            name = called.pop()
-            if name not in found:
-                found.add(name)
-                called += [c for c in self.functions[name][2] if c in self.functions]
+
+        def numbers(hashes: Iterable[int]) -> list[int]:
+            return [self.index[h] for h in hashes if h in self.index]
+
+        def calls(i: int) -> list[str]:
+            return [names[c] for c in self.call_ids[self.call_offsets[i]:self.call_offsets[i + 1]]]
+
+        found: set[str] = callgraph.session_functions(
+            self.nodes, numbers(hash(_node_name(r)) for r in roots),
+            lambda i: numbers(self.inputs[self.offsets[i]:self.offsets[i + 1]]), calls,
+            {name: callees for name, (_ops, _attrs, callees) in self.functions.items()})
         return found
 
     def report(self, run: set[str] | None) -> None:

@@ -8,7 +8,10 @@ dangling (sandbox.check.graph checks), and with a warning when it only lost
 the `versions` record TensorFlow writes last.
 
 The agent's graphinfo.py computes the same summaries in the cell with TF's own
-protobufs; keep the two in step."""
+protobufs: the functions a load runs by the one rule both import
+(sandbox/agent/callgraph.py); the attrs at their default from the cell's own
+TF op registry, where this reads the SavedModel's stripped_op_list (the host
+has no TF)."""
 
 from __future__ import annotations
 
