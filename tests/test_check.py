@@ -23,24 +23,24 @@ def model(kind: str, default_attrs: dict[str, list[str]] | None = None) -> Graph
 
 def test_missing_ops_fail_everywhere() -> None:
     info = GraphInfo("graph_def", {"BatchMatMulV2": {"T": 1}, "Einsum": {}}, {}, None)
-    verdict = verdicts.check(info, REGISTRY, "2.12.1")
+    verdict = verdicts.graph_verdict(info, REGISTRY, "2.12.1")
     assert verdict.verdict == verdicts.WILL_FAIL and verdict.missing_ops == ("BatchMatMulV2", "Einsum")
 
 
 def test_tf1_frozen_graph_fails_on_any_unknown_attr() -> None:
-    verdict = verdicts.check(model("graph_def"), REGISTRY, "1.15.5")
+    verdict = verdicts.graph_verdict(model("graph_def"), REGISTRY, "1.15.5")
     assert verdict.unknown_attrs == ("Conv2D.explicit_paddings", "VarHandleOp.debug_name")
     assert verdict.verdict == verdicts.WILL_FAIL
 
 
 def test_tf1_saved_model_loader_drops_attrs_at_their_default() -> None:
-    verdict = verdicts.check(model("saved_model", {"Conv2D": ["explicit_paddings"]}), REGISTRY, "1.15.5")
+    verdict = verdicts.graph_verdict(model("saved_model", {"Conv2D": ["explicit_paddings"]}), REGISTRY, "1.15.5")
     assert verdict.ignored_attrs == ("Conv2D.explicit_paddings",)
     assert verdict.unknown_attrs == ("VarHandleOp.debug_name",)  # holds a name, not the default
 
 
 def test_tf2_consumers_ignore_unknown_attrs() -> None:
-    verdict = verdicts.check(model("graph_def"), REGISTRY, "2.12.1")
+    verdict = verdicts.graph_verdict(model("graph_def"), REGISTRY, "2.12.1")
     assert verdict.verdict == verdicts.SHOULD_LOAD
     assert verdict.ignored_attrs == ("Conv2D.explicit_paddings", "VarHandleOp.debug_name")
 
@@ -48,11 +48,11 @@ def test_tf2_consumers_ignore_unknown_attrs() -> None:
 def test_tf113_loads_a_saved_model_whose_missing_op_only_an_unrun_function_holds() -> None:
     info = GraphInfo("saved_model", {"VarHandleOp": {"dtype": 1}, "DisableCopyOnRead": {}}, {}, "2.12.1",
                      lazy_ops=["DisableCopyOnRead"])
-    old = verdicts.check(info, REGISTRY, "1.13.2")
+    old = verdicts.graph_verdict(info, REGISTRY, "1.13.2")
     assert old.verdict == verdicts.SHOULD_LOAD and old.ignored_ops == ("DisableCopyOnRead",) and old.missing_ops == ()
-    new = verdicts.check(info, REGISTRY, "1.14.0")  # checks the whole function library at load
+    new = verdicts.graph_verdict(info, REGISTRY, "1.14.0")  # checks the whole function library at load
     assert new.verdict == verdicts.WILL_FAIL and new.missing_ops == ("DisableCopyOnRead",)
-    frozen = verdicts.check(GraphInfo("graph_def", info.op_attrs, {}, None, lazy_ops=["DisableCopyOnRead"]),
+    frozen = verdicts.graph_verdict(GraphInfo("graph_def", info.op_attrs, {}, None, lazy_ops=["DisableCopyOnRead"]),
                          REGISTRY, "1.13.2")  # import_graph_def: no lazy model
     assert frozen.verdict == verdicts.WILL_FAIL
 
@@ -103,34 +103,34 @@ ASSIGN = {"ops": {"AssignVariableOp": {"attrs": ["dtype"]}}, "keras": {"version"
 
 
 def test_an_attr_only_in_unrun_functions_fails_tf_saved_model_load_before_2_5_but_not_serving() -> None:
-    by_loader = {v.loader: v for v in verdicts.check_all(_functions_attr(), ASSIGN, "2.4.4", verdicts.INLINE)}
+    by_loader = {v.loader: v for v in verdicts.graph_verdicts(_functions_attr(), ASSIGN, "2.4.4", verdicts.INLINE)}
     assert set(by_loader) == {"tf1_session", "tf2_load", "keras2"}
     assert by_loader["tf1_session"].verdict == verdicts.SHOULD_LOAD
     assert by_loader["tf2_load"].verdict == verdicts.WILL_FAIL
     assert by_loader["tf2_load"].unknown_attrs == ("AssignVariableOp.validate_shape",)
     assert by_loader["keras2"].verdict == verdicts.WILL_FAIL
-    later = {v.loader: v.verdict for v in verdicts.check_all(_functions_attr(), ASSIGN, "2.5.3")}
+    later = {v.loader: v.verdict for v in verdicts.graph_verdicts(_functions_attr(), ASSIGN, "2.5.3")}
     assert later == {"tf1_session": verdicts.SHOULD_LOAD, "tf2_load": verdicts.SHOULD_LOAD}
 
 
 def test_keras_before_2_5_reads_no_metadata_kept_only_in_keras_metadata_pb() -> None:
     info = GraphInfo("saved_model", {}, {}, "2.11.1")
-    [*_, old] = verdicts.check_all(info, ASSIGN, "2.4.4", verdicts.SEPARATE)
+    [*_, old] = verdicts.graph_verdicts(info, ASSIGN, "2.4.4", verdicts.SEPARATE)
     assert (old.loader, old.verdict) == ("keras2", verdicts.WILL_FAIL) and "keras_metadata.pb" in old.reasons[0]
-    [*_, inline] = verdicts.check_all(info, ASSIGN, "2.4.4", verdicts.INLINE)
+    [*_, inline] = verdicts.graph_verdicts(info, ASSIGN, "2.4.4", verdicts.INLINE)
     assert inline.verdict == verdicts.SHOULD_LOAD
     assert verdicts.keras_metadata(b'..{"class_name": "Dense"}..', True) == verdicts.INLINE
     assert verdicts.keras_metadata(b"....", True) == verdicts.SEPARATE and verdicts.keras_metadata(b"..", False) is None
 
 
 def test_tf1_has_no_tf_saved_model_load_and_a_frozen_graph_one_loader() -> None:
-    assert verdicts.loaders(_functions_attr(), "1.15.5") == ["tf1_session"]
-    assert verdicts.loaders(GraphInfo("graph_def", {}, {}, None), "2.18.1") == ["import_graph_def"]
+    assert verdicts.graph_loaders(_functions_attr(), "1.15.5") == ["tf1_session"]
+    assert verdicts.graph_loaders(GraphInfo("graph_def", {}, {}, None), "2.18.1") == ["import_graph_def"]
 
 
 def test_keras3_reads_no_saved_model_directory() -> None:
     registry = {**ASSIGN, "keras": {"version": "3.9.0", "major": 3, "layers": []}}
-    [*_, keras] = verdicts.check_all(_functions_attr(), registry, "2.18.1", verdicts.SEPARATE)
+    [*_, keras] = verdicts.graph_verdicts(_functions_attr(), registry, "2.18.1", verdicts.SEPARATE)
     assert (keras.loader, keras.verdict) == ("keras3", verdicts.WILL_FAIL)
 
 
@@ -158,16 +158,16 @@ KERAS22 = {"keras": {"version": "2.2.4-tf", "major": 2, "layers": ["Dense", "Inp
     (_keras("keras_h5", "2.12.0", layers=("MultiHeadAttention",)), KERAS2, True),  # a layer it lacks
 ])
 def test_keras_files_against_the_target_keras(info: KerasInfo, registry: dict[str, object], fails: bool) -> None:
-    verdict = verdicts.keras_check(info, registry, "x")
+    verdict = verdicts.keras_verdict(info, registry, "x")
     assert (verdict.verdict == verdicts.WILL_FAIL) == fails, verdict.reasons
     assert verdict.loader == ("keras3" if registry is KERAS3 else "keras2")
 
 
 def test_tflite_against_measured_interpreter_versions() -> None:
     registry = {"tflite_ops": {"FULLY_CONNECTED": 9, "CONV_2D": 5}}
-    verdict = verdicts.tflite({"FULLY_CONNECTED": 12, "CONV_2D": 5, "WHILE": 1, "custom:Mine": 1}, registry, "2.12.1")
+    verdict = verdicts.tflite_verdict({"FULLY_CONNECTED": 12, "CONV_2D": 5, "WHILE": 1, "custom:Mine": 1}, registry, "2.12.1")
     assert verdict.verdict == verdicts.WILL_FAIL and verdict.missing_ops == ("FULLY_CONNECTED@v12", "WHILE")
-    assert verdicts.tflite({"CONV_2D": 1}, {"tflite_ops": None}, "1.9.0").verdict == verdicts.UNKNOWN
+    assert verdicts.tflite_verdict({"CONV_2D": 1}, {"tflite_ops": None}, "1.9.0").verdict == verdicts.UNKNOWN
 
 
 # -- the command line on hostile or mistaken model files ----------------------------
@@ -265,9 +265,9 @@ def test_an_op_loads_up_to_the_highest_version_its_interpreter_measured_and_not_
     FULLY_CONNECTED at the interpreter's highest version loads, one above does not."""
     measured = registries.load(minor)[1]["tflite_ops"]["FULLY_CONNECTED"]
     registry = {"tflite_ops": {"FULLY_CONNECTED": measured}}
-    assert verdicts.tflite({"FULLY_CONNECTED": measured}, registry, minor).verdict == verdicts.SHOULD_LOAD
-    assert verdicts.tflite({"FULLY_CONNECTED": measured - 1}, registry, minor).verdict == verdicts.SHOULD_LOAD
-    above = verdicts.tflite({"FULLY_CONNECTED": measured + 1}, registry, minor)
+    assert verdicts.tflite_verdict({"FULLY_CONNECTED": measured}, registry, minor).verdict == verdicts.SHOULD_LOAD
+    assert verdicts.tflite_verdict({"FULLY_CONNECTED": measured - 1}, registry, minor).verdict == verdicts.SHOULD_LOAD
+    above = verdicts.tflite_verdict({"FULLY_CONNECTED": measured + 1}, registry, minor)
     assert (above.verdict, above.missing_ops) == (verdicts.WILL_FAIL, (f"FULLY_CONNECTED@v{measured + 1}",))
 
 
@@ -277,7 +277,7 @@ MATMUL = {"ops": {"MatMul": {"attrs": ["T"]}}}
 
 
 def test_keras_3_loads_no_saved_model_directory() -> None:
-    found = verdicts.check(SAVED, {**MATMUL, "keras": {"version": "3.0.0", "major": 3}}, "2.16.1", "keras", verdicts.SEPARATE)
+    found = verdicts.graph_verdict(SAVED, {**MATMUL, "keras": {"version": "3.0.0", "major": 3}}, "2.16.1", "keras", verdicts.SEPARATE)
     assert found == verdicts.Verdict("2.16.1", verdicts.WILL_FAIL, (), (), (), loader="keras3",
                                   reasons=("Keras 3 loads no SavedModel directories (only .keras and .h5 files)",))
 
@@ -285,17 +285,17 @@ def test_keras_3_loads_no_saved_model_directory() -> None:
 @pytest.mark.parametrize("version, fails", [("2.4.0", True), ("2.5.0", False), ("2.12.0", False)])
 def test_keras_metadata_in_its_own_file_is_read_from_keras_2_5(version: str, fails: bool) -> None:
     registry = {**MATMUL, "keras": {"version": version, "major": 2}}
-    found = verdicts.check(SAVED, registry, version, "keras", verdicts.SEPARATE)
+    found = verdicts.graph_verdict(SAVED, registry, version, "keras", verdicts.SEPARATE)
     reasons = (f"Keras {version} reads Keras metadata from saved_model.pb; this model keeps it in keras_metadata.pb "
                "only",) if fails else ()
     assert found == verdicts.Verdict(version, verdicts.WILL_FAIL if fails else verdicts.SHOULD_LOAD, (), (), (), (), "keras2",
                                   reasons)
-    inline = verdicts.check(SAVED, registry, version, "keras", verdicts.INLINE)
+    inline = verdicts.graph_verdict(SAVED, registry, version, "keras", verdicts.INLINE)
     assert (inline.verdict, inline.reasons) == (verdicts.SHOULD_LOAD, ())
 
 
 def test_a_release_without_a_keras_record_is_unknown() -> None:
-    found = verdicts.keras_check(_keras("keras_h5", "2.12.0"), {}, "1.9.0")
+    found = verdicts.keras_verdict(_keras("keras_h5", "2.12.0"), {}, "1.9.0")
     assert found == verdicts.Verdict("1.9.0", verdicts.UNKNOWN, (), (), (), loader="keras",
                                   reasons=("no record of this release's tf.keras",))
 
@@ -303,7 +303,7 @@ def test_a_release_without_a_keras_record_is_unknown() -> None:
 @pytest.mark.parametrize("version, major, fails", [("2.3.0", 2, True), ("2.4.0", 2, False), ("3.0.0", 3, False)])
 def test_the_functional_class_is_known_from_keras_2_4(version: str, major: int, fails: bool) -> None:
     registry = {"keras": {"version": version, "major": major, "layers": ["Dense", "InputLayer"]}}
-    found = verdicts.keras_check(_keras("keras_h5", "2.12.0"), registry, version)
+    found = verdicts.keras_verdict(_keras("keras_h5", "2.12.0"), registry, version)
     assert found.missing_ops == (("Functional",) if fails else ())
     assert found.reasons == ((f"Keras {version} predates the Functional class",) if fails else ())
     assert found.loader == ("keras3" if major == 3 else "keras2") and found.target == version

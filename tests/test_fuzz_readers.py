@@ -121,7 +121,7 @@ def registry() -> dict[str, Any]:
 
 def _model_verdict(path: Path, registry: dict[str, Any]) -> None:
     info = graphfile.read_model(path)
-    verdicts.check(info, registry, "2.15.1")
+    verdicts.graph_verdict(info, registry, "2.15.1")
 
 
 FROZEN_SEEDS = [(MODELS / "frozen.pb").read_bytes(), (ROOT / "examples" / "repro" / "batch_matmul_tf1.15.pb").read_bytes()]
@@ -355,7 +355,7 @@ def _write_keras(path: Path, config: bytes) -> None:
 
 def _keras_verdict(path: Path, registry: dict[str, Any]) -> None:
     info = kerasfile.read(path)
-    verdicts.keras_check(info, registry, "2.15.1")
+    verdicts.keras_verdict(info, registry, "2.15.1")
 
 
 @FUZZ

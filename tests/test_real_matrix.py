@@ -211,7 +211,7 @@ def test_static_check_agrees_with_every_real_tf1_style_load(results: dict[str, A
         model = graphfile.read_model(artifact_path(run_dir, load["producer"], load["probe"], load["format"]))
         registry = json.loads((run_dir / load["consumer"] / "registry.json").read_text())
         tf = next(c["tensorflow"] for c in results["cells"] if c["id"] == load["consumer"])
-        verdict = verdicts.check(model, registry, tf)
+        verdict = verdicts.graph_verdict(model, registry, tf)
         compared += 1
         if (verdict.verdict == verdicts.WILL_FAIL) != (load["status"] in FAILED):
             contradicted.add((load["producer"], load["consumer"], load["probe"], load["format"], verdict.verdict))

@@ -37,7 +37,7 @@ def open_model(path: Path, max_bytes: int = limits.DEFAULT_MAX_BYTES) -> Model:
         return _keras(path, max_bytes)
     if path.suffix == ".tflite":
         ops = tflite_ops(path, max_bytes)
-        return Model(lambda reg, v, rt: [verdicts.tflite(ops, reg, v, rt)],
+        return Model(lambda reg, v, rt: [verdicts.tflite_verdict(ops, reg, v, rt)],
                      "TFLite flatbuffer with " + ", ".join(f"{op} v{n}" for op, n in sorted(ops.items())),
                      ("ai-edge-litert", "tflite-runtime"))
     model = graphfile.read_model(path, max_bytes=max_bytes)
@@ -45,7 +45,7 @@ def open_model(path: Path, max_bytes: int = limits.DEFAULT_MAX_BYTES) -> Model:
         if model.kind == "saved_model" and path.is_dir() else None
     produced = f", written by TF {model.tensorflow}" if model.tensorflow else ""
     kind = "Keras SavedModel" if keras else model.kind
-    return Model(lambda reg, v, rt: verdicts.check_all(model, reg, v, keras),
+    return Model(lambda reg, v, rt: verdicts.graph_verdicts(model, reg, v, keras),
                  f"{kind} with {len(model.ops)} ops{produced}", (), model.warnings)
 
 
@@ -53,6 +53,6 @@ def _keras(path: Path, max_bytes: int) -> Model:
     info = kerasfile.read(path, max_bytes)
     warnings = (f"its config holds {', '.join(info.code)}: loading it can run that code (Keras 2 does even with "
                 "safe_mode=True for .h5; sandbox refuses it in safe mode, in every Keras)",) if info.code else ()
-    return Model(lambda reg, v, rt: [verdicts.keras_check(info, reg, v, rt)],
+    return Model(lambda reg, v, rt: [verdicts.keras_verdict(info, reg, v, rt)],
                  f"{info.format} written by Keras {info.keras_version or '?'}, layers {', '.join(info.layers)}"
                  + (f"; carries code: {', '.join(info.code)}" if info.code else ""), ("keras",), warnings)
