@@ -74,26 +74,37 @@ def _bisect_with(args: argparse.Namespace, progress: display.Display) -> int:
     spec, catalog, found, run_dir = _start_repro(args, "-bisect")
     producers = repro.producer_versions(spec, catalog)
     if producers is None:
-        producer = repro.prepare_producer(spec, run_dir, catalog, found, progress)
-        planned = repro.plan_cells(spec, repro.consumer_versions(spec, catalog, every_patch=True), catalog, found,
-                                   spec.name)
-        cells = {str(c.tensorflow): c for c in planned if not c.skip}
+        _bisect_consumers(spec, catalog, found, run_dir, progress)
+    else:
+        _bisect_producers(spec, producers, catalog, found, run_dir, progress)
+    return 0
 
-        def evaluate(version: str) -> str:
-            cell = cells[version]
-            word = repro.consumer_outcome(repro.run_consumers(spec, [cell], run_dir / cell.id, producer, 1, progress),
-                                          spec)
-            print(f"  {cell.id:26} {word}", flush=True)
-            return word
-        _bisect(list(cells), "releases", evaluate)
-        return 0
+
+def _bisect_consumers(spec: repro.Spec, catalog: versions.Catalog, found: pythons.Discovery, run_dir: Path,
+                      progress: display.Display) -> None:
+    producer = repro.prepare_producer(spec, run_dir, catalog, found, progress)
+    planned = repro.plan_cells(spec, repro.consumer_versions(spec, catalog, every_patch=True), catalog, found,
+                               spec.name)
+    cells = {str(c.tensorflow): c for c in planned if not c.skip}
+
+    def evaluate(version: str) -> str:
+        cell = cells[version]
+        word = repro.consumer_outcome(repro.run_consumers(spec, [cell], run_dir / cell.id, producer, 1, progress),
+                                      spec)
+        print(f"  {cell.id:26} {word}", flush=True)
+        return word
+    _bisect(list(cells), "releases", evaluate)
+
+
+def _bisect_producers(spec: repro.Spec, producers: list[str], catalog: versions.Catalog, found: pythons.Discovery,
+                      run_dir: Path, progress: display.Display) -> None:
     consumers = [c for c in repro.plan_cells(spec, repro.consumer_versions(spec, catalog), catalog, found, spec.name)
                  if not c.skip]
     if len(consumers) != 1:
         raise SandboxError(f"{spec.path}: key 'consumers.tensorflow': bisecting producers wants one consumer, "
                            f"got {len(consumers)} ({', '.join(c.id for c in consumers) or 'none runnable'})")
 
-    def evaluate_producer(version: str) -> str:
+    def evaluate(version: str) -> str:
         pinned = repro.at_producer(spec, version)
         try:
             producer = repro.prepare_producer(pinned, run_dir / f"producer-{version}", catalog, found, progress)
@@ -104,8 +115,7 @@ def _bisect_with(args: argparse.Namespace, progress: display.Display) -> int:
                                                           producer, 1, progress), spec)
         print(f"  producer {version:17} {word} in {consumers[0].id}", flush=True)
         return word
-    _bisect(producers, "producer releases", evaluate_producer)
-    return 0
+    _bisect(producers, "producer releases", evaluate)
 
 
 def _bisect(order: list[str], what: str, evaluate: Any) -> None:
