@@ -11,11 +11,11 @@ from typing import Any, Callable
 
 from sandbox import __version__
 from sandbox.agent import catalog
+from sandbox.check.static import GRAPH_FORMATS, GRAPH_LOADERS, TFLITE_FORMATS, static_check, tflite_check
 from sandbox.classify import Classified, classify
 from sandbox.matrix import Matrix
 from sandbox.records import Artifact, CellResult, CellStatus, Load, LoadStatus
 from sandbox.report.document import SCHEMA_VERSION, CellRow, ExportRow, LoadRow, ResultsDocument
-from sandbox.static import GRAPH_FORMATS, GRAPH_LOADERS, TFLITE_FORMATS, static_check, tflite_check
 
 # What the plan's facts of a cell may lack (a bundle written before they were facts): left out of its row.
 _LATER_FACTS = ("docker_image", "runtime", "role")

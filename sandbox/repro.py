@@ -25,10 +25,11 @@ from typing import Any, Callable
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from sandbox import events, protos, pythons, static
+from sandbox import events, pythons
 from sandbox import matrix as matrix_mod
 from sandbox import plan as plan_mod
 from sandbox.agent import catalog
+from sandbox.check import graphfile, static
 from sandbox.errors import ConfigError, HarnessError, SandboxError
 from sandbox.matrix import as_string, check_keys, check_value, docker_image, number, read_toml, safe_name
 from sandbox.records import Artifact, Source
@@ -271,7 +272,7 @@ def write_manifest(folder: Path, artifact: Path, fmt: str, producer: str) -> Non
                               "loaders": list(LOADERS[fmt])}
     if fmt in static.GRAPH_FORMATS:
         try:
-            info = protos.read_model(artifact)
+            info = graphfile.read_model(artifact)
         except SandboxError as exc:  # a corrupt model: the consumers' own errors will say more
             record["reason"] = str(exc)
         else:

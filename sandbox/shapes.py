@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sandbox import check as check_mod
+from sandbox.check.verdicts import WILL_FAIL, Verdict
 from sandbox.pythons import Discovery
 
 if TYPE_CHECKING:
@@ -32,11 +32,11 @@ def plan(mx: Matrix, cells: list[Cell]) -> dict[str, Any]:
             "formats": list(mx.formats), "python_image": mx.python_image or None, "cells": rows}
 
 
-def check(path: Path, description: str, verdicts: list[check_mod.Verdict]) -> dict[str, Any]:
+def check(path: Path, description: str, verdicts: list[Verdict]) -> dict[str, Any]:
     """`sandbox check --json`: the model, then one verdict per target release
     and loader."""
     return {"model": str(path), "description": description,
-            "will_fail": sum(v.verdict == check_mod.WILL_FAIL for v in verdicts),
+            "will_fail": sum(v.verdict == WILL_FAIL for v in verdicts),
             "targets": [v.as_dict() for v in verdicts]}
 
 

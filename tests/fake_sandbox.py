@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from sandbox import cellrun, cli, commands, matrix, plan
+from sandbox.cli import planning
 from sandbox.envs import EnvInfo
 from sandbox.pythons import Interpreter
 from sandbox.versions import Resolved
@@ -45,6 +46,6 @@ def fake_plan(path: Path, offline: bool) -> tuple[matrix.Matrix, list[plan.Cell]
 
 
 if __name__ == "__main__":
-    cli._resolve = fake_plan
+    planning.resolve = fake_plan
     cellrun.environment = FakeEnv  # type: ignore[attr-defined]  # the cell runner's seam (its name for envs.environment)
     sys.exit(cli.main(sys.argv[1:]))

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import cellrun, cli, commands, matrix, plan, registries
+from sandbox.cli import planning
 from sandbox.envs import EnvInfo
 from sandbox.pythons import Interpreter
 from sandbox.versions import Resolved
@@ -106,7 +107,7 @@ def main(argv: list[str]) -> int:
         prepare(json.loads(Path(argv[1]).read_text()), Path(argv[2]))
         return 0
     os.chdir(argv[1])
-    cli._resolve = replay_plan
+    planning.resolve = replay_plan
     cellrun.environment = ReplayEnv  # type: ignore[attr-defined]  # the cell runner's seam (its name for envs.environment)
     return cli.main(argv[2:])
 

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import check, registries
+from sandbox import registries
+from sandbox.check import verdicts
+from sandbox.check.graph import GraphInfo
+from sandbox.check.kerasfile import KerasInfo
 from sandbox.errors import SandboxError
-from sandbox.kerasinfo import KerasInfo
-from sandbox.protos import GraphInfo
 
 REGISTRY = {"ops": {"Conv2D": {"attrs": ["T", "strides"]}, "VarHandleOp": {"attrs": ["dtype", "shape"]}}}
 
@@ -22,38 +23,38 @@ def model(kind: str, default_attrs: dict[str, list[str]] | None = None) -> Graph
 
 def test_missing_ops_fail_everywhere() -> None:
     info = GraphInfo("graph_def", {"BatchMatMulV2": {"T": 1}, "Einsum": {}}, {}, None)
-    verdict = check.check(info, REGISTRY, "2.12.1")
-    assert verdict.verdict == check.WILL_FAIL and verdict.missing_ops == ("BatchMatMulV2", "Einsum")
+    verdict = verdicts.graph_verdict(info, REGISTRY, "2.12.1")
+    assert verdict.verdict == verdicts.WILL_FAIL and verdict.missing_ops == ("BatchMatMulV2", "Einsum")
 
 
 def test_tf1_frozen_graph_fails_on_any_unknown_attr() -> None:
-    verdict = check.check(model("graph_def"), REGISTRY, "1.15.5")
+    verdict = verdicts.graph_verdict(model("graph_def"), REGISTRY, "1.15.5")
     assert verdict.unknown_attrs == ("Conv2D.explicit_paddings", "VarHandleOp.debug_name")
-    assert verdict.verdict == check.WILL_FAIL
+    assert verdict.verdict == verdicts.WILL_FAIL
 
 
 def test_tf1_saved_model_loader_drops_attrs_at_their_default() -> None:
-    verdict = check.check(model("saved_model", {"Conv2D": ["explicit_paddings"]}), REGISTRY, "1.15.5")
+    verdict = verdicts.graph_verdict(model("saved_model", {"Conv2D": ["explicit_paddings"]}), REGISTRY, "1.15.5")
     assert verdict.ignored_attrs == ("Conv2D.explicit_paddings",)
     assert verdict.unknown_attrs == ("VarHandleOp.debug_name",)  # holds a name, not the default
 
 
 def test_tf2_consumers_ignore_unknown_attrs() -> None:
-    verdict = check.check(model("graph_def"), REGISTRY, "2.12.1")
-    assert verdict.verdict == check.SHOULD_LOAD
+    verdict = verdicts.graph_verdict(model("graph_def"), REGISTRY, "2.12.1")
+    assert verdict.verdict == verdicts.SHOULD_LOAD
     assert verdict.ignored_attrs == ("Conv2D.explicit_paddings", "VarHandleOp.debug_name")
 
 
 def test_tf113_loads_a_saved_model_whose_missing_op_only_an_unrun_function_holds() -> None:
     info = GraphInfo("saved_model", {"VarHandleOp": {"dtype": 1}, "DisableCopyOnRead": {}}, {}, "2.12.1",
                      lazy_ops=["DisableCopyOnRead"])
-    old = check.check(info, REGISTRY, "1.13.2")
-    assert old.verdict == check.SHOULD_LOAD and old.ignored_ops == ("DisableCopyOnRead",) and old.missing_ops == ()
-    new = check.check(info, REGISTRY, "1.14.0")  # checks the whole function library at load
-    assert new.verdict == check.WILL_FAIL and new.missing_ops == ("DisableCopyOnRead",)
-    frozen = check.check(GraphInfo("graph_def", info.op_attrs, {}, None, lazy_ops=["DisableCopyOnRead"]),
+    old = verdicts.graph_verdict(info, REGISTRY, "1.13.2")
+    assert old.verdict == verdicts.SHOULD_LOAD and old.ignored_ops == ("DisableCopyOnRead",) and old.missing_ops == ()
+    new = verdicts.graph_verdict(info, REGISTRY, "1.14.0")  # checks the whole function library at load
+    assert new.verdict == verdicts.WILL_FAIL and new.missing_ops == ("DisableCopyOnRead",)
+    frozen = verdicts.graph_verdict(GraphInfo("graph_def", info.op_attrs, {}, None, lazy_ops=["DisableCopyOnRead"]),
                          REGISTRY, "1.13.2")  # import_graph_def: no lazy model
-    assert frozen.verdict == check.WILL_FAIL
+    assert frozen.verdict == verdicts.WILL_FAIL
 
 
 @pytest.mark.parametrize("text, target", [("tf==2.15", "2.15"), ("tensorflow==1.15.5", "1.15.5"), ("2.1", "2.1")])
@@ -83,7 +84,7 @@ def test_shipped_registries_cover_every_minor_from_1_0() -> None:
 
 
 def test_not_a_model(tmp_path: Path) -> None:
-    from sandbox.protos import read_model
+    from sandbox.check.graphfile import read_model
     bad = tmp_path / "model.pb"
     bad.write_bytes(b"\xff\x00garbage")
     with pytest.raises(SandboxError, match="not a SavedModel or a GraphDef"):
@@ -102,35 +103,35 @@ ASSIGN = {"ops": {"AssignVariableOp": {"attrs": ["dtype"]}}, "keras": {"version"
 
 
 def test_an_attr_only_in_unrun_functions_fails_tf_saved_model_load_before_2_5_but_not_serving() -> None:
-    verdicts = {v.loader: v for v in check.check_all(_functions_attr(), ASSIGN, "2.4.4", check.INLINE)}
-    assert set(verdicts) == {"tf1_session", "tf2_load", "keras2"}
-    assert verdicts["tf1_session"].verdict == check.SHOULD_LOAD
-    assert verdicts["tf2_load"].verdict == check.WILL_FAIL
-    assert verdicts["tf2_load"].unknown_attrs == ("AssignVariableOp.validate_shape",)
-    assert verdicts["keras2"].verdict == check.WILL_FAIL
-    later = {v.loader: v.verdict for v in check.check_all(_functions_attr(), ASSIGN, "2.5.3")}
-    assert later == {"tf1_session": check.SHOULD_LOAD, "tf2_load": check.SHOULD_LOAD}
+    by_loader = {v.loader: v for v in verdicts.graph_verdicts(_functions_attr(), ASSIGN, "2.4.4", verdicts.INLINE)}
+    assert set(by_loader) == {"tf1_session", "tf2_load", "keras2"}
+    assert by_loader["tf1_session"].verdict == verdicts.SHOULD_LOAD
+    assert by_loader["tf2_load"].verdict == verdicts.WILL_FAIL
+    assert by_loader["tf2_load"].unknown_attrs == ("AssignVariableOp.validate_shape",)
+    assert by_loader["keras2"].verdict == verdicts.WILL_FAIL
+    later = {v.loader: v.verdict for v in verdicts.graph_verdicts(_functions_attr(), ASSIGN, "2.5.3")}
+    assert later == {"tf1_session": verdicts.SHOULD_LOAD, "tf2_load": verdicts.SHOULD_LOAD}
 
 
 def test_keras_before_2_5_reads_no_metadata_kept_only_in_keras_metadata_pb() -> None:
     info = GraphInfo("saved_model", {}, {}, "2.11.1")
-    [*_, old] = check.check_all(info, ASSIGN, "2.4.4", check.SEPARATE)
-    assert (old.loader, old.verdict) == ("keras2", check.WILL_FAIL) and "keras_metadata.pb" in old.reasons[0]
-    [*_, inline] = check.check_all(info, ASSIGN, "2.4.4", check.INLINE)
-    assert inline.verdict == check.SHOULD_LOAD
-    assert check.keras_metadata(b'..{"class_name": "Dense"}..', True) == check.INLINE
-    assert check.keras_metadata(b"....", True) == check.SEPARATE and check.keras_metadata(b"..", False) is None
+    [*_, old] = verdicts.graph_verdicts(info, ASSIGN, "2.4.4", verdicts.SEPARATE)
+    assert (old.loader, old.verdict) == ("keras2", verdicts.WILL_FAIL) and "keras_metadata.pb" in old.reasons[0]
+    [*_, inline] = verdicts.graph_verdicts(info, ASSIGN, "2.4.4", verdicts.INLINE)
+    assert inline.verdict == verdicts.SHOULD_LOAD
+    assert verdicts.keras_metadata(b'..{"class_name": "Dense"}..', True) == verdicts.INLINE
+    assert verdicts.keras_metadata(b"....", True) == verdicts.SEPARATE and verdicts.keras_metadata(b"..", False) is None
 
 
 def test_tf1_has_no_tf_saved_model_load_and_a_frozen_graph_one_loader() -> None:
-    assert check.loaders(_functions_attr(), "1.15.5") == ["tf1_session"]
-    assert check.loaders(GraphInfo("graph_def", {}, {}, None), "2.18.1") == ["import_graph_def"]
+    assert verdicts.graph_loaders(_functions_attr(), "1.15.5") == ["tf1_session"]
+    assert verdicts.graph_loaders(GraphInfo("graph_def", {}, {}, None), "2.18.1") == ["import_graph_def"]
 
 
 def test_keras3_reads_no_saved_model_directory() -> None:
     registry = {**ASSIGN, "keras": {"version": "3.9.0", "major": 3, "layers": []}}
-    [*_, keras] = check.check_all(_functions_attr(), registry, "2.18.1", check.SEPARATE)
-    assert (keras.loader, keras.verdict) == ("keras3", check.WILL_FAIL)
+    [*_, keras] = verdicts.graph_verdicts(_functions_attr(), registry, "2.18.1", verdicts.SEPARATE)
+    assert (keras.loader, keras.verdict) == ("keras3", verdicts.WILL_FAIL)
 
 
 def _keras(fmt: str, version: str, modules: tuple[str, ...] = (), layers: tuple[str, ...] = ("Dense", "InputLayer"),
@@ -157,16 +158,16 @@ KERAS22 = {"keras": {"version": "2.2.4-tf", "major": 2, "layers": ["Dense", "Inp
     (_keras("keras_h5", "2.12.0", layers=("MultiHeadAttention",)), KERAS2, True),  # a layer it lacks
 ])
 def test_keras_files_against_the_target_keras(info: KerasInfo, registry: dict[str, object], fails: bool) -> None:
-    verdict = check.keras_check(info, registry, "x")
-    assert (verdict.verdict == check.WILL_FAIL) == fails, verdict.reasons
+    verdict = verdicts.keras_verdict(info, registry, "x")
+    assert (verdict.verdict == verdicts.WILL_FAIL) == fails, verdict.reasons
     assert verdict.loader == ("keras3" if registry is KERAS3 else "keras2")
 
 
 def test_tflite_against_measured_interpreter_versions() -> None:
     registry = {"tflite_ops": {"FULLY_CONNECTED": 9, "CONV_2D": 5}}
-    verdict = check.tflite({"FULLY_CONNECTED": 12, "CONV_2D": 5, "WHILE": 1, "custom:Mine": 1}, registry, "2.12.1")
-    assert verdict.verdict == check.WILL_FAIL and verdict.missing_ops == ("FULLY_CONNECTED@v12", "WHILE")
-    assert check.tflite({"CONV_2D": 1}, {"tflite_ops": None}, "1.9.0").verdict == check.UNKNOWN
+    verdict = verdicts.tflite_verdict({"FULLY_CONNECTED": 12, "CONV_2D": 5, "WHILE": 1, "custom:Mine": 1}, registry, "2.12.1")
+    assert verdict.verdict == verdicts.WILL_FAIL and verdict.missing_ops == ("FULLY_CONNECTED@v12", "WHILE")
+    assert verdicts.tflite_verdict({"CONV_2D": 1}, {"tflite_ops": None}, "1.9.0").verdict == verdicts.UNKNOWN
 
 
 # -- the command line on hostile or mistaken model files ----------------------------
@@ -227,7 +228,7 @@ def test_check_names_the_lambda(name: str, capsys: pytest.CaptureFixture[str]) -
 
 def test_a_keras_zip_bomb_is_refused_within_a_small_multiple_of_its_size(tmp_path: Path,
                                                                          capsys: pytest.CaptureFixture[str]) -> None:
-    """A 400 KB .keras whose config.json is 400 MB once took 856 MB to check."""
+    """A 400 KB .keras whose config.json is 400 MB once took 856 MB to verdicts."""
     import resource
     import zipfile
     bomb = tmp_path / "bomb.keras"
@@ -264,10 +265,10 @@ def test_an_op_loads_up_to_the_highest_version_its_interpreter_measured_and_not_
     FULLY_CONNECTED at the interpreter's highest version loads, one above does not."""
     measured = registries.load(minor)[1]["tflite_ops"]["FULLY_CONNECTED"]
     registry = {"tflite_ops": {"FULLY_CONNECTED": measured}}
-    assert check.tflite({"FULLY_CONNECTED": measured}, registry, minor).verdict == check.SHOULD_LOAD
-    assert check.tflite({"FULLY_CONNECTED": measured - 1}, registry, minor).verdict == check.SHOULD_LOAD
-    above = check.tflite({"FULLY_CONNECTED": measured + 1}, registry, minor)
-    assert (above.verdict, above.missing_ops) == (check.WILL_FAIL, (f"FULLY_CONNECTED@v{measured + 1}",))
+    assert verdicts.tflite_verdict({"FULLY_CONNECTED": measured}, registry, minor).verdict == verdicts.SHOULD_LOAD
+    assert verdicts.tflite_verdict({"FULLY_CONNECTED": measured - 1}, registry, minor).verdict == verdicts.SHOULD_LOAD
+    above = verdicts.tflite_verdict({"FULLY_CONNECTED": measured + 1}, registry, minor)
+    assert (above.verdict, above.missing_ops) == (verdicts.WILL_FAIL, (f"FULLY_CONNECTED@v{measured + 1}",))
 
 
 # -- Keras verdicts at their boundaries, whole (what `sandbox check --json` prints) ----------------
@@ -276,33 +277,33 @@ MATMUL = {"ops": {"MatMul": {"attrs": ["T"]}}}
 
 
 def test_keras_3_loads_no_saved_model_directory() -> None:
-    found = check.check(SAVED, {**MATMUL, "keras": {"version": "3.0.0", "major": 3}}, "2.16.1", "keras", check.SEPARATE)
-    assert found == check.Verdict("2.16.1", check.WILL_FAIL, (), (), (), loader="keras3",
+    found = verdicts.graph_verdict(SAVED, {**MATMUL, "keras": {"version": "3.0.0", "major": 3}}, "2.16.1", "keras", verdicts.SEPARATE)
+    assert found == verdicts.Verdict("2.16.1", verdicts.WILL_FAIL, (), (), (), loader="keras3",
                                   reasons=("Keras 3 loads no SavedModel directories (only .keras and .h5 files)",))
 
 
 @pytest.mark.parametrize("version, fails", [("2.4.0", True), ("2.5.0", False), ("2.12.0", False)])
 def test_keras_metadata_in_its_own_file_is_read_from_keras_2_5(version: str, fails: bool) -> None:
     registry = {**MATMUL, "keras": {"version": version, "major": 2}}
-    found = check.check(SAVED, registry, version, "keras", check.SEPARATE)
+    found = verdicts.graph_verdict(SAVED, registry, version, "keras", verdicts.SEPARATE)
     reasons = (f"Keras {version} reads Keras metadata from saved_model.pb; this model keeps it in keras_metadata.pb "
                "only",) if fails else ()
-    assert found == check.Verdict(version, check.WILL_FAIL if fails else check.SHOULD_LOAD, (), (), (), (), "keras2",
+    assert found == verdicts.Verdict(version, verdicts.WILL_FAIL if fails else verdicts.SHOULD_LOAD, (), (), (), (), "keras2",
                                   reasons)
-    inline = check.check(SAVED, registry, version, "keras", check.INLINE)
-    assert (inline.verdict, inline.reasons) == (check.SHOULD_LOAD, ())
+    inline = verdicts.graph_verdict(SAVED, registry, version, "keras", verdicts.INLINE)
+    assert (inline.verdict, inline.reasons) == (verdicts.SHOULD_LOAD, ())
 
 
 def test_a_release_without_a_keras_record_is_unknown() -> None:
-    found = check.keras_check(_keras("keras_h5", "2.12.0"), {}, "1.9.0")
-    assert found == check.Verdict("1.9.0", check.UNKNOWN, (), (), (), loader="keras",
+    found = verdicts.keras_verdict(_keras("keras_h5", "2.12.0"), {}, "1.9.0")
+    assert found == verdicts.Verdict("1.9.0", verdicts.UNKNOWN, (), (), (), loader="keras",
                                   reasons=("no record of this release's tf.keras",))
 
 
 @pytest.mark.parametrize("version, major, fails", [("2.3.0", 2, True), ("2.4.0", 2, False), ("3.0.0", 3, False)])
 def test_the_functional_class_is_known_from_keras_2_4(version: str, major: int, fails: bool) -> None:
     registry = {"keras": {"version": version, "major": major, "layers": ["Dense", "InputLayer"]}}
-    found = check.keras_check(_keras("keras_h5", "2.12.0"), registry, version)
+    found = verdicts.keras_verdict(_keras("keras_h5", "2.12.0"), registry, version)
     assert found.missing_ops == (("Functional",) if fails else ())
     assert found.reasons == ((f"Keras {version} predates the Functional class",) if fails else ())
     assert found.loader == ("keras3" if major == 3 else "keras2") and found.target == version

@@ -6,8 +6,8 @@ import pytest
 
 from sandbox import classify as classify_module
 from sandbox.agent.tflite_ops import BUILTIN_OPS
+from sandbox.check.static import static_check
 from sandbox.classify import CATEGORIES, FAILED, Classified, classify
-from sandbox.static import static_check
 
 # Real error texts, as TF, Keras and TFLite printed them in this project's runs (the map of
 # TF 1.12 to 2.21), with where they were raised when the class depends on it:

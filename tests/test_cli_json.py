@@ -14,7 +14,9 @@ import pytest
 from documents import of
 from fake_sandbox import fake_plan
 
-from sandbox import cli, protos, registries, shapes
+from sandbox import cli, registries, shapes
+from sandbox.check import protowire
+from sandbox.cli import planning
 from sandbox.repro import Spec
 
 DATA = Path(__file__).parent / "data"
@@ -35,7 +37,7 @@ def run_json(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, 
 
 
 def test_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(cli, "_resolve", fake_plan)
+    monkeypatch.setattr(planning, "resolve", fake_plan)
     code, found = run_json(["plan", str(Path(__file__).parent.parent / "matrix.toml"), "--json"], capsys)
     assert code == 0
     assert_valid(found, "plan")
@@ -73,9 +75,9 @@ def test_diff(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    graph = protos._CLASSES["GraphDef"]()
-    graph.node.extend([protos._CLASSES["NodeDef"](name="x", op="Placeholder"),
-                       protos._CLASSES["NodeDef"](name="y", op="BatchMatMulV2", input=["x", "x"])])
+    graph = protowire.CLASSES["GraphDef"]()
+    graph.node.extend([protowire.CLASSES["NodeDef"](name="x", op="Placeholder"),
+                       protowire.CLASSES["NodeDef"](name="y", op="BatchMatMulV2", input=["x", "x"])])
     (tmp_path / "model.pb").write_bytes(graph.SerializeToString())
     known = registries.known()
     old = next(v for v in known if v.startswith("1.13"))
@@ -92,8 +94,8 @@ def test_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize("against", ["", " ", ",", "tf==,"])
 def test_check_against_nothing_is_a_usage_error(against: str, tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    graph = protos._CLASSES["GraphDef"]()
-    graph.node.extend([protos._CLASSES["NodeDef"](name="x", op="Placeholder")])
+    graph = protowire.CLASSES["GraphDef"]()
+    graph.node.extend([protowire.CLASSES["NodeDef"](name="x", op="Placeholder")])
     (tmp_path / "model.pb").write_bytes(graph.SerializeToString())
     code = cli.main(["check", str(tmp_path / "model.pb"), "--against", against])
     assert code == 2

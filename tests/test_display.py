@@ -26,6 +26,8 @@ from documents import of
 
 from sandbox import cli, matrix, plan, summary
 from sandbox.classify import FAILED
+from sandbox.cli import planning
+from sandbox.cli.parser import EXAMPLES, build_parser
 from sandbox.report.document import ResultsDocument
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -202,7 +204,7 @@ def test_a_run_in_which_every_cell_is_skipped_exits_1(tmp_path: Path, monkeypatc
         mx = matrix.load(path)
         return mx, [plan.Cell(f"tf{r.tensorflow}-py3.11-cpu", r, "cpu", "venv", skip="Python 3.11 not found")
                     for r in mx.cells]
-    monkeypatch.setattr(cli, "_resolve", skipped)
+    monkeypatch.setattr(planning, "resolve", skipped)
     monkeypatch.setenv("SANDBOX_STORE_DIR", str(tmp_path / "store"))
     code = cli.main(["run", str(tmp_path / "m.toml"), "--work-dir", str(tmp_path / "runs"),
                      "--reports", str(tmp_path / "reports"), "-q"])
@@ -222,10 +224,10 @@ def test_bad_options_are_usage_errors(args: list[str], capsys: pytest.CaptureFix
 
 
 def test_every_option_and_argument_has_help_and_every_verb_an_example() -> None:
-    parser = cli._parser()
+    parser = build_parser()
     assert "exit codes:" in parser.format_help() and "75" in parser.format_help()
     verbs = next(a.choices for a in parser._actions if isinstance(a.choices, dict))
-    assert set(verbs) == set(cli.EXAMPLES)
+    assert set(verbs) == set(EXAMPLES)
     for name, sub in verbs.items():
         assert "example:" in sub.format_help(), name
         for action in sub._actions:

@@ -3,14 +3,14 @@ file gets a verdict or a one-line SandboxError, within a time bound (the
 hypothesis deadline) and a memory bound (peak RSS growth over the run),
 never a traceback or a hang.
 
-Readers: GraphDef and SavedModel (sandbox.protos, the host's `sandbox
+Readers: GraphDef and SavedModel (sandbox.check.graphfile, the host's `sandbox
 check`), the TFLite flatbuffer reader (sandbox/agent/tfliteinfo.py: it runs
 in the cells only, not on the host; its contract is a list or ValueError),
 results.json (sandbox.report.document, then every renderer), matrix and repro
 spec TOML (sandbox.matrix, sandbox.repro, then planning), shard bundles
 (bundle.json and the records of a bundle's store, re-signed as a forger
 would, then merge and collect: sandbox.bundles, sandbox.shards), and Keras
-configs (.keras zips and .h5 files: sandbox.kerasinfo, and the code finder the
+configs (.keras zips and .h5 files: sandbox.check.kerasfile, and the code finder the
 agent shares, sandbox/agent/kerascode.py).
 
 Seeds are real files: tests/data/models was written by TF 2.12 (a SavedModel
@@ -42,7 +42,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_plan import PYTHONS, FakeCatalog
 
-from sandbox import bundles, check, collect, digests, kerasinfo, matrix, plan, protos, registries, repro, shards
+from sandbox import bundles, collect, digests, matrix, plan, registries, repro, shards
+from sandbox.check import graphfile, kerasfile, verdicts
 from sandbox.errors import SandboxError
 from sandbox.report import RENDERERS, document
 
@@ -119,8 +120,8 @@ def registry() -> dict[str, Any]:
 
 
 def _model_verdict(path: Path, registry: dict[str, Any]) -> None:
-    info = protos.read_model(path)
-    check.check(info, registry, "2.15.1")
+    info = graphfile.read_model(path)
+    verdicts.graph_verdict(info, registry, "2.15.1")
 
 
 FROZEN_SEEDS = [(MODELS / "frozen.pb").read_bytes(), (ROOT / "examples" / "repro" / "batch_matmul_tf1.15.pb").read_bytes()]
@@ -353,8 +354,8 @@ def _write_keras(path: Path, config: bytes) -> None:
 
 
 def _keras_verdict(path: Path, registry: dict[str, Any]) -> None:
-    info = kerasinfo.read(path)
-    check.keras_check(info, registry, "2.15.1")
+    info = kerasfile.read(path)
+    verdicts.keras_verdict(info, registry, "2.15.1")
 
 
 @FUZZ

@@ -19,6 +19,7 @@ from documents import of
 from results_schema import assert_valid
 
 from sandbox import cli, context, crashes, digests, summary
+from sandbox.cli import environments, sharding
 from sandbox.display import closing_summary
 from sandbox.errors import SandboxError
 from sandbox.records import Artifact, ArtifactStatus, CellResult, CellState, Load, LoadStatus
@@ -237,8 +238,8 @@ def test_the_exit_code_is_4_with_any_harness_error() -> None:
     export = CellResult({}, state, artifacts=[("k", Artifact("d", "f", ArtifactStatus.HARNESS_ERROR))])
     broken = CellResult({}, CellState("c", status="harness-error"))
     errored = CellResult({}, CellState("c", status="error"))
-    assert [cli._exit_code([r]) for r in (clean, ours, export, broken, errored)] == [0, 4, 4, 4, 1]
-    assert cli._exit_code([errored, ours]) == 4
+    assert [sharding.exit_code([r]) for r in (clean, ours, export, broken, errored)] == [0, 4, 4, 4, 1]
+    assert sharding.exit_code([errored, ours]) == 4
 
 
 INTERNAL = "sandbox: internal error: KeyError: 'nope' (a bug in sandbox: please report it; --debug shows the trace)"
@@ -252,7 +253,7 @@ def test_an_unexpected_exception_in_the_cli_is_one_line_and_exit_4(monkeypatch: 
     """A bug of ours (here a verb that raises KeyError) is one line and exit 4; --debug adds the trace."""
     def broken(args: Any) -> int:
         return int({"a": "1"}["nope"])
-    monkeypatch.setattr(cli, "cmd_pythons", broken)
+    monkeypatch.setattr(environments, "cmd_pythons", broken)
     assert cli.main(argv) == 4
     out, err = capsys.readouterr()
     lines = err.strip().splitlines()

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from test_protos import FUNCTIONS, GRAPH, function, node, saved_model
 
-from sandbox import cli, protos
+from sandbox import cli
+from sandbox.check import graphfile, protowire
 from sandbox.errors import SandboxError
 
-C = protos._CLASSES
+C = protowire.CLASSES
 EXAMPLE = Path(__file__).parent.parent / "examples" / "repro" / "batch_matmul_tf1.15.pb"
 BENCH = Path(__file__).parent.parent / "benchmarks" / "bench_check.py"
 
@@ -43,9 +44,9 @@ def test_a_graph_cut_at_a_node_boundary_is_corrupt(tmp_path: Path) -> None:
     head = graph_def(nodes[:2], producer=None).SerializeToString()
     assert whole.startswith(head)  # a prefix of the file, ending at a node boundary
     (tmp_path / "cut.pb").write_bytes(head)
-    with pytest.raises(protos.CorruptModel, match=r"corrupt or truncated GraphDef: node 'y' reads 'z:0', which is not in its graph"):
-        protos.read_model(tmp_path / "cut.pb")
-    assert protos.read_model(write(tmp_path, graph_def(nodes))).ops == ["Identity", "Placeholder", "Relu"]
+    with pytest.raises(graphfile.CorruptModel, match=r"corrupt or truncated GraphDef: node 'y' reads 'z:0', which is not in its graph"):
+        graphfile.read_model(tmp_path / "cut.pb")
+    assert graphfile.read_model(write(tmp_path, graph_def(nodes))).ops == ["Identity", "Placeholder", "Relu"]
 
 
 @pytest.mark.parametrize("cut", [1, 17, 100, 300, 465])
@@ -53,7 +54,7 @@ def test_a_real_frozen_graph_cut_anywhere_is_never_given_a_verdict(tmp_path: Pat
     data = EXAMPLE.read_bytes()
     (tmp_path / "cut.pb").write_bytes(data[:cut])
     with pytest.raises(SandboxError, match="corrupt or truncated"):
-        protos.read_model(tmp_path / "cut.pb")
+        graphfile.read_model(tmp_path / "cut.pb")
 
 
 def test_a_graph_without_a_versions_record_is_read_without_a_warning(tmp_path: Path,
@@ -62,7 +63,7 @@ def test_a_graph_without_a_versions_record_is_read_without_a_warning(tmp_path: P
     one (measured: GraphDef.HasField('versions') is False in the files of the
     tf1.15.5 cell), so its absence says nothing of a cut file."""
     nodes = [node("x", "Placeholder"), node("y", "Identity", ("x",))]
-    info = protos.read_model(write(tmp_path, graph_def(nodes, producer=None)))
+    info = graphfile.read_model(write(tmp_path, graph_def(nodes, producer=None)))
     assert info.ops == ["Identity", "Placeholder"] and info.warnings == () and info.tensorflow is None
     assert cli.main(["check", str(tmp_path / "frozen.pb"), "--against", "tf==2.15"]) == 0
     assert "sandbox: warning:" not in capsys.readouterr().err
@@ -73,36 +74,36 @@ def test_inputs_inside_functions_name_arguments_or_nodes_of_that_function(tmp_pa
     body.signature.input_arg.add(name="a")
     body.signature.input_arg.add(name="b")
     nodes = [node("x", "Placeholder"), node("c", "PartitionedCall", ("x",), f="body_fn")]
-    assert protos.read_model(write(tmp_path, graph_def(nodes, [body]))).ops == ["MatMul", "PartitionedCall", "Placeholder", "Relu"]
+    assert graphfile.read_model(write(tmp_path, graph_def(nodes, [body]))).ops == ["MatMul", "PartitionedCall", "Placeholder", "Relu"]
     broken = function("body_fn", node("m", "MatMul", ("a", "b:0")))
     broken.signature.input_arg.add(name="a")  # b is neither an argument nor a node of body_fn
-    with pytest.raises(protos.CorruptModel, match="in function 'body_fn': node 'm' reads 'b:0', which is not in its graph"):
-        protos.read_model(write(tmp_path, graph_def(nodes, [broken])))
+    with pytest.raises(graphfile.CorruptModel, match="in function 'body_fn': node 'm' reads 'b:0', which is not in its graph"):
+        graphfile.read_model(write(tmp_path, graph_def(nodes, [broken])))
     x_in_function = function("body_fn", node("m", "MatMul", ("x",)))  # a main-graph node is not in scope
-    with pytest.raises(protos.CorruptModel, match="node 'm' reads 'x'"):
-        protos.read_model(write(tmp_path, graph_def(nodes, [x_in_function])))
+    with pytest.raises(graphfile.CorruptModel, match="node 'm' reads 'x'"):
+        graphfile.read_model(write(tmp_path, graph_def(nodes, [x_in_function])))
 
 
 def test_a_call_of_a_function_the_library_lost(tmp_path: Path) -> None:
     nodes = [node("x", "Placeholder"), node("c", "StatefulPartitionedCall", ("x",), f="serve_fn")]
-    with pytest.raises(protos.CorruptModel, match="calls function 'serve_fn', which the graph's library does not have"):
-        protos.read_model(write(tmp_path, graph_def(nodes)))
+    with pytest.raises(graphfile.CorruptModel, match="calls function 'serve_fn', which the graph's library does not have"):
+        graphfile.read_model(write(tmp_path, graph_def(nodes)))
     # SymbolicGradient's f may name an op: only call ops must find theirs in the library
-    assert protos.read_model(write(tmp_path, graph_def([node("g", "SymbolicGradient", f="Add")])))
+    assert graphfile.read_model(write(tmp_path, graph_def([node("g", "SymbolicGradient", f="Add")])))
 
 
 def test_a_saved_model_with_a_dangling_input_is_corrupt(tmp_path: Path) -> None:
     graph = GRAPH + [node("late", "Identity", ("gone:0",))]
     (tmp_path / "saved_model.pb").write_bytes(saved_model(graph, FUNCTIONS, ["serve:0"]).SerializeToString())
-    with pytest.raises(protos.CorruptModel, match="corrupt or truncated SavedModel: node 'late' reads 'gone:0'"):
-        protos.read_model(tmp_path)
+    with pytest.raises(graphfile.CorruptModel, match="corrupt or truncated SavedModel: node 'late' reads 'gone:0'"):
+        graphfile.read_model(tmp_path)
 
 
 def test_a_saved_model_cut_short_is_corrupt(tmp_path: Path) -> None:
     data = saved_model(GRAPH, FUNCTIONS, ["serve:0"]).SerializeToString()
     (tmp_path / "saved_model.pb").write_bytes(data[: len(data) // 2])
     with pytest.raises(SandboxError, match="corrupt or truncated"):
-        protos.read_model(tmp_path)
+        graphfile.read_model(tmp_path)
 
 
 def test_attrs_at_the_producers_default_on_main_graph_nodes_only(tmp_path: Path) -> None:
@@ -123,14 +124,14 @@ def test_attrs_at_the_producers_default_on_main_graph_nodes_only(tmp_path: Path)
     main["w"].attr["shared_name"].CopyFrom(other)  # one node off the default: not strippable
     meta.graph_def.library.function[0].node_def[0].attr["debug_name"].CopyFrom(at_default)  # in a function
     (tmp_path / "saved_model.pb").write_bytes(saved.SerializeToString())
-    info = protos.read_model(tmp_path)
+    info = graphfile.read_model(tmp_path)
     assert info.default_attrs == {"VarHandleOp": ["container"]}
     assert info.op_attrs == {"VarHandleOp": {"container": 2, "shared_name": 2, "debug_name": 1}}
 
 
 def test_the_size_limit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SandboxError, match=r"is over the 0\.0 MiB limit for models; raise it with --max-model-size"):
-        protos.read_model(EXAMPLE, max_bytes=100)
+        graphfile.read_model(EXAMPLE, max_bytes=100)
     assert cli.main(["check", str(EXAMPLE), "--against", "tf==2.15", "--max-model-size", "0.0001"]) == 2
     assert "--max-model-size" in capsys.readouterr().err
     assert cli.main(["check", str(EXAMPLE), "--against", "tf==2.15", "--max-model-size", "1"]) == 0
@@ -155,9 +156,9 @@ def _crafted(path: Path, megabytes: int) -> int:
 MEASURE = """
 import resource, sys
 from pathlib import Path
-from sandbox import protos
+from sandbox.check import graphfile
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-info = protos.read_model(Path(sys.argv[1]))
+info = graphfile.read_model(Path(sys.argv[1]))
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(after - before, len(info.ops))
 """

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import cli, matrix, plan, versions
+from sandbox.cli import environments
 from sandbox.errors import ConfigError, SandboxError
 from sandbox.pythons import Discovery, Interpreter
 
@@ -238,14 +239,14 @@ def test_plan_resolves_the_map_offline_from_the_cached_catalog(cache: Path, caps
 def test_shell_takes_every_cell_id_plan_prints(tmp_path: Path, cell_id: str, backend: str, packages: tuple[str, ...],
                                                requirements: tuple[str, ...]) -> None:
     """`sandbox shell` once refused the default matrix's own ...+tf-keras cell."""
-    cell = cli.shell_cell(cell_id, tmp_path / "none.toml", FakeCatalog(), PYTHONS)
+    cell = environments.shell_cell(cell_id, tmp_path / "none.toml", FakeCatalog(), PYTHONS)
     assert (cell.id, cell.backend, cell.request.packages, cell.requirements) == (cell_id, backend, packages, requirements)
 
 
 def test_shell_takes_a_cell_from_the_matrix_with_its_pinned_packages(tmp_path: Path) -> None:
     path = tmp_path / "m.toml"
     path.write_text('tensorflow = ["2.15"]\npython = "3.11"\npackages = ["tf-keras==2.15.0"]\n')
-    cell = cli.shell_cell("tf2.15.1-py3.11-cpu+tf-keras", path, FakeCatalog(), PYTHONS)
+    cell = environments.shell_cell("tf2.15.1-py3.11-cpu+tf-keras", path, FakeCatalog(), PYTHONS)
     assert cell.requirements == ("tensorflow==2.15.1", "tf-keras==2.15.0")
     with pytest.raises(SandboxError, match="is not a cell id like"):
-        cli.shell_cell("tf2.15.1_py3.11", path, FakeCatalog(), PYTHONS)
+        environments.shell_cell("tf2.15.1_py3.11", path, FakeCatalog(), PYTHONS)

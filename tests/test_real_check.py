@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from sandbox_cli import healthy_run, sandbox
 
-from sandbox import check, cli, registries
+from sandbox import registries
+from sandbox.check import readers, verdicts
 
 pytestmark = pytest.mark.real
 
@@ -57,13 +58,12 @@ def artifact_path(work: Path, results: dict[str, Any], producer: str, probe: str
     return work / "runs" / "check" / "cells" / producer / "artifacts" / str(found["path"])
 
 
-def verdicts(path: Path, consumer: str) -> dict[str, check.Verdict]:
+def verdicts_of(path: Path, consumer: str) -> dict[str, verdicts.Verdict]:
     """What `sandbox check PATH --against <consumer's release>` says, per loader."""
     release = consumer.split("-")[0][2:]
     version, registry = registries.load(release)
     assert version == release, "the consumer's exact release has a stored registry"
-    for_target, _what, _reads = cli._check_model(path)
-    return {v.loader: v for v in for_target(registry, version, registries.TENSORFLOW)}
+    return {v.loader: v for v in readers.open_model(path).verdicts(registry, version, registries.TENSORFLOW)}
 
 
 def test_check_tells_the_tf1_serving_loader_and_tf_saved_model_load_apart(work: Path, results: dict[str, Any]) -> None:
@@ -74,10 +74,10 @@ def test_check_tells_the_tf1_serving_loader_and_tf_saved_model_load_apart(work: 
              == (TF211, TF24, "batchnorm", "keras_saved_model")}
     assert loads["tf1_session"]["status"] == "ok"
     assert (loads["tf2_load"]["status"], loads["tf2_load"]["names"]) == ("load-error", ["AssignVariableOp.validate_shape"])
-    found = verdicts(artifact_path(work, results, TF211, "batchnorm", "keras_saved_model"), TF24)
-    assert found["tf1_session"].verdict == check.SHOULD_LOAD
+    found = verdicts_of(artifact_path(work, results, TF211, "batchnorm", "keras_saved_model"), TF24)
+    assert found["tf1_session"].verdict == verdicts.SHOULD_LOAD
     assert "AssignVariableOp.validate_shape" in found["tf2_load"].unknown_attrs
-    assert found["tf2_load"].verdict == found["keras2"].verdict == check.WILL_FAIL
+    assert found["tf2_load"].verdict == found["keras2"].verdict == verdicts.WILL_FAIL
     # and the command prints a row per loader
     done = sandbox(["check", str(artifact_path(work, results, TF211, "batchnorm", "keras_saved_model")),
                     "--against", "tf==2.4,tf==2.5"], work, expect=1)
@@ -92,10 +92,10 @@ def test_every_check_verdict_agrees_with_the_real_load(work: Path, results: dict
         if load["status"] == "not-applicable" or load["category"] not in (None, *STATIC):
             continue
         path = artifact_path(work, results, load["producer"], load["probe"], load["format"])
-        predicted = verdicts(path, load["consumer"]).get(load["loader"])
+        predicted = verdicts_of(path, load["consumer"]).get(load["loader"])
         assert predicted is not None, (load["loader"], load["format"])
         failed = load["status"] == "load-error"
-        assert (predicted.verdict == check.WILL_FAIL) == failed, (load, predicted)
+        assert (predicted.verdict == verdicts.WILL_FAIL) == failed, (load, predicted)
         compared += 1
     assert compared >= 60
 

@@ -14,7 +14,8 @@ import pytest
 from results_schema import assert_valid
 from sandbox_cli import artifact, run_matrix, sandbox
 
-from sandbox import check, cli, protos
+from sandbox import cli
+from sandbox.check import graphfile, verdicts
 from sandbox.classify import FAILED
 
 pytestmark = pytest.mark.real
@@ -207,12 +208,12 @@ def test_static_check_agrees_with_every_real_tf1_style_load(results: dict[str, A
     """`sandbox check`'s model of the loaders, against each consumer's own registry."""
     compared, contradicted = 0, set()
     for load in filter(tf1_style, results["loads"]):
-        model = protos.read_model(artifact_path(run_dir, load["producer"], load["probe"], load["format"]))
+        model = graphfile.read_model(artifact_path(run_dir, load["producer"], load["probe"], load["format"]))
         registry = json.loads((run_dir / load["consumer"] / "registry.json").read_text())
         tf = next(c["tensorflow"] for c in results["cells"] if c["id"] == load["consumer"])
-        verdict = check.check(model, registry, tf)
+        verdict = verdicts.graph_verdict(model, registry, tf)
         compared += 1
-        if (verdict.verdict == check.WILL_FAIL) != (load["status"] in FAILED):
+        if (verdict.verdict == verdicts.WILL_FAIL) != (load["status"] in FAILED):
             contradicted.add((load["producer"], load["consumer"], load["probe"], load["format"], verdict.verdict))
     assert compared >= 200
     assert contradicted == set()
@@ -237,7 +238,7 @@ def test_tf113_loads_2x_saved_models_whose_save_function_alone_lacks_an_op(resul
     for probe in ("dense", "conv2d", "lstm"):
         saved = artifact(results, TF212, probe, "saved_model")
         assert "DisableCopyOnRead" in saved["lazy_ops"]
-        model = protos.read_model(artifact_path(run_dir, TF212, probe, "saved_model"))
+        model = graphfile.read_model(artifact_path(run_dir, TF212, probe, "saved_model"))
         assert (model.lazy_ops, model.lazy_attrs) == (saved["lazy_ops"], saved["lazy_attrs"])
         [old] = loads(results, TF212, TF113, probe, "saved_model", "tf1_session")
         assert old["status"] == "ok" and old["static"]["tolerated_ops"] == ["DisableCopyOnRead"]

@@ -187,7 +187,8 @@ STATIC = ("op-not-registered", "unknown-attr", "keras-deserialization", "keras-c
 
 
 def test_check_verdicts_on_keras_and_tflite_files_agree_with_the_real_loads(work: Path, results: dict[str, Any]) -> None:
-    from sandbox import check, cli, registries, runtimes
+    from sandbox import registries, runtimes
+    from sandbox.check import readers, verdicts
     compared, unchecked = 0, set()
     for found in results["loads"]:
         if found["status"] == "not-applicable" or found["category"] not in (None, *STATIC) \
@@ -196,11 +197,10 @@ def test_check_verdicts_on_keras_and_tflite_files_agree_with_the_real_loads(work
         written = artifact(results, found["producer"], found["probe"], found["format"])
         path = work / "runs" / "paths" / "cells" / found["producer"] / "artifacts" / written["path"]
         version, registry = registries.load(found["consumer"].split("-")[0][2:])
-        verdicts, _what, _runtimes = cli._check_model(path)
-        predicted = {v.loader: v for v in verdicts(registry, version, runtimes.TENSORFLOW)}.get(found["loader"])
+        predicted = {v.loader: v for v in readers.open_model(path).verdicts(registry, version, runtimes.TENSORFLOW)}.get(found["loader"])
         if predicted is None:  # the registry describes the release's own tf.keras, not an added tf-keras
             unchecked.add((found["consumer"], found["loader"]))
             continue
-        assert (predicted.verdict == check.WILL_FAIL) == (found["status"] == "load-error"), (found, predicted)
+        assert (predicted.verdict == verdicts.WILL_FAIL) == (found["status"] == "load-error"), (found, predicted)
         compared += 1
     assert unchecked == {(TFK, "keras2")} and compared >= 60

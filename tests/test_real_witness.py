@@ -18,7 +18,8 @@ from results_schema import assert_valid
 from sandbox_cli import results as read_results
 from sandbox_cli import sandbox
 
-from sandbox import cli, runner
+from sandbox import runner
+from sandbox.cli import planning
 from sandbox.envs import environment
 from sandbox.records import LoadStatus
 from sandbox.report.document import LoadRow, ResultsDocument
@@ -118,7 +119,7 @@ def test_the_script_runs_as_printed_outside_sandbox(work: Path, results: dict[st
     script.write_text(w["script"])
     model = work / "runs" / "witness" / "cells" / NEW / "artifacts" / "batchnorm" / "frozen_graph" / "model.pb"
     inputs = model.parent.resolve().parent / "inputs.npz"  # the run folder links the model's folder into the store
-    _, cells = cli._resolve(work / "matrix.toml", offline=True)
+    _, cells = planning.resolve(work / "matrix.toml", offline=True)
     python = {c.id: environment(c).python for c in cells}  # type: ignore[attr-defined]
     old = subprocess.run([str(python[OLD]), str(script), str(model), str(inputs)], capture_output=True, text=True,
                          timeout=600)
@@ -136,7 +137,7 @@ def test_witnesses_of_loads_that_work_give_the_producers_outputs(work: Path, res
             ok.setdefault(str(load.loader), load)
     assert set(ok) >= {"tf1_session", "tf2_load", "import_graph_def", "keras2", "keras3", "tflite_interpreter",
                        "checkpoint_restore"}, set(ok)
-    mx, cells = cli._resolve(work / "matrix.toml", offline=True)
+    mx, cells = planning.resolve(work / "matrix.toml", offline=True)
     run = runner.Run(mx, cells, work / "runs" / "witness-ok", 2, lambda event: None, ResultsStore())
     items = [runs.Item(f"ok by {loader}", load) for loader, load in ok.items()]
     runs.witness(items, run)

@@ -12,6 +12,7 @@ from leaks import leaks
 from results_schema import assert_valid
 
 from sandbox import cli
+from sandbox.cli.parser import build_parser
 from sandbox.report import document
 from sandbox.report.document import ResultsDocument
 from sandbox.report.publish import write_report
@@ -73,7 +74,7 @@ def test_report_redacts_unless_told_not_to(tmp_path: Path, flags: list[str], lea
 
 
 def test_run_merge_and_repro_take_the_flag() -> None:
-    parser = cli._parser()
+    parser = build_parser()
     for verb in (["run"], ["repro", "spec.toml"], ["merge", "bundle"]):
         assert parser.parse_args([*verb]).redact is True
         assert parser.parse_args([*verb, "--no-redact"]).redact is False

@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 from documents import of
 
-from sandbox import check, registries
+from sandbox import registries
+from sandbox.check import verdicts
+from sandbox.check.kerasfile import KerasInfo
+from sandbox.check.static import tflite_check
 from sandbox.classify import classify
 from sandbox.errors import SandboxError
-from sandbox.kerasinfo import KerasInfo
 from sandbox.report import tables
-from sandbox.static import tflite_check
 from sandbox.summary import short_labels
 
 # The words of real interpreters without the Flex delegate (measured here).
@@ -71,11 +72,11 @@ def test_the_static_tflite_check_is_per_interpreter_with_flex() -> None:
 
 
 def test_check_tflite_against_a_runtime_names_its_interpreter_and_flex() -> None:
-    verdict = check.tflite(MODEL, REGISTRY, "1.2.0", "ai-edge-litert")
-    assert (verdict.verdict, verdict.loader, verdict.runtime) == (check.WILL_FAIL, "ai_edge_litert", "ai-edge-litert")
+    verdict = verdicts.tflite_verdict(MODEL, REGISTRY, "1.2.0", "ai-edge-litert")
+    assert (verdict.verdict, verdict.loader, verdict.runtime) == (verdicts.WILL_FAIL, "ai_edge_litert", "ai-edge-litert")
     assert verdict.missing_ops == ("FlexSinh",)
     assert verdict.reasons == ("FlexSinh: a select TF op; this interpreter has no Flex delegate",)
-    assert check.tflite(MODEL, {"interpreters": {}}, "2.14.0", "tflite-runtime").verdict == check.UNKNOWN
+    assert verdicts.tflite_verdict(MODEL, {"interpreters": {}}, "2.14.0", "tflite-runtime").verdict == verdicts.UNKNOWN
 
 
 def keras_file(version: str, keys: dict[str, tuple[str, ...]]) -> KerasInfo:
@@ -91,19 +92,19 @@ KERAS_3_11 = {"keras": {"version": "3.11.3", "major": 3, "layers": ["Dense", "In
 def test_a_config_key_the_target_keras_does_not_take_will_fail() -> None:
     newer = keras_file("3.12.0", {"Dense": ("activation", "name", "quantization_config", "units"),
                                   "InputLayer": ("batch_shape", "name")})
-    verdict = check.keras_check(newer, KERAS_3_11, "3.11.3", "keras")
-    assert (verdict.verdict, verdict.loader, verdict.runtime) == (check.WILL_FAIL, "keras3", "keras")
+    verdict = verdicts.keras_verdict(newer, KERAS_3_11, "3.11.3", "keras")
+    assert (verdict.verdict, verdict.loader, verdict.runtime) == (verdicts.WILL_FAIL, "keras3", "keras")
     assert verdict.unknown_attrs == ("Dense.quantization_config",)
     assert verdict.reasons == ("Keras 3.11.3's Dense takes no config key 'quantization_config'",)
     same = keras_file("3.11.3", {"Dense": ("activation", "name", "units")})
-    assert check.keras_check(same, KERAS_3_11, "3.11.3", "keras").verdict == check.SHOULD_LOAD
+    assert verdicts.keras_verdict(same, KERAS_3_11, "3.11.3", "keras").verdict == verdicts.SHOULD_LOAD
 
 
 def test_config_keys_are_not_compared_across_keras_generations() -> None:
     # Keras 3 converts a Keras 2 .h5 file's configs (batch_input_shape...) before building its layers
     old = KerasInfo("keras_h5", "2.12.0", "Functional", ("Dense",), (),
                     config_keys=(("Dense", ("batch_input_shape", "units")),))
-    assert check.keras_check(old, KERAS_3_11, "3.11.3", "keras").unknown_attrs == ()
+    assert verdicts.keras_verdict(old, KERAS_3_11, "3.11.3", "keras").unknown_attrs == ()
 
 
 def test_targets_name_their_runtime() -> None:

@@ -18,6 +18,7 @@ import pytest
 
 from sandbox import __version__, cellrun, cli, digests
 from sandbox.bundles import BUNDLE_FILE, BundleError, read
+from sandbox.cli import planning
 from sandbox.store import STORE_SCHEMA, ResultsStore
 
 MATRIX = """
@@ -39,7 +40,7 @@ class Shards:
     def __init__(self, folder: Path, monkeypatch: pytest.MonkeyPatch,
                  capsys: pytest.CaptureFixture[str] | None = None) -> None:
         self.folder, self.monkeypatch, self.capsys = folder, monkeypatch, capsys
-        monkeypatch.setattr(cli, "_resolve", fake_sandbox.fake_plan)
+        monkeypatch.setattr(planning, "resolve", fake_sandbox.fake_plan)
         monkeypatch.setattr(cellrun, "environment", fake_sandbox.FakeEnv)
         monkeypatch.setenv("FAKE_AGENT_ZOO", "1")
         (folder / "m.toml").write_text(MATRIX)

@@ -19,8 +19,9 @@ import pytest
 from documents import of
 from results_schema import assert_valid
 
-from sandbox import cellrun, commands, matrix, plan, protos, runner, summary
+from sandbox import cellrun, commands, matrix, plan, runner, summary
 from sandbox.agent import catalog
+from sandbox.check import protowire
 from sandbox.pythons import Interpreter
 from sandbox.report import document, html, markdown
 from sandbox.report.document import LoadRow, ResultsDocument, WitnessOutcome
@@ -81,7 +82,7 @@ def test_a_loader_without_a_script_is_said(tmp_path: Path) -> None:
 
 # -- what a script needs to know of an artifact -----------------------------------------
 def saved_model(folder: Path, inputs: list[str], outputs: list[str]) -> Path:
-    model = protos._CLASSES["SavedModel"]()
+    model = protowire.CLASSES["SavedModel"]()
     meta = model.meta_graphs.add()
     for key, sig_inputs, sig_outputs in (("__saved_model_init_op", [], ["init"]), ("serving_default", inputs, outputs)):
         sig = meta.signature_def[key]

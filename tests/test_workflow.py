@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from sandbox import cli, pipeline
+from sandbox import pipeline
+from sandbox.cli.parser import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / ".github" / "workflows" / "matrix.yml"
@@ -156,7 +157,7 @@ def test_every_sandbox_command_is_one_the_cli_accepts() -> None:
     verbs = {c[0] for c in found}
     assert {"pipeline", "pythons", "export", "load", "merge", "plan"} <= verbs, verbs
     for args in found:
-        parsed = cli._parser().parse_args(args)  # argparse exits on a bad command line
+        parsed = build_parser().parse_args(args)  # argparse exits on a bad command line
         assert parsed.func.__name__ == f"cmd_{args[0]}"
-    load = next(cli._parser().parse_args(c) for c in found if c[0] == "load")
+    load = next(build_parser().parse_args(c) for c in found if c[0] == "load")
     assert [str(p) for p in load.bundles] == ["bundles/export-*"]  # what the export jobs upload, downloaded

@@ -2,6 +2,8 @@
 import os
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
+import callgraph
+
 SAVED_MODEL_PB = "saved_model.pb"
 
 
@@ -33,10 +35,9 @@ def _nodes(graph_def: Any, run: Optional[Set[str]] = None) -> Iterable[Tuple[Any
 
 
 def run_functions(meta_graph: Any, key: str = "serving_default") -> Optional[Set[str]]:
-    """The functions a TF 1.x Session load and its serving run call: those the
-    signature's outputs and the restore op reach through the main graph, and
-    the functions those call. None (all of them) without such a signature.
-    The host computes the same in sandbox/protos.py."""
+    """The functions a TF 1.x Session load and its serving run call (the rule:
+    callgraph.session_functions), from the signature's outputs and the restore
+    op. None (all of them) without such a signature."""
     if key not in meta_graph.signature_def:
         return None
     roots = [t.name for t in meta_graph.signature_def[key].outputs.values()]
@@ -47,37 +48,25 @@ def run_functions(meta_graph: Any, key: str = "serving_default") -> Optional[Set
 def reachable_functions(graph_def: Any, roots: List[str]) -> Set[str]:
     """Functions called by the main-graph nodes that `roots` ("node:0",
     "^node") depend on, and by the bodies of those functions, recursively."""
-    nodes = dict((n.name, n) for n in graph_def.node)
-    library = dict((f.signature.name, f) for f in graph_def.library.function)
-    seen = set()  # type: Set[str]
-    todo = [_node_name(r) for r in roots]
-    called = []  # type: List[str]
-    while todo:
-        name = todo.pop()
-        if name in seen or name not in nodes:
-            continue
-        seen.add(name)
-        todo.extend(_node_name(i) for i in nodes[name].input)
-        called.extend(_calls(nodes[name], library))
-    found = set()  # type: Set[str]
-    while called:
-        name = called.pop()
-        if name not in found:
-            found.add(name)
-            for node in library[name].node_def:
-                called.extend(_calls(node, library))
-    return found
+    nodes = list(graph_def.node)
+    index = dict((n.name, i) for i, n in enumerate(nodes))
+
+    def numbers(tensors: Iterable[str]) -> List[int]:
+        return [index[name] for name in map(_node_name, tensors) if name in index]
+    bodies = dict((f.signature.name, [c for n in f.node_def for c in _calls(n)]) for f in graph_def.library.function)
+    return callgraph.session_functions(len(nodes), numbers(roots), lambda i: numbers(nodes[i].input),
+                                       lambda i: _calls(nodes[i]), bodies)
 
 
 def _node_name(tensor: str) -> str:
     return tensor.lstrip("^").split(":")[0]
 
 
-def _calls(node: Any, library: Dict[str, Any]) -> List[str]:
-    """Library functions a node calls: by attr (f, body, then_branch, ...) or as its op."""
+def _calls(node: Any) -> List[str]:
+    """What a node calls: its op, and the functions its attrs name (f, body, then_branch, ...)."""
     names = [node.op] + [value.func.name for value in node.attr.values()]
     names.extend(f.name for value in node.attr.values() for f in value.list.func)
-    return [n for n in names if n in library]
+    return [n for n in names if n]
 
 
 _DEFAULTS: Dict[str, Dict[str, Any]] = {}

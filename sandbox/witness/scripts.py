@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sandbox import protos
 from sandbox.agent import catalog
+from sandbox.check import graphfile
 from sandbox.errors import SandboxError
 
 CHECKPOINT = "checkpoint_restore"
@@ -181,7 +181,7 @@ def spec_for(loader: str, fmt: str, files: Path, record: dict[str, Any]) -> Spec
         except (KeyError, TypeError):
             raise NoWitness("the frozen graph's manifest names no input and output tensors") from None
     if loader in ("tf1_session", "tf2_load") and fmt in catalog.SAVED_MODELS + catalog.KERAS_SAVED_MODELS:
-        keys = protos.signature_keys(files / str(record.get("path")))
+        keys = graphfile.signature_keys(files / str(record.get("path")))
         if keys is None or not keys[0] or not keys[1]:
             raise NoWitness("the SavedModel has no serving_default signature with inputs and outputs")
         return Spec(loader, _key(keys[0], "x"), _key(keys[1], "y"), shape, dtype)

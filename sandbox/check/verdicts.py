@@ -1,6 +1,6 @@
 """`sandbox check`: will this model load in TF X? A static verdict per loader
 of X, from the model's contents (read without TensorFlow) against X's stored
-registry, with the loader model of sandbox.static; no environment needed.
+registry, with the loader model of sandbox.check.static; no environment needed.
 
 Loaders of one version disagree, so each gets its verdict:
 - SavedModels: the TF1 Session loader (what TF Serving does: it checks what
@@ -9,10 +9,10 @@ Loaders of one version disagree, so each gets its verdict:
 - frozen GraphDefs: import_graph_def.
 - .h5 / .keras: the Keras that X ships (tf.keras), or Keras X itself, from
   the layer classes, modules and config keys the file's config names (see
-  keras_check).
+  keras_verdict).
 - .tflite: the interpreter (TF's, or LiteRT's or tflite-runtime's X), from op
   versions against the highest versions it was measured to resolve and its
-  Flex support (sandbox.static.tflite_check).
+  Flex support (sandbox.check.static.tflite_check).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox import runtimes
-from sandbox.kerasinfo import KerasInfo
-from sandbox.protos import GraphInfo
-from sandbox.static import static_check, tflite_check
+from sandbox.check.graph import GraphInfo
+from sandbox.check.kerasfile import KerasInfo
+from sandbox.check.static import static_check, tflite_check
 
 WILL_FAIL, SHOULD_LOAD, UNKNOWN = "will fail", "should load", "unknown"
 FUNCTIONAL_FROM = (2, 4)  # Keras configs name the model class "Functional" from tf.keras 2.4 on
@@ -64,7 +64,7 @@ def keras_metadata(saved_model_pb: bytes, has_metadata_file: bool) -> str | None
     return SEPARATE if has_metadata_file else None
 
 
-def loaders(model: GraphInfo, target: str, keras_metadata: str | None = None) -> list[str]:
+def graph_loaders(model: GraphInfo, target: str, keras_metadata: str | None = None) -> list[str]:
     """The loaders of `target` that read this graph model."""
     if model.kind != "saved_model":
         return ["import_graph_def"]
@@ -72,8 +72,8 @@ def loaders(model: GraphInfo, target: str, keras_metadata: str | None = None) ->
     return found + (["keras"] if keras_metadata else [])
 
 
-def check(model: GraphInfo, registry: dict[str, Any], target: str, loader: str | None = None,
-          metadata: str | None = None) -> Verdict:
+def graph_verdict(model: GraphInfo, registry: dict[str, Any], target: str, loader: str | None = None,
+                  metadata: str | None = None) -> Verdict:
     """The verdict for one loader; by default the TF1 Session load for
     SavedModels (what TF Serving does), import_graph_def for frozen graphs."""
     loader = loader or ("tf1_session" if model.kind == "saved_model" else "import_graph_def")
@@ -96,11 +96,11 @@ def check(model: GraphInfo, registry: dict[str, Any], target: str, loader: str |
                    found.tolerated_ops, loader, reasons)
 
 
-def check_all(model: GraphInfo, registry: dict[str, Any], target: str,
-              keras_metadata: str | None = None) -> list[Verdict]:
+def graph_verdicts(model: GraphInfo, registry: dict[str, Any], target: str,
+                   keras_metadata: str | None = None) -> list[Verdict]:
     """keras_metadata: see keras_metadata(); None for a SavedModel without Keras."""
-    return [check(model, registry, target, loader, keras_metadata)
-            for loader in loaders(model, target, keras_metadata)]
+    return [graph_verdict(model, registry, target, loader, keras_metadata)
+            for loader in graph_loaders(model, target, keras_metadata)]
 
 
 # The loader of each runtime's TFLite interpreter (sandbox/agent/loaders.py).
@@ -108,7 +108,7 @@ INTERPRETERS = {runtimes.TENSORFLOW: "tflite_interpreter", "ai-edge-litert": "ai
                 "tflite-runtime": "tflite_runtime"}
 
 
-def tflite(ops: dict[str, int], registry: dict[str, Any], target: str, runtime: str = runtimes.TENSORFLOW) -> Verdict:
+def tflite_verdict(ops: dict[str, int], registry: dict[str, Any], target: str, runtime: str = runtimes.TENSORFLOW) -> Verdict:
     loader = INTERPRETERS[runtime]
     found = tflite_check(ops, registry, loader)
     if found is None:
@@ -120,7 +120,7 @@ def tflite(ops: dict[str, int], registry: dict[str, Any], target: str, runtime: 
                    loader=loader, reasons=reasons, runtime=runtime)
 
 
-def keras_check(info: KerasInfo, registry: dict[str, Any], target: str, runtime: str = runtimes.TENSORFLOW) -> Verdict:
+def keras_verdict(info: KerasInfo, registry: dict[str, Any], target: str, runtime: str = runtimes.TENSORFLOW) -> Verdict:
     """The file against the Keras `target` ships. Measured (TF 1.13-1.15,
     2.4, 2.11, 2.12, 2.18 with and without tf-keras): Keras 2 reads no Keras 3
     file (.h5: InputLayer's batch_shape; .keras: keras.src modules); Keras 3

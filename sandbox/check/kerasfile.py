@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sandbox import protos, untrusted
+from sandbox import untrusted
 from sandbox.agent import kerascode
+from sandbox.check import limits
 from sandbox.errors import SandboxError
 
 CONFIG_DEPTH = 200  # a config nests models in models; JSON deeper than this is not a Keras config
@@ -36,14 +37,14 @@ class KerasInfo:
         return 3 if any(m.startswith("keras.src.") for m in self.modules) else 2
 
 
-def read(path: Path, max_bytes: int = protos.DEFAULT_MAX_BYTES) -> KerasInfo:
+def read(path: Path, max_bytes: int = limits.DEFAULT_MAX_BYTES) -> KerasInfo:
     """A .keras or .h5 file's config; a one-line SandboxError for a file over
     `max_bytes`, one whose config would take more than a small multiple of
     the file to read (a zip bomb), or one that is not a Keras file."""
     if path.suffix not in (".keras", ".h5", ".hdf5"):
         raise SandboxError(f"{path}: not a Keras file (.keras, .h5)")
     size = os.path.getsize(path)
-    protos.check_size(path, size, max_bytes)
+    limits.check_size(path, size, max_bytes)
     limit = min(kerascode.MAX_CONFIG, max(MIN_CONFIG_LIMIT, CONFIG_PER_BYTE * size))
     try:
         text = kerascode.config_text(str(path), limit)

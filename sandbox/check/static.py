@@ -75,7 +75,7 @@ def static_check(op_attrs: dict[str, list[str]], registry: dict[str, Any],
     that the consumer's definition of that op does not know, split into those
     predicted to fail and those the consumer's loader is known to tolerate.
     lazy_ops, lazy_attrs: what the artifact holds only in functions its load
-    never runs (sandbox.protos, _Graph.run)."""
+    never runs (sandbox.check.graph, Graph.run)."""
     ops = registry.get("ops", {})
     lazy = _checks_lazily(registry, loader)
     missing = sorted(op for op in op_attrs if op not in ops)
