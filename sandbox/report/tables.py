@@ -143,7 +143,8 @@ def pairs(results: ResultsDocument) -> tuple[int, str]:
     cells, ids = results.cell(), healthy(results)
     roles = {c: cells[c].role or "both" for c in ids}
     refs = {c for c in ids if roles[c] == REFERENCE}
-    n = sum(1 for p in ids for c in ids if roles[p] != "consumer" and roles[c] != "producer"
+    wrote = {a.producer for a in results.artifacts}  # an interpreter cell writes nothing: no producer
+    n = sum(1 for p in ids for c in ids if roles[p] != "consumer" and p in wrote and roles[c] != "producer"
             and not (p in refs and c in refs))
     if all(r == "both" for r in roles.values()):
         return n, "every cell loaded every cell's models"
