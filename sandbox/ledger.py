@@ -66,7 +66,7 @@ def plan_key(run: Run, redact: bool, witness: bool = True) -> str:
     code.save()
     return digests.of_json(["plan", __version__, digests.host_code(), str(matrix.path),
                             matrix.path.read_text(encoding="utf-8"), cells, codes, code.registry(),
-                            run.keras_unsafe, redact, witness])
+                            run.keys.keras_unsafe, redact, witness])
 
 
 def _key(out: Path) -> str:

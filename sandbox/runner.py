@@ -48,8 +48,7 @@ class Run:
         # absolute: container backends mount these paths at the same place inside
         self.matrix, self.run_dir, self.jobs = matrix, run_dir.resolve(), max(1, jobs)
         self.emit, self.store, self.fresh = emit, store or ResultsStore(), fresh
-        self.keras_unsafe = keras_unsafe  # a repro spec may let Keras run code stored in the model
-        self.keys = Keys.of(matrix, keras_unsafe)
+        self.keys = Keys.of(matrix, keras_unsafe)  # keras_unsafe: a repro spec may let Keras run code in the model
         self.tally = Tally()
         self.stopping = threading.Event()
         self.context = Context(matrix, self.keys, StoreView(self.store, fresh), self.run_dir, emit, self.stopping,
@@ -101,9 +100,9 @@ class Run:
 
     def _results(self) -> list[CellResult]:
         sources = self.sources()
-        apart = [s for s in sources if s.producer not in self.references]  # what a reference cell loads
         self.tally.add("export-reused", sum(c.exports_reused for c in self.cells))
-        return [c.conclude(apart if c.cell.id in self.references else sources) for c in self.cells]
+        return [c.conclude([s for s in sources if schedule.paired(self.references, s.producer, c.cell.id)])
+                for c in self.cells]
 
     def sources(self) -> list[Source]:
         """Every artifact any consumer of this run loads: those of the cells

@@ -57,7 +57,7 @@ class State:
 
     def paired(self, producer: str, consumer: str) -> bool:
         """Whether this run loads `producer`'s artifacts in `consumer`."""
-        return not (producer in self.apart and consumer in self.apart)
+        return paired(self.apart, producer, consumer)
 
     def items(self) -> int:
         """Items every consumer known so far loads of every producer known so far."""
@@ -103,6 +103,11 @@ class State:
     def over(self) -> bool:
         return self.producing_over and not self.loading and all(
             c in self.done or not self.pending(c) for c in self.consumers)
+
+
+def paired(apart: frozenset[str], producer: str, consumer: str) -> bool:
+    """Whether a run whose cells `apart` are references loads `producer`'s artifacts in `consumer`."""
+    return not (producer in apart and consumer in apart)
 
 
 def next_task(state: State) -> Task | None:

@@ -131,6 +131,12 @@ def span(results: ResultsDocument) -> str:
     return ", ".join(f"{TITLES.get(n, n)} {v[0]}" + (f" to {v[-1]}" if v[-1] != v[0] else "") for n, v in found.items())
 
 
+def references(results: ResultsDocument, ids: list[str]) -> frozenset[str]:
+    """The cells of `ids` that are a related map's (role reference): their pairs are measured there."""
+    cells = results.cell()
+    return frozenset(c for c in ids if cells[c].role == REFERENCE)
+
+
 def has_references(results: ResultsDocument) -> bool:
     """Whether the document holds a related map's cells (role reference)."""
     return any(c.role == REFERENCE for c in results.cells)
@@ -142,7 +148,7 @@ def pairs(results: ResultsDocument) -> tuple[int, str]:
     references (a related map's cells: measured there)."""
     cells, ids = results.cell(), healthy(results)
     roles = {c: cells[c].role or "both" for c in ids}
-    refs = {c for c in ids if roles[c] == REFERENCE}
+    refs = references(results, ids)
     wrote = {a.producer for a in results.artifacts}  # an interpreter cell writes nothing: no producer
     n = sum(1 for p in ids for c in ids if roles[p] != "consumer" and p in wrote and roles[c] != "producer"
             and not (p in refs and c in refs))
@@ -232,7 +238,7 @@ def grids(results: ResultsDocument, found: Devices | None = None) -> list[Grid]:
     chosen = {c: tuple(at[p] for p in devs.portable(probes, c)) for c in ids}
     cells = results.cell()
     exporters = frozenset(c for c in ids if cells[c].role == "producer")  # cells that only export: they load nothing
-    references = frozenset(c for c in ids if cells[c].role == REFERENCE)  # their pairs are a related map's
+    apart = references(results, ids)
     order = {f: i for i, f in enumerate(results.formats)}
     out = []
     for (fmt, loader) in sorted(by, key=lambda k: (order.get(k[0], 99), k[1])):
@@ -241,7 +247,7 @@ def grids(results: ResultsDocument, found: Devices | None = None) -> list[Grid]:
         # a consumer none of whose loads of this grid applied has no such loader: an export that
         # failed left nothing it could have tried
         readers = {c for (_, c), loads in pairs.items() if any(l.status.applicable for l in loads)}
-        letters = {(p, c): ELSEWHERE * len(at) if p in references and c in references else
+        letters = {(p, c): ELSEWHERE * len(at) if p in apart and c in apart else
                    _letters(pairs.get((p, c), []), failed.get((p, fmt), []), c in readers, at, devs)
                    for p in producers for c in ids}
         problems = {key: bad for key in letters if (bad := [l for l in pairs.get(key, []) if devs.outcome(l) in
