@@ -167,6 +167,10 @@ _RULES: tuple[tuple[str, re.Pattern[str], Namer], ...] = (
     ("keras-deserialization", re.compile(r"<class '[A-Za-z0-9_.]*?\.([A-Za-z0-9_]+)'> could not be deserialized"),
      _first),
     ("keras-deserialization", re.compile(r"Unable to restore object of class '(\w+)'"), _first),
+    # Keras 3 where tf-keras is installed, reading a tf-keras `.keras` file: it rebuilds the model
+    # as tf-keras's class, then cannot restore the weights of a class that is not Keras 3's
+    ("keras-deserialization", re.compile(r"Expected object to be an instance of `KerasSaveable`, but got "
+                                         r"<(?:\w+\.)*?(\w+) object"), _first),
     # Keras 3.0 reading an initializer (or other object) by a class name it does not have
     # (its Orthogonal was OrthogonalInitializer): the config's class_name, else the bare identifier
     ("keras-deserialization", re.compile(r"Could not interpret (?:\w+ ){1,2}identifier: \{.*?'class_name': '(\w+)'"),

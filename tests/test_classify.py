@@ -141,6 +141,10 @@ CASES = [
      ("unchecked config",)),
     ("load-error", "Unable to synchronously open file (file signature not found)", "OSError", None, None,
      "keras-deserialization", ("HDF5 file signature",)),
+    # Keras 3 beside tf-keras reading a tf-keras `.keras`: rebuilt as tf-keras's class, not restorable
+    ("load-error", "Expected object to be an instance of `KerasSaveable`, but got <tf_keras.src.engine.functional."
+     "Functional object at 0x7fa4524ebe00> of type <class 'tf_keras.src.engine.functional.Functional'>", "ValueError",
+     "keras/src/saving/saving_lib.py:486 in _walk_saveable", None, "keras-deserialization", ("Functional",)),
     # an export: convert_variables_to_constants_v2 of TF 2.0-2.2 on a while loop reading a variable
     ("error", "Cannot find the Placeholder op that is an input to the ReadVariableOp.", "ValueError",
      "tensorflow/python/framework/convert_to_constants.py:526 in _convert_variables_to_constants_v2_impl", None,
