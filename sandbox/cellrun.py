@@ -72,20 +72,6 @@ class CellRun:
         except Exception as exc:  # a harness bug in one cell must not stop the others
             self._finish(HARNESS_ERROR, f"{type(exc).__name__}: {exc}", traceback.format_exc())
 
-    def prepare(self, export: bool) -> None:
-        """Build the environment ahead of this cell's produce task when that
-        task will need one (exports or a registry the store lacks): a run's
-        builders do this beside its workers, so a worker finds the environment
-        ready. A failure is left for the produce task, which reports it."""
-        if self.cell.skip or self.env is not None or self._provision_failed:
-            return
-        items = self.export_items() if export else []
-        keys = self.ctx.keys
-        needs = self.ctx.records.stored("registries", keys.registry(self.result.identity)) is None or any(
-            self.ctx.records.stored("exports", keys.export(self.result.identity, p, f)) is None for p, f in items)
-        if needs:
-            self._provisioned()
-
     def export_items(self) -> list[tuple[str, str]]:
         """(probe, format) of everything this cell exports: the matrix's formats
         its runtime writes; nothing in a consumer-only cell."""

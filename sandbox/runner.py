@@ -163,11 +163,7 @@ class Run:
 
     # the pool -----------------------------------------------------------------------
     def _work(self, state: schedule.State, export: bool, loads: bool) -> None:
-        """`jobs` workers take tasks from the policy until none is left. Beside
-        them, `jobs` builders build the environments of the cells still to be
-        produced, in the order they will be: building is mostly unpacking and
-        writing (a core each at best), so a cold run's builds overlap its
-        exports and loads instead of holding workers."""
+        """`jobs` workers take tasks from the policy until none is left."""
         cells = {c.cell.id: c for c in self.cells}
         cond = threading.Condition()
         if not loads:
@@ -192,25 +188,8 @@ class Run:
                     with cond:
                         cond.notify_all()
 
-        builds = list(state.to_produce) if export else []  # cells whose environments builders may build ahead
-
-        def builder() -> None:
-            while True:
-                with cond:
-                    # a cell a worker has started builds its own environment
-                    while builds and builds[0] not in state.to_produce:
-                        builds.pop(0)
-                    if self.stopping.is_set() or not builds:
-                        return
-                    cell = cells[builds.pop(0)]
-                try:
-                    cell.prepare(export)
-                except Exception:  # the produce task provisions again, and reports what failed
-                    pass
-
-        pool = ThreadPoolExecutor(max_workers=self.jobs * 2)
+        pool = ThreadPoolExecutor(max_workers=self.jobs)
         futures = [pool.submit(worker) for _ in range(self.jobs)]
-        futures += [pool.submit(builder) for _ in range(self.jobs if builds else 0)]
         try:
             for future in futures:
                 future.result()

@@ -107,41 +107,6 @@ def test_loads_start_while_the_slowest_cell_still_exports(tmp_path: Path, monkey
     assert sorted(load_lines) == sorted(c.id for c in cells)  # one line per cell, whatever its batches
 
 
-class SlowBuild(SlowExport):
-    """Building an environment takes a while (unpacking TensorFlow), as does every export."""
-
-    build = 0.0
-
-    def provision(self, log: Path) -> EnvInfo:
-        time.sleep(self.build)
-        return super().provision(log)
-
-
-def test_environments_are_built_ahead_beside_the_workers_and_not_at_all_when_nothing_is_missing(  # type: ignore[no-untyped-def]
-        tmp_path: Path, monkeypatch) -> None:
-    me = Interpreter(Path(sys.executable), (3, 11, 0), "x86_64", "PATH")
-    cells = [make_cell(v, me) for v in ("1.0", "1.1", "2.0")]
-    SlowBuild.slow, SlowBuild.seconds, SlowBuild.build = "", 0.0, 0.6
-    monkeypatch.setattr(cellrun, "environment", SlowBuild)
-    monkeypatch.setenv("FAKE_AGENT_HANG", "0")
-    mx = matrix.Matrix(tmp_path / "m.toml", "t", (), ("batchnorm",), ("frozen_graph",), timeout=60)
-    seen: list[tuple[float, events.Event]] = []
-    store = ResultsStore(tmp_path / "store")
-    found = runner.Run(mx, cells, tmp_path / "run", 1, lambda e: seen.append((time.monotonic(), e)), store).run()
-    assert all(r.state.status == "ok" and r.complete for r in found)
-    built = {e.cell: t for t, e in seen if isinstance(e, events.PhaseStarted) and e.phase == "provision"}
-    assert sorted(built) == sorted(c.id for c in cells)  # each built once
-    first_export = next(t for t, e in seen if isinstance(e, events.PhaseFinished) and e.phase == "export")
-    # one worker: the next cells' builds started before the first cell's export was over, not after it
-    assert sum(t < first_export for t in built.values()) >= 2
-
-    PROVISIONED.clear()
-    seen.clear()
-    again = runner.Run(mx, cells, tmp_path / "run", 1, lambda e: seen.append((time.monotonic(), e)), store).run()
-    assert all(r.state.status == "ok" for r in again)
-    assert PROVISIONED == [] and not [e for _, e in seen if isinstance(e, events.PhaseStarted)]  # nothing built
-
-
 def test_jobs_default_to_the_cores_unless_memory_holds_fewer_agents(monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import builtins
     real_open = builtins.open
