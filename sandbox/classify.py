@@ -171,6 +171,9 @@ _RULES: tuple[tuple[str, re.Pattern[str], Namer], ...] = (
     # as tf-keras's class, then cannot restore the weights of a class that is not Keras 3's
     ("keras-deserialization", re.compile(r"Expected object to be an instance of `KerasSaveable`, but got "
                                          r"<(?:\w+\.)*?(\w+) object"), _first),
+    # Keras 3 of 2026 reading an older Keras 3's `.h5` whose initializer it now refuses to rebuild
+    ("keras-deserialization", re.compile(r"Could not deserialize '(?:\w+\.)*(\w+)' because it is not a "
+                                         r"KerasSaveable subclass"), _first),
     # Keras 3.0 reading an initializer (or other object) by a class name it does not have
     # (its Orthogonal was OrthogonalInitializer): the config's class_name, else the bare identifier
     ("keras-deserialization", re.compile(r"Could not interpret (?:\w+ ){1,2}identifier: \{.*?'class_name': '(\w+)'"),

@@ -145,6 +145,9 @@ CASES = [
     ("load-error", "Expected object to be an instance of `KerasSaveable`, but got <tf_keras.src.engine.functional."
      "Functional object at 0x7fa4524ebe00> of type <class 'tf_keras.src.engine.functional.Functional'>", "ValueError",
      "keras/src/saving/saving_lib.py:486 in _walk_saveable", None, "keras-deserialization", ("Functional",)),
+    ("load-error", "Could not deserialize 'keras.initializers.OrthogonalInitializer' because it is not a "
+     "KerasSaveable subclass", "ValueError", "keras/src/saving/serialization_lib.py:1 in deserialize_keras_object",
+     "GRUCell.__init__", "keras-deserialization", ("OrthogonalInitializer",)),
     # an export: convert_variables_to_constants_v2 of TF 2.0-2.2 on a while loop reading a variable
     ("error", "Cannot find the Placeholder op that is an input to the ReadVariableOp.", "ValueError",
      "tensorflow/python/framework/convert_to_constants.py:526 in _convert_variables_to_constants_v2_impl", None,
