@@ -56,6 +56,13 @@ FILES = {
 
 
 @pytest.fixture
+def pypi(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No index named in the environment: the catalog is PyPI's."""
+    for var in ("SANDBOX_INDEX_URL", "UV_INDEX_URL", "PIP_INDEX_URL"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
 def catalog(cache: Path, monkeypatch: pytest.MonkeyPatch) -> Catalog:
     """A catalog whose every package reads FILES (no index)."""
     monkeypatch.setattr(versions, "_files", lambda package, offline: FILES.get(package, []))
@@ -162,9 +169,7 @@ def test_a_wheel_knows_the_pythons_and_platforms_it_serves() -> None:
 
 
 def test_the_index_comes_from_the_environment_and_each_index_has_its_own_catalog(
-        cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("SANDBOX_INDEX_URL", "UV_INDEX_URL", "PIP_INDEX_URL"):
-        monkeypatch.delenv(var, raising=False)
+        cache: Path, pypi: None, monkeypatch: pytest.MonkeyPatch) -> None:
     assert versions.index_url() == "https://pypi.org/simple"
     assert versions.catalog_file("keras") == cache / "catalog" / "keras.json"
     monkeypatch.setenv("PIP_INDEX_URL", "https://pip.example/simple/")
@@ -178,10 +183,7 @@ def test_the_index_comes_from_the_environment_and_each_index_has_its_own_catalog
 
 
 def test_the_cached_catalog_is_used_fresh_refetched_stale_and_kept_when_the_index_fails(
-        cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("SANDBOX_INDEX_URL", raising=False)
-    monkeypatch.delenv("UV_INDEX_URL", raising=False)
-    monkeypatch.delenv("PIP_INDEX_URL", raising=False)
+        cache: Path, pypi: None, monkeypatch: pytest.MonkeyPatch) -> None:
     fetched: list[str] = []
     served = [entry("keras-3.5.0-py3-none-any.whl", "2024-08-12T10:00:00Z")]
 
